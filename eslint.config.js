@@ -1,0 +1,41 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const driverRule = (allowed) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: [
+        ...(allowed.includes('esdb')
+          ? []
+          : [{ name: '@eventstore/db-client', message: 'Only src/eventStore/esdb/ may import the EventStoreDB client.' }]),
+        ...(allowed.includes('sqlite')
+          ? []
+          : [{ name: 'better-sqlite3', message: 'Only src/eventStore/sqlite/ and src/projections/db.ts may import better-sqlite3.' }]),
+      ],
+    },
+  ],
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'swf-data/**', 'test-artifacts/**', 'src/monitor/public/vendor/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowBigInt: true }],
+      'no-console': 'error',
+    },
+  },
+  { files: ['src/**/*.ts'], rules: driverRule([]) },
+  { files: ['src/eventStore/esdb/**/*.ts'], rules: driverRule(['esdb']) },
+  { files: ['src/eventStore/sqlite/**/*.ts', 'src/projections/db.ts'], rules: driverRule(['sqlite']) },
+  { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'], rules: { 'no-console': 'off' } },
+  { files: ['test/**/*.ts', 'bench/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-unsafe-assignment': 'off', '@typescript-eslint/no-unsafe-member-access': 'off' } },
+  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+);

@@ -1,0 +1,36 @@
+import { ValidationError } from '../errors.js';
+import type { EventStore } from './eventStore.js';
+
+export const DEFAULT_STORE_URL = 'sqlite:./swf-data/swf.db';
+
+export interface OpenOptions {
+  /** How long a writer waits for another process's lock before StoreLockedError. Default 5 000 ms. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Opens a store from its URL: `memory:`, `sqlite:<path>` (default `sqlite:./swf-data/swf.db`) or
+ * `esdb://host:2113?tls=false` (also `esdb+discover://`, `kurrentdb://`).
+ */
+export async function openEventStore(url: string = DEFAULT_STORE_URL, options: OpenOptions = {}): Promise<EventStore> {
+  if (typeof url !== 'string' || url.length === 0) throw new ValidationError('store URL is empty', { field: 'store' });
+  if (url === 'memory:' || url.startsWith('memory:')) {
+    const { getInMemoryEventStore } = await import('./inMemory/inMemoryEventStore.js');
+    return getInMemoryEventStore({ url });
+  }
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path.length === 0) throw new ValidationError(`store URL '${url}' has no file path (use sqlite:./swf-data/swf.db)`, { field: 'store' });
+    const { getSQLiteEventStore } = await import('./sqlite/sqliteEventStore.js');
+    return getSQLiteEventStore({ path, url, ...options });
+  }
+  if (/^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kurrent|kurrent\+discover):\/\//.test(url)) {
+    const { getEventStoreDBEventStore } = await import('./esdb/esdbEventStore.js');
+    return getEventStoreDBEventStore({ connectionString: url });
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+  throw new ValidationError(
+    `unknown store URL scheme ${scheme ? `'${scheme}:'` : `in '${url}'`}: use memory:, sqlite:<path> or esdb://host:2113?tls=false`,
+    { field: 'store' },
+  );
+}

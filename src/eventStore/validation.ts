@@ -1,0 +1,110 @@
+/** Checks every adapter applies before anything is written, so bad input never reaches storage. */
+import { randomUUID } from 'node:crypto';
+import { ValidationError } from '../errors.js';
+import type { EventFilter, ExpectedRevision, NewEvent, ReadFrom } from './eventStore.js';
+
+export const MAX_EVENT_BYTES = 1024 * 1024;
+const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$/;
+const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9._:-]{0,99}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function assertStreamName(stream: unknown): asserts stream is string {
+  if (typeof stream !== 'string' || !STREAM_NAME.test(stream)) {
+    throw new ValidationError(
+      `invalid stream name ${JSON.stringify(stream)}: use 1-200 characters from A-Z a-z 0-9 . _ : @ + = -, starting with a letter or digit`,
+      { field: 'stream' },
+    );
+  }
+  if (stream.startsWith('$')) throw new ValidationError(`stream name '${stream}' is reserved`, { field: 'stream' });
+}
+
+export function assertExpectedRevision(e: unknown): asserts e is ExpectedRevision {
+  if (e === 'any' || e === 'no_stream' || e === 'stream_exists') return;
+  if (typeof e === 'bigint' && e >= 0n) return;
+  throw new ValidationError(
+    `invalid expectedRevision ${typeof e === 'bigint' ? e.toString() : JSON.stringify(e)}: use 'any', 'no_stream', 'stream_exists' or a revision (bigint >= 0)`,
+    { field: 'expectedRevision' },
+  );
+}
+
+export function assertReadFrom(from: unknown, what: string): asserts from is ReadFrom | undefined {
+  if (from === undefined || from === 'start' || from === 'end') return;
+  if (typeof from === 'bigint' && from >= 0n) return;
+  throw new ValidationError(`invalid ${what} ${String(from)}: use 'start', 'end' or a bigint >= 0`, { field: 'from' });
+}
+
+export function maxCountOf(maxCount: number | bigint | undefined): number {
+  if (maxCount === undefined) return Number.POSITIVE_INFINITY;
+  const n = Number(maxCount);
+  if (!Number.isInteger(n) || n < 0) throw new ValidationError(`invalid maxCount ${String(maxCount)}`, { field: 'maxCount' });
+  return n;
+}
+
+/** A new event, checked and serialized once. */
+export interface PreparedEvent {
+  id: string;
+  type: string;
+  data: string;
+  metadata: string;
+}
+
+function serialize(value: unknown, what: string, type: string): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value, (_k, v: unknown) => {
+      if (typeof v === 'bigint') throw new TypeError('a bigint is not JSON');
+      if (typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`a ${typeof v} is not JSON`);
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`${v} is not JSON`);
+      return v;
+    });
+  } catch (e: unknown) {
+    throw new ValidationError(`event '${type}': ${what} is not JSON-serializable (${e instanceof Error ? e.message : String(e)})`, {
+      field: what,
+    });
+  }
+  if (json === undefined) throw new ValidationError(`event '${type}': ${what} is not JSON-serializable`, { field: what });
+  return json;
+}
+
+export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
+  if (!Array.isArray(events) || events.length === 0) {
+    throw new ValidationError('append needs at least one event', { field: 'events' });
+  }
+  const seen = new Set<string>();
+  return events.map((e) => {
+    if (typeof e !== 'object' || e === null) throw new ValidationError('an event must be an object', { field: 'events' });
+    if (typeof e.type !== 'string' || !EVENT_TYPE.test(e.type)) {
+      throw new ValidationError(`invalid event type ${JSON.stringify(e.type)}`, { field: 'type' });
+    }
+    const id = e.id ?? randomUUID();
+    if (typeof id !== 'string' || !UUID.test(id)) {
+      throw new ValidationError(`event '${e.type}': id ${JSON.stringify(id)} is not a UUID`, { field: 'id' });
+    }
+    const lower = id.toLowerCase();
+    if (seen.has(lower)) throw new ValidationError(`event id ${id} appears twice in one append`, { field: 'id' });
+    seen.add(lower);
+    const data = serialize(e.data, 'data', e.type);
+    const metadata = serialize(e.metadata ?? {}, 'metadata', e.type);
+    const size = Buffer.byteLength(data) + Buffer.byteLength(metadata);
+    if (size > MAX_EVENT_BYTES) {
+      throw new ValidationError(`event '${e.type}' is ${size} bytes; the limit is ${MAX_EVENT_BYTES} bytes (1 MiB)`, {
+        field: 'data',
+      });
+    }
+    return { id: lower, type: e.type, data, metadata };
+  });
+}
+
+export function matchesFilter(filter: EventFilter | undefined, stream: string, type: string): boolean {
+  if (!filter) return true;
+  const { streamPrefix, eventTypePrefix } = filter;
+  if (streamPrefix && streamPrefix.length > 0 && !streamPrefix.some((p) => stream.startsWith(p))) return false;
+  if (eventTypePrefix && eventTypePrefix.length > 0 && !eventTypePrefix.some((p) => type.startsWith(p))) return false;
+  return true;
+}
+
+export function assertGroupName(group: unknown): asserts group is string {
+  if (typeof group !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(group)) {
+    throw new ValidationError(`invalid group name ${JSON.stringify(group)}`, { field: 'group' });
+  }
+}
