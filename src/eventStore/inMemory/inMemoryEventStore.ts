@@ -1,0 +1,405 @@
+/** The in-memory store: the same contract as SQLite, nothing persisted. For tests and scratch runs. */
+import { randomUUID } from 'node:crypto';
+import { ConcurrencyError } from '../../errors.js';
+import {
+  type AppendResult,
+  type Checkpoint,
+  type CommitResult,
+  type EventStore,
+  type ExpectedRevision,
+  ExpectedVersionConflictError,
+  type GroupOptions,
+  type NackAction,
+  type NewEvent,
+  type ParkedEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StoredEvent,
+  type StreamAppend,
+  StreamNotFoundError,
+  type SubscribeToAllOptions,
+  type SubscribeToStreamOptions,
+} from '../eventStore.js';
+import {
+  ChangeNotifier,
+  catchUpSubscription,
+  type Delivery,
+  type GroupBackend,
+  groupSubscription,
+} from '../shared/subscriptions.js';
+import {
+  assertExpectedRevision,
+  assertGroupName,
+  assertReadFrom,
+  assertStreamName,
+  matchesFilter,
+  maxCountOf,
+  type PreparedEvent,
+  prepareEvents,
+} from '../validation.js';
+
+interface Row {
+  event: StoredEvent;
+  data: string;
+  metadata: string;
+}
+
+const freeze = (row: Row): StoredEvent => ({
+  ...row.event,
+  data: JSON.parse(row.data) as unknown,
+  metadata: JSON.parse(row.metadata) as unknown,
+});
+
+export function getInMemoryEventStore(options: { url?: string } = {}): EventStore {
+  const log: Row[] = [];
+  const streams = new Map<string, Row[]>();
+  const byId = new Map<string, Row>();
+  const checkpoints = new Map<string, bigint>();
+  const notifier = new ChangeNotifier();
+  const groups = new Map<string, MemoryGroup>();
+  let closed = false;
+
+  const ensureOpen = (): void => {
+    if (closed) throw new ConcurrencyError('the in-memory store is closed');
+  };
+
+  function checkIdempotent(stream: string, events: PreparedEvent[], expected: ExpectedRevision): AppendResult | undefined {
+    const first = byId.get(events[0]!.id);
+    if (!first) return undefined;
+    const rows = events.map((e) => byId.get(e.id));
+    const base = first.event.revision;
+    const same = rows.every(
+      (r, i) => r !== undefined && r.event.streamName === stream && r.event.revision === base + BigInt(i) && r.event.type === events[i]!.type,
+    );
+    const placeOk = typeof expected === 'bigint' ? base === expected + 1n : expected === 'no_stream' ? base === 0n : true;
+    if (!same || !placeOk) {
+      throw new ConcurrencyError(
+        `event id ${events[0]!.id} is already stored (stream '${first.event.streamName}', revision ${first.event.revision}) and the append does not repeat it exactly`,
+      );
+    }
+    const last = rows[rows.length - 1]!;
+    return { nextRevision: last.event.revision, position: last.event.position };
+  }
+
+  function appendPrepared(stream: string, events: PreparedEvent[], expected: ExpectedRevision): AppendResult {
+    const existing = streams.get(stream);
+    const current = existing ? BigInt(existing.length - 1) : -1n;
+    const again = checkIdempotent(stream, events, expected);
+    if (again) return again;
+    const ok =
+      expected === 'any' ||
+      (expected === 'no_stream' && current === -1n) ||
+      (expected === 'stream_exists' && current >= 0n) ||
+      (typeof expected === 'bigint' && expected === current);
+    if (!ok) throw new ExpectedVersionConflictError(stream, expected, current === -1n ? 'no_stream' : current);
+    for (const e of events) {
+      if (byId.has(e.id)) throw new ConcurrencyError(`event id ${e.id} is already stored`);
+    }
+    const rows = existing ?? [];
+    if (!existing) streams.set(stream, rows);
+    const now = new Date();
+    let last: Row | undefined;
+    for (const e of events) {
+      const row: Row = {
+        event: {
+          id: e.id,
+          type: e.type,
+          data: undefined,
+          metadata: undefined,
+          streamName: stream,
+          revision: BigInt(rows.length),
+          position: BigInt(log.length + 1),
+          recordedAt: now,
+        },
+        data: e.data,
+        metadata: e.metadata,
+      };
+      rows.push(row);
+      log.push(row);
+      byId.set(e.id, row);
+      last = row;
+    }
+    return { nextRevision: last!.event.revision, position: last!.event.position };
+  }
+
+  const store: EventStore = {
+    kind: 'memory',
+    url: options.url ?? 'memory:',
+    capabilities: { idempotentWithAnyRevision: true, atomicCommit: true },
+
+    async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
+      ensureOpen();
+      assertStreamName(stream);
+      const expected = opts.expectedRevision ?? 'any';
+      assertExpectedRevision(expected);
+      const result = appendPrepared(stream, prepareEvents(events), expected);
+      notifier.notify();
+      return result;
+    },
+
+    async commit(appends: readonly StreamAppend[], checkpoint?: Checkpoint): Promise<CommitResult> {
+      ensureOpen();
+      const prepared = appends.map((a) => {
+        assertStreamName(a.stream);
+        const expected = a.expectedRevision ?? 'any';
+        assertExpectedRevision(expected);
+        return { stream: a.stream, events: prepareEvents(a.events), expected };
+      });
+      // All or nothing: remember the lengths and undo on failure.
+      const logLength = log.length;
+      const streamLengths = new Map([...streams].map(([k, v]) => [k, v.length]));
+      try {
+        const results = prepared.map((p) => appendPrepared(p.stream, p.events, p.expected));
+        if (checkpoint) checkpoints.set(checkpoint.name, checkpoint.position);
+        if (results.length > 0) notifier.notify();
+        return { appends: results };
+      } catch (e: unknown) {
+        for (const row of log.splice(logLength)) byId.delete(row.event.id);
+        for (const [k, v] of streams) {
+          const n = streamLengths.get(k);
+          if (n === undefined) streams.delete(k);
+          else v.length = n;
+        }
+        throw e;
+      }
+    },
+
+    readStream(stream: string, opts: ReadStreamOptions = {}) {
+      assertStreamName(stream);
+      assertReadFrom(opts.from, 'from revision');
+      const max = maxCountOf(opts.maxCount);
+      const backwards = opts.direction === 'backwards';
+      return (async function* () {
+        const rows = streams.get(stream);
+        if (!rows) throw new StreamNotFoundError(stream);
+        const from = opts.from ?? (backwards ? 'end' : 'start');
+        let i = from === 'start' ? 0 : from === 'end' ? rows.length - 1 : Number(from);
+        if (!backwards && from === 'end') i = rows.length;
+        let n = 0;
+        while (n < max && i >= 0 && i < rows.length) {
+          yield freeze(rows[i]!);
+          n++;
+          i += backwards ? -1 : 1;
+        }
+      })();
+    },
+
+    readAll(opts: ReadAllOptions = {}) {
+      assertReadFrom(opts.from, 'from position');
+      const max = maxCountOf(opts.maxCount);
+      const backwards = opts.direction === 'backwards';
+      return (async function* () {
+        const from = opts.from ?? (backwards ? 'end' : 'start');
+        // position p is at index p-1
+        let i = from === 'start' ? 0 : from === 'end' ? (backwards ? log.length - 1 : log.length) : Number(from) - 1;
+        if (backwards && i > log.length - 1) i = log.length - 1;
+        if (!backwards && i < 0) i = 0;
+        let n = 0;
+        while (n < max && i >= 0 && i < log.length) {
+          const row = log[i]!;
+          if (matchesFilter(opts.filter, row.event.streamName, row.event.type)) {
+            yield freeze(row);
+            n++;
+          }
+          i += backwards ? -1 : 1;
+        }
+      })();
+    },
+
+    async headPosition() {
+      return log.length === 0 ? undefined : BigInt(log.length);
+    },
+
+    subscribeToAll(opts: SubscribeToAllOptions = {}) {
+      assertReadFrom(opts.from, 'from position');
+      const from = opts.from ?? 'start';
+      const start = from === 'start' ? 0n : from === 'end' ? BigInt(log.length) : from;
+      return catchUpSubscription(
+        start,
+        (cursor, limit) => {
+          const events: StoredEvent[] = [];
+          let i = Number(cursor);
+          for (; i < log.length && events.length < limit; i++) {
+            const row = log[i]!;
+            if (matchesFilter(opts.filter, row.event.streamName, row.event.type)) events.push(freeze(row));
+          }
+          return { events, scanned: BigInt(i) };
+        },
+        notifier,
+        (e) => e.position,
+      );
+    },
+
+    subscribeToStream(stream: string, opts: SubscribeToStreamOptions = {}) {
+      assertStreamName(stream);
+      assertReadFrom(opts.from, 'from revision');
+      const from = opts.from ?? 'start';
+      // cursor = number of events of the stream already seen
+      const start = from === 'start' ? 0n : from === 'end' ? BigInt(streams.get(stream)?.length ?? 0) : from + 1n;
+      return catchUpSubscription(
+        start,
+        (cursor, limit) => {
+          const rows = streams.get(stream) ?? [];
+          const events = rows.slice(Number(cursor), Number(cursor) + limit).map(freeze);
+          return { events, scanned: cursor };
+        },
+        notifier,
+        (e) => e.revision + 1n,
+      );
+    },
+
+    subscribeToGroup(stream: string, group: string, opts: GroupOptions = {}) {
+      ensureOpen();
+      assertStreamName(stream);
+      assertGroupName(group);
+      const key = `${stream}\u0000${group}`;
+      let g = groups.get(key);
+      if (!g) {
+        g = new MemoryGroup(() => streams.get(stream) ?? [], opts);
+        groups.set(key, g);
+      }
+      return groupSubscription(g, randomUUID(), opts.bufferSize ?? 1, notifier);
+    },
+
+    async listParked(stream: string, group: string): Promise<ParkedEvent[]> {
+      const g = groups.get(`${stream}\u0000${group}`);
+      return g ? g.parkedEvents() : [];
+    },
+
+    async replayParked(stream: string, group: string) {
+      const g = groups.get(`${stream}\u0000${group}`);
+      const n = g ? g.replay() : 0;
+      if (n > 0) notifier.notify();
+      return n;
+    },
+
+    checkpoints: {
+      async get(name) {
+        return checkpoints.get(name);
+      },
+      async set(name, position) {
+        checkpoints.set(name, position);
+      },
+    },
+
+    async close() {
+      closed = true;
+      notifier.notify();
+    },
+  };
+  return store;
+}
+
+interface MemoryDelivery {
+  row: Row;
+  retryCount: number;
+  state: 'pending' | 'inflight' | 'parked';
+  member?: string;
+  deadline?: number;
+  reason?: string;
+  parkedAt?: Date;
+}
+
+class MemoryGroup implements GroupBackend {
+  private cursor: number;
+  private readonly deliveries = new Map<bigint, MemoryDelivery>();
+  private readonly maxRetry: number;
+  private readonly ackTimeout: number;
+
+  constructor(
+    private readonly rows: () => Row[],
+    opts: GroupOptions,
+  ) {
+    this.maxRetry = opts.maxRetryCount ?? 10;
+    this.ackTimeout = opts.ackTimeoutMs ?? 30_000;
+    this.cursor = opts.from === 'end' ? rows().length : 0;
+  }
+
+  private retryOrPark(d: MemoryDelivery, reason: string, now: number): void {
+    d.member = undefined;
+    d.deadline = undefined;
+    d.retryCount++;
+    if (d.retryCount > this.maxRetry) {
+      d.state = 'parked';
+      d.reason = reason;
+      d.parkedAt = new Date(now);
+    } else d.state = 'pending';
+  }
+
+  claim(member: string, max: number, now: number): Delivery[] {
+    for (const d of this.deliveries.values()) {
+      if (d.state === 'inflight' && d.deadline! <= now) this.retryOrPark(d, 'ack timeout', now);
+    }
+    const out: Delivery[] = [];
+    const pending = [...this.deliveries.entries()].filter(([, d]) => d.state === 'pending').sort(([a], [b]) => (a < b ? -1 : 1));
+    for (const [, d] of pending) {
+      if (out.length >= max) break;
+      d.state = 'inflight';
+      d.member = member;
+      d.deadline = now + this.ackTimeout;
+      out.push({ event: freeze(d.row), retryCount: d.retryCount });
+    }
+    const rows = this.rows();
+    while (out.length < max && this.cursor < rows.length) {
+      const row = rows[this.cursor++]!;
+      const d: MemoryDelivery = { row, retryCount: 0, state: 'inflight', member, deadline: now + this.ackTimeout };
+      this.deliveries.set(row.event.revision, d);
+      out.push({ event: freeze(row), retryCount: 0 });
+    }
+    return out;
+  }
+
+  private held(member: string, event: StoredEvent): MemoryDelivery | undefined {
+    const d = this.deliveries.get(event.revision);
+    return d && d.state === 'inflight' && d.member === member ? d : undefined;
+  }
+
+  ack(member: string, event: StoredEvent): void {
+    if (this.held(member, event)) this.deliveries.delete(event.revision);
+  }
+
+  nack(member: string, event: StoredEvent, action: NackAction, reason: string, now: number): void {
+    const d = this.held(member, event);
+    if (!d) return;
+    if (action === 'skip') this.deliveries.delete(event.revision);
+    else if (action === 'park') {
+      d.state = 'parked';
+      d.member = undefined;
+      d.reason = reason;
+      d.parkedAt = new Date(now);
+    } else this.retryOrPark(d, reason, now);
+  }
+
+  release(member: string): void {
+    for (const d of this.deliveries.values()) {
+      if (d.state === 'inflight' && d.member === member) {
+        d.state = 'pending';
+        d.member = undefined;
+      }
+    }
+  }
+
+  nextDeadlineIn(now: number): number | undefined {
+    let min: number | undefined;
+    for (const d of this.deliveries.values()) if (d.state === 'inflight') min = Math.min(min ?? Infinity, d.deadline! - now);
+    return min;
+  }
+
+  parkedEvents(): ParkedEvent[] {
+    return [...this.deliveries.values()]
+      .filter((d) => d.state === 'parked')
+      .map((d) => ({ event: freeze(d.row), reason: d.reason ?? '', parkedAt: d.parkedAt! }));
+  }
+
+  replay(): number {
+    let n = 0;
+    for (const d of this.deliveries.values()) {
+      if (d.state === 'parked') {
+        d.state = 'pending';
+        d.retryCount = 0;
+        n++;
+      }
+    }
+    return n;
+  }
+}

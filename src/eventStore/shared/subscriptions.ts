@@ -1,0 +1,173 @@
+/**
+ * The catch-up subscription and competing-consumer drivers shared by the embedded adapters (memory, SQLite).
+ * An adapter supplies a page reader and a change notifier; the driver does the rest.
+ */
+import type { GroupEvent, GroupSubscription, NackAction, StoredEvent, Subscription } from '../eventStore.js';
+
+/** Wakes waiters when the log may have changed (an append here, or one seen from another process). */
+export class ChangeNotifier {
+  private waiters = new Set<() => void>();
+  private onFirstWaiter: (() => void) | undefined;
+  private onNoWaiter: (() => void) | undefined;
+
+  /** Hooks for adapters that must poll for foreign changes only while someone waits. */
+  setPollingHooks(start: () => void, stop: () => void): void {
+    this.onFirstWaiter = start;
+    this.onNoWaiter = stop;
+  }
+
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  /** Resolves at the next notify(), or after `timeoutMs`. */
+  wait(timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.waiters.delete(done);
+        if (this.waiters.size === 0) this.onNoWaiter?.();
+        resolve();
+      };
+      this.waiters.add(done);
+      if (this.waiters.size === 1) this.onFirstWaiter?.();
+      if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
+    });
+  }
+
+  notify(): void {
+    if (this.waiters.size === 0) return;
+    for (const w of [...this.waiters]) w();
+  }
+}
+
+/**
+ * Reads the page after `cursor` (exclusive), at most `limit` events, already filtered. `scanned` is the cursor of
+ * the last row looked at, which may be past the last returned event when the filter dropped rows.
+ */
+export type PageReader = (cursor: bigint, limit: number) => { events: StoredEvent[]; scanned: bigint };
+
+const PAGE = 1000;
+
+export function catchUpSubscription(
+  startCursor: bigint,
+  readPage: PageReader,
+  notifier: ChangeNotifier,
+  cursorOf: (e: StoredEvent) => bigint,
+): Subscription {
+  let closed = false;
+  let wake: (() => void) | undefined;
+  let cursor = startCursor;
+  const iterator = async function* (): AsyncGenerator<StoredEvent> {
+    while (!closed) {
+      const page = readPage(cursor, PAGE);
+      cursor = page.scanned > cursor ? page.scanned : cursor;
+      if (page.events.length > 0) {
+        for (const e of page.events) {
+          if (closed) return;
+          cursor = cursorOf(e) > cursor ? cursorOf(e) : cursor;
+          yield e;
+        }
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        void notifier.wait().then(resolve);
+      });
+      wake = undefined;
+    }
+  };
+  let started: AsyncGenerator<StoredEvent> | undefined;
+  return {
+    [Symbol.asyncIterator]() {
+      started ??= iterator();
+      return started;
+    },
+    async unsubscribe() {
+      closed = true;
+      wake?.();
+      notifier.notify();
+      await started?.return(undefined);
+    },
+  };
+}
+
+// ---- competing consumers -------------------------------------------------------------------------
+
+export interface Delivery {
+  event: StoredEvent;
+  retryCount: number;
+}
+
+/** The delivery state of one group; memory and SQLite each implement it with the same semantics. */
+export interface GroupBackend {
+  /** Expires overdue deliveries, then hands up to `max` events to `member` with a deadline. */
+  claim(member: string, max: number, nowMs: number): Delivery[];
+  ack(member: string, event: StoredEvent): void;
+  nack(member: string, event: StoredEvent, action: NackAction, reason: string, nowMs: number): void;
+  /** Gives back every delivery this member holds (a clean unsubscribe). */
+  release(member: string): void;
+  /** Milliseconds until the earliest in-flight deadline (or undefined): when to look for expired deliveries. */
+  nextDeadlineIn(nowMs: number): number | undefined;
+}
+
+export function groupSubscription(
+  backend: GroupBackend,
+  member: string,
+  bufferSize: number,
+  notifier: ChangeNotifier,
+  now: () => number = Date.now,
+): GroupSubscription {
+  let closed = false;
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const signal = (): void => wake?.();
+  const iterator = async function* (): AsyncGenerator<GroupEvent> {
+    while (!closed) {
+      const room = bufferSize - inFlight;
+      const batch = room > 0 ? backend.claim(member, room, now()) : [];
+      if (batch.length > 0) {
+        inFlight += batch.length;
+        for (const d of batch) {
+          if (closed) return;
+          yield { ...d.event, retryCount: d.retryCount };
+        }
+        continue;
+      }
+      const next = backend.nextDeadlineIn(now());
+      const timeout = Math.max(5, Math.min(next ?? 1000, 1000));
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        void notifier.wait(timeout).then(resolve);
+      });
+      wake = undefined;
+    }
+  };
+  let started: AsyncGenerator<GroupEvent> | undefined;
+  return {
+    [Symbol.asyncIterator]() {
+      started ??= iterator();
+      return started;
+    },
+    async ack(event) {
+      backend.ack(member, event);
+      inFlight = Math.max(0, inFlight - 1);
+      signal();
+    },
+    async nack(event, action, reason) {
+      backend.nack(member, event, action, reason, now());
+      inFlight = Math.max(0, inFlight - 1);
+      notifier.notify();
+      signal();
+    },
+    async unsubscribe() {
+      if (closed) return;
+      closed = true;
+      backend.release(member);
+      notifier.notify();
+      signal();
+      await started?.return(undefined);
+    },
+  };
+}

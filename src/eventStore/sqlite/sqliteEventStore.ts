@@ -1,0 +1,520 @@
+/**
+ * The embedded store: one SQLite file in WAL mode, shared by any number of processes on one machine.
+ *
+ * - Writes run in IMMEDIATE transactions, so the expected-revision check and the insert see the same state
+ *   even when several processes append to one stream.
+ * - Positions are the table's integer primary key: writers are serialized, so positions grow in commit order
+ *   and a reader polling "position > cursor" never skips an event.
+ * - Subscribers in other processes learn of new events by polling `PRAGMA data_version` (a few microseconds)
+ *   every few milliseconds while someone waits; appends in this process wake them at once.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { ConcurrencyError, StoreCorruptError, StoreLockedError, StoreUnavailableError, SwfError } from '../../errors.js';
+import {
+  type AppendResult,
+  type Checkpoint,
+  type CommitResult,
+  type EventStore,
+  type ExpectedRevision,
+  ExpectedVersionConflictError,
+  type GroupOptions,
+  type NewEvent,
+  type ParkedEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StoredEvent,
+  type StreamAppend,
+  StreamNotFoundError,
+  type SubscribeToAllOptions,
+  type SubscribeToStreamOptions,
+} from '../eventStore.js';
+import { ChangeNotifier, catchUpSubscription, groupSubscription } from '../shared/subscriptions.js';
+import {
+  assertExpectedRevision,
+  assertGroupName,
+  assertReadFrom,
+  assertStreamName,
+  matchesFilter,
+  maxCountOf,
+  type PreparedEvent,
+  prepareEvents,
+} from '../validation.js';
+import { SQLiteGroup } from './sqliteGroup.js';
+
+export interface SQLiteEventStoreOptions {
+  path: string;
+  url?: string;
+  /** How long a writer waits for another process's write lock. Default 5 000 ms. */
+  busyTimeoutMs?: number;
+  /** How often waiting subscribers check for other processes' commits. Default 5 ms. */
+  pollIntervalMs?: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position    INTEGER PRIMARY KEY,
+  id          TEXT    NOT NULL UNIQUE,
+  stream      TEXT    NOT NULL,
+  revision    INTEGER NOT NULL,
+  type        TEXT    NOT NULL,
+  data        TEXT    NOT NULL,
+  metadata    TEXT    NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  UNIQUE (stream, revision)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  name     TEXT PRIMARY KEY,
+  position INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS swf_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+`;
+const SCHEMA_VERSION = '1';
+
+type RawRow = [number, string, string, number, string, string, string, number];
+const COLUMNS = 'position, id, stream, revision, type, data, metadata, recorded_at';
+
+export const rowToEvent = (r: RawRow): StoredEvent => ({
+  id: r[1],
+  type: r[4],
+  data: JSON.parse(r[5]) as unknown,
+  metadata: JSON.parse(r[6]) as unknown,
+  streamName: r[2],
+  revision: BigInt(r[3]),
+  position: BigInt(r[0]),
+  recordedAt: new Date(r[7]),
+});
+
+interface SqliteErrorLike {
+  code?: unknown;
+  message?: unknown;
+}
+
+/** Translates driver errors at the boundary: nothing above this adapter sees a SqliteError. */
+export function translateSqliteError(e: unknown, path: string): unknown {
+  if (e instanceof SwfError) return e;
+  const code = typeof (e as SqliteErrorLike)?.code === 'string' ? ((e as SqliteErrorLike).code as string) : '';
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new StoreLockedError(`the store ${path} stayed locked by another process past the busy timeout (${msg})`, { cause: e });
+  }
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new StoreCorruptError(`${path} is not a swf-es SQLite database (${msg})`, { cause: e });
+  }
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL') {
+    return new StoreUnavailableError(`cannot use the store ${path}: ${msg}`, { cause: e });
+  }
+  return e;
+}
+
+class IdempotencyProbe extends Error {}
+
+export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStore {
+  const path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
+  const url = options.url ?? `sqlite:${options.path}`;
+  const fail = (e: unknown): never => {
+    throw translateSqliteError(e, path);
+  };
+
+  let db: Database.Database;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+  } catch (e: unknown) {
+    return fail(e);
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[];
+    if (tables.length > 0 && !tables.includes('events')) {
+      throw new StoreCorruptError(`${path} is a SQLite database but not a swf-es store (it has tables ${tables.slice(0, 5).join(', ')}, no events table)`);
+    }
+    db.exec(SCHEMA);
+    db.prepare(`INSERT OR IGNORE INTO swf_meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
+    SQLiteGroup.createSchema(db);
+  } catch (e: unknown) {
+    try {
+      db.close();
+    } catch {
+      // already failing; the first error is the one to report
+    }
+    return fail(e);
+  }
+
+  const q = {
+    head: db.prepare(`SELECT max(revision) FROM events WHERE stream = ?`).pluck(),
+    insert: db.prepare(
+      `INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    byId: db.prepare(`SELECT stream, revision, position, type FROM events WHERE id = ?`),
+    lastPosition: db.prepare(`SELECT max(position) FROM events`).pluck(),
+    allForward: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?`).raw(),
+    allBackward: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position <= ? ORDER BY position DESC LIMIT ?`).raw(),
+    streamForward: db
+      .prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`)
+      .raw(),
+    streamBackward: db
+      .prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
+      .raw(),
+    // Filtered scans look at stream and type first and parse only the rows that match.
+    scanForward: db.prepare(`SELECT position, stream, type FROM events WHERE position > ? ORDER BY position LIMIT ?`).raw(),
+    byPosition: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position = ?`).raw(),
+    dataVersion: db.prepare(`PRAGMA data_version`).pluck(),
+    getCheckpoint: db.prepare(`SELECT position FROM checkpoints WHERE name = ?`).pluck(),
+    setCheckpoint: db.prepare(
+      `INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+    ),
+  };
+
+  const notifier = new ChangeNotifier();
+  let poller: NodeJS.Timeout | undefined;
+  let lastDataVersion = q.dataVersion.get() as number;
+  const pollOnce = (): void => {
+    try {
+      const v = q.dataVersion.get() as number;
+      if (v !== lastDataVersion) {
+        lastDataVersion = v;
+        notifier.notify();
+      }
+    } catch {
+      // a transient lock or a closing store; the next tick tries again
+    }
+  };
+  notifier.setPollingHooks(
+    () => {
+      poller ??= setInterval(pollOnce, options.pollIntervalMs ?? 5);
+    },
+    () => {
+      if (poller) clearInterval(poller);
+      poller = undefined;
+    },
+  );
+  let closed = false;
+  const ensureOpen = (): void => {
+    if (closed) throw new StoreUnavailableError(`the store ${path} is closed`);
+  };
+
+  /** The stored events whose ids lead this append, if they repeat it exactly; otherwise a conflict. */
+  function idempotentResult(stream: string, events: PreparedEvent[], expected: ExpectedRevision): AppendResult | undefined {
+    const rows = events.map((e) => q.byId.get(e.id) as { stream: string; revision: number; position: number; type: string } | undefined);
+    const first = rows[0];
+    if (!first) {
+      const clash = rows.findIndex((r) => r !== undefined);
+      if (clash < 0) return undefined;
+      throw new ConcurrencyError(`event id ${events[clash]!.id} is already stored in stream '${rows[clash]!.stream}'`);
+    }
+    const same = rows.every(
+      (r, i) => r !== undefined && r.stream === stream && r.revision === first.revision + i && r.type === events[i]!.type,
+    );
+    const placeOk =
+      typeof expected === 'bigint' ? BigInt(first.revision) === expected + 1n : expected === 'no_stream' ? first.revision === 0 : true;
+    if (!same || !placeOk) {
+      throw new ConcurrencyError(
+        `event id ${events[0]!.id} is already stored (stream '${first.stream}', revision ${first.revision}) and this append does not repeat it exactly`,
+      );
+    }
+    const last = rows[rows.length - 1]!;
+    return { nextRevision: BigInt(last.revision), position: BigInt(last.position) };
+  }
+
+  /** Runs inside a write transaction. Throws IdempotencyProbe when an id is already stored. */
+  function appendInTx(stream: string, events: PreparedEvent[], expected: ExpectedRevision, now: number): AppendResult {
+    const head = q.head.get(stream) as number | null;
+    const current = head === null ? -1 : head;
+    if (expected !== 'any') {
+      const ok =
+        (expected === 'no_stream' && current === -1) ||
+        (expected === 'stream_exists' && current >= 0) ||
+        (typeof expected === 'bigint' && expected === BigInt(current));
+      if (!ok) {
+        if (q.byId.get(events[0]!.id) !== undefined) throw new IdempotencyProbe();
+        throw new ExpectedVersionConflictError(stream, expected, current === -1 ? 'no_stream' : BigInt(current));
+      }
+    }
+    let revision = current;
+    let position = 0;
+    for (const e of events) {
+      revision++;
+      try {
+        position = q.insert.run(e.id, stream, revision, e.type, e.data, e.metadata, now).lastInsertRowid as number;
+      } catch (err: unknown) {
+        if ((err as SqliteErrorLike)?.code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as SqliteErrorLike).message).includes('events.id')) {
+          throw new IdempotencyProbe();
+        }
+        throw err;
+      }
+    }
+    return { nextRevision: BigInt(revision), position: BigInt(position) };
+  }
+
+  const writeTx = db.transaction((batch: { stream: string; events: PreparedEvent[]; expected: ExpectedRevision }[], checkpoint?: Checkpoint) => {
+    const now = Date.now();
+    const results = batch.map((b) => appendInTx(b.stream, b.events, b.expected, now));
+    if (checkpoint) q.setCheckpoint.run(checkpoint.name, checkpoint.position);
+    return results;
+  });
+
+  function write(batch: { stream: string; events: PreparedEvent[]; expected: ExpectedRevision }[], checkpoint?: Checkpoint): AppendResult[] {
+    ensureOpen();
+    try {
+      const results = writeTx.immediate(batch, checkpoint);
+      lastDataVersion = q.dataVersion.get() as number;
+      notifier.notify();
+      return results;
+    } catch (e: unknown) {
+      if (!(e instanceof IdempotencyProbe)) return fail(e);
+    }
+    // Some ids were already stored: this is a repeat of an earlier append (or a clash). Nothing was written.
+    // A repeated batch returns the original results only if every append in it repeats exactly.
+    const results: AppendResult[] = [];
+    for (const b of batch) {
+      const again = idempotentResult(b.stream, b.events, b.expected);
+      if (!again) {
+        // This one is new but another in the batch was a repeat: a partial repeat is a conflict.
+        throw new ConcurrencyError(`commit mixes already-stored events with new ones (stream '${b.stream}')`);
+      }
+      results.push(again);
+    }
+    if (checkpoint) {
+      try {
+        q.setCheckpoint.run(checkpoint.name, checkpoint.position);
+      } catch (e: unknown) {
+        fail(e);
+      }
+    }
+    return results;
+  }
+
+  function readPaged(
+    first: (limit: number) => RawRow[],
+    next: (last: RawRow, limit: number) => RawRow[],
+    max: number,
+    keep: (r: RawRow) => boolean = () => true,
+  ): AsyncGenerator<StoredEvent> {
+    return (async function* () {
+      let n = 0;
+      const limit = (): number => Math.min(1000, Math.max(1, max - n));
+      let page: RawRow[];
+      try {
+        page = first(limit());
+      } catch (e: unknown) {
+        return fail(e);
+      }
+      while (page.length > 0 && n < max) {
+        for (const r of page) {
+          if (n >= max) return;
+          if (!keep(r)) continue;
+          n++;
+          yield rowToEvent(r);
+        }
+        try {
+          page = next(page[page.length - 1]!, limit());
+        } catch (e: unknown) {
+          return fail(e);
+        }
+      }
+    })();
+  }
+
+  const groups = new Map<string, SQLiteGroup>();
+  const groupFor = (stream: string, group: string, opts: GroupOptions): SQLiteGroup => {
+    const key = `${stream}\u0000${group}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = new SQLiteGroup(db, stream, group, opts, (e) => translateSqliteError(e, path));
+      groups.set(key, g);
+    }
+    return g;
+  };
+
+  const store: EventStore = {
+    kind: 'sqlite',
+    url,
+    capabilities: { idempotentWithAnyRevision: true, atomicCommit: true },
+
+    async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
+      assertStreamName(stream);
+      const expected = opts.expectedRevision ?? 'any';
+      assertExpectedRevision(expected);
+      return write([{ stream, events: prepareEvents(events), expected }])[0]!;
+    },
+
+    async commit(appends: readonly StreamAppend[], checkpoint?: Checkpoint): Promise<CommitResult> {
+      const batch = appends.map((a) => {
+        assertStreamName(a.stream);
+        const expected = a.expectedRevision ?? 'any';
+        assertExpectedRevision(expected);
+        return { stream: a.stream, events: prepareEvents(a.events), expected };
+      });
+      if (batch.length === 0) {
+        if (checkpoint) await store.checkpoints.set(checkpoint.name, checkpoint.position);
+        return { appends: [] };
+      }
+      return { appends: write(batch, checkpoint) };
+    },
+
+    readStream(stream: string, opts: ReadStreamOptions = {}) {
+      assertStreamName(stream);
+      assertReadFrom(opts.from, 'from revision');
+      ensureOpen();
+      const max = maxCountOf(opts.maxCount);
+      const backwards = opts.direction === 'backwards';
+      const from = opts.from ?? (backwards ? 'end' : 'start');
+      const inner = backwards
+        ? readPaged(
+            (limit) =>
+              q.streamBackward.all(stream, from === 'end' || from === 'start' ? (from === 'start' ? 0 : Number.MAX_SAFE_INTEGER) : Number(from), limit) as RawRow[],
+            (last, limit) => q.streamBackward.all(stream, last[3] - 1, limit) as RawRow[],
+            max,
+          )
+        : readPaged(
+            (limit) =>
+              q.streamForward.all(stream, from === 'start' ? 0 : from === 'end' ? Number.MAX_SAFE_INTEGER : Number(from), limit) as RawRow[],
+            (last, limit) => q.streamForward.all(stream, last[3] + 1, limit) as RawRow[],
+            max,
+          );
+      return (async function* () {
+        if (q.head.get(stream) === null) throw new StreamNotFoundError(stream);
+        yield* inner;
+      })();
+    },
+
+    readAll(opts: ReadAllOptions = {}) {
+      assertReadFrom(opts.from, 'from position');
+      ensureOpen();
+      const max = maxCountOf(opts.maxCount);
+      const backwards = opts.direction === 'backwards';
+      const from = opts.from ?? (backwards ? 'end' : 'start');
+      const keep = opts.filter ? (r: RawRow) => matchesFilter(opts.filter, r[2], r[4]) : undefined;
+      if (backwards) {
+        const start = from === 'end' ? Number.MAX_SAFE_INTEGER : from === 'start' ? 0 : Number(from);
+        return readPaged(
+          (limit) => q.allBackward.all(start, keep ? 1000 : limit) as RawRow[],
+          (last, limit) => q.allBackward.all(last[0] - 1, keep ? 1000 : limit) as RawRow[],
+          max,
+          keep,
+        );
+      }
+      const start = from === 'start' ? 0 : from === 'end' ? Number.MAX_SAFE_INTEGER : Number(from);
+      return readPaged(
+        (limit) => q.allForward.all(start, keep ? 1000 : limit) as RawRow[],
+        (last, limit) => q.allForward.all(last[0] + 1, keep ? 1000 : limit) as RawRow[],
+        max,
+        keep,
+      );
+    },
+
+    async headPosition() {
+      ensureOpen();
+      try {
+        const p = q.lastPosition.get() as number | null;
+        return p === null ? undefined : BigInt(p);
+      } catch (e: unknown) {
+        return fail(e);
+      }
+    },
+
+    subscribeToAll(opts: SubscribeToAllOptions = {}) {
+      assertReadFrom(opts.from, 'from position');
+      ensureOpen();
+      const from = opts.from ?? 'start';
+      const start = from === 'start' ? 0n : from === 'end' ? BigInt((q.lastPosition.get() as number | null) ?? 0) : from;
+      const filter = opts.filter;
+      return catchUpSubscription(
+        start,
+        (cursor, limit) => {
+          if (closed) return { events: [], scanned: cursor };
+          if (!filter) {
+            const rows = q.allForward.all(Number(cursor) + 1, limit) as RawRow[];
+            return { events: rows.map(rowToEvent), scanned: cursor };
+          }
+          // Look at stream and type only; fetch and parse just the rows that match.
+          const heads = q.scanForward.all(Number(cursor), limit * 4) as [number, string, string][];
+          const events: StoredEvent[] = [];
+          for (const [pos, stream, type] of heads) {
+            if (matchesFilter(filter, stream, type)) events.push(rowToEvent(q.byPosition.get(pos) as RawRow));
+          }
+          const scanned = heads.length > 0 ? BigInt(heads[heads.length - 1]![0]) : cursor;
+          return { events, scanned };
+        },
+        notifier,
+        (e) => e.position,
+      );
+    },
+
+    subscribeToStream(stream: string, opts: SubscribeToStreamOptions = {}) {
+      assertStreamName(stream);
+      assertReadFrom(opts.from, 'from revision');
+      ensureOpen();
+      const from = opts.from ?? 'start';
+      // cursor = the next revision to deliver
+      const start = from === 'start' ? 0n : from === 'end' ? BigInt(((q.head.get(stream) as number | null) ?? -1) + 1) : from + 1n;
+      return catchUpSubscription(
+        start,
+        (cursor, limit) => {
+          if (closed) return { events: [], scanned: cursor };
+          const rows = q.streamForward.all(stream, Number(cursor), limit) as RawRow[];
+          return { events: rows.map(rowToEvent), scanned: cursor };
+        },
+        notifier,
+        (e) => e.revision + 1n,
+      );
+    },
+
+    subscribeToGroup(stream: string, group: string, opts: GroupOptions = {}) {
+      assertStreamName(stream);
+      assertGroupName(group);
+      ensureOpen();
+      return groupSubscription(groupFor(stream, group, opts), randomUUID(), opts.bufferSize ?? 1, notifier);
+    },
+
+    async listParked(stream: string, group: string): Promise<ParkedEvent[]> {
+      assertStreamName(stream);
+      assertGroupName(group);
+      ensureOpen();
+      return groupFor(stream, group, {}).parked();
+    },
+
+    async replayParked(stream: string, group: string) {
+      assertStreamName(stream);
+      assertGroupName(group);
+      ensureOpen();
+      const n = groupFor(stream, group, {}).replay();
+      notifier.notify();
+      return n;
+    },
+
+    checkpoints: {
+      async get(name) {
+        ensureOpen();
+        const p = q.getCheckpoint.get(name) as number | undefined;
+        return p === undefined ? undefined : BigInt(p);
+      },
+      async set(name, position) {
+        ensureOpen();
+        try {
+          q.setCheckpoint.run(name, position);
+        } catch (e: unknown) {
+          fail(e);
+        }
+      },
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (poller) clearInterval(poller);
+      poller = undefined;
+      notifier.notify();
+      db.close();
+    },
+  };
+  return store;
+}
