@@ -123,7 +123,15 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
 
   let db: Database.Database;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (e: unknown) {
+        throw new StoreUnavailableError(`cannot create the folder of the store ${path}: ${e instanceof Error ? e.message : String(e)}`, {
+          cause: e,
+        });
+      }
+    }
     db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
   } catch (e: unknown) {
     return fail(e);
