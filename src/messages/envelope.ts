@@ -73,7 +73,7 @@ const metadataSchema = z.looseObject({
 export function readMetadata(raw: unknown): EventMetadata {
   const result = metadataSchema.safeParse(raw);
   if (!result.success) throw issuesToError('event metadata', result.error.issues, raw);
-  return result.data as EventMetadata;
+  return result.data;
 }
 
 /** The correlation and causation ids for an event with id `id` caused by `cause` (or a root event). */
