@@ -48,22 +48,42 @@ export interface PreparedEvent {
   metadata: string;
 }
 
-function serialize(value: unknown, what: string, type: string): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value, (_k, v: unknown) => {
-      if (typeof v === 'bigint') throw new TypeError('a bigint is not JSON');
-      if (typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`a ${typeof v} is not JSON`);
-      if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`${v} is not JSON`);
-      return v;
-    });
-  } catch (e: unknown) {
-    throw new ValidationError(`event '${type}': ${what} is not JSON-serializable (${e instanceof Error ? e.message : String(e)})`, {
-      field: what,
-    });
+/** Why `value` would not survive a JSON round trip, or undefined when it would. Cheaper than a replacer. */
+function notJson(value: unknown, depth: number): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : `${value} is not JSON`;
+    case 'bigint':
+      return 'a bigint is not JSON';
+    case 'object': {
+      if (value === null) return undefined;
+      if (depth > 100) return 'nested too deeply (circular?)';
+      if (Array.isArray(value)) {
+        for (const v of value) {
+          const why = notJson(v, depth + 1);
+          if (why) return why;
+        }
+        return undefined;
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined; // Date and friends
+      for (const k in value) {
+        const why = notJson((value as Record<string, unknown>)[k], depth + 1);
+        if (why) return `${k}: ${why}`;
+      }
+      return undefined;
+    }
+    default:
+      return `a ${typeof value} is not JSON`;
   }
-  if (json === undefined) throw new ValidationError(`event '${type}': ${what} is not JSON-serializable`, { field: what });
-  return json;
+}
+
+function serialize(value: unknown, what: string, type: string): string {
+  const why = notJson(value, 0);
+  if (why) throw new ValidationError(`event '${type}': ${what} is not JSON-serializable (${why})`, { field: what });
+  return JSON.stringify(value);
 }
 
 export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
@@ -76,16 +96,21 @@ export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
     if (typeof e.type !== 'string' || !EVENT_TYPE.test(e.type)) {
       throw new ValidationError(`invalid event type ${JSON.stringify(e.type)}`, { field: 'type' });
     }
-    const id = e.id ?? randomUUID();
-    if (typeof id !== 'string' || !UUID.test(id)) {
-      throw new ValidationError(`event '${e.type}': id ${JSON.stringify(id)} is not a UUID`, { field: 'id' });
+    let lower: string;
+    if (e.id === undefined) lower = randomUUID();
+    else {
+      if (typeof e.id !== 'string' || !UUID.test(e.id)) {
+        throw new ValidationError(`event '${e.type}': id ${JSON.stringify(e.id)} is not a UUID`, { field: 'id' });
+      }
+      lower = e.id.toLowerCase();
     }
-    const lower = id.toLowerCase();
-    if (seen.has(lower)) throw new ValidationError(`event id ${id} appears twice in one append`, { field: 'id' });
+    if (seen.has(lower)) throw new ValidationError(`event id ${lower} appears twice in one append`, { field: 'id' });
     seen.add(lower);
     const data = serialize(e.data, 'data', e.type);
     const metadata = serialize(e.metadata ?? {}, 'metadata', e.type);
-    const size = Buffer.byteLength(data) + Buffer.byteLength(metadata);
+    // UTF-16 length × 3 bounds the UTF-8 size: count bytes only when it might matter.
+    const bound = (data.length + metadata.length) * 3;
+    const size = bound <= MAX_EVENT_BYTES ? 0 : Buffer.byteLength(data) + Buffer.byteLength(metadata);
     if (size > MAX_EVENT_BYTES) {
       throw new ValidationError(`event '${e.type}' is ${size} bytes; the limit is ${MAX_EVENT_BYTES} bytes (1 MiB)`, {
         field: 'data',

@@ -171,3 +171,41 @@ export function groupSubscription(
     },
   };
 }
+
+/**
+ * A finite async iterable over pages of events. Cheaper per event than an async generator, which matters when
+ * a reader folds a million events.
+ */
+export function pagedEvents(fetchPage: () => StoredEvent[]): AsyncIterable<StoredEvent> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<StoredEvent> {
+      let buf: StoredEvent[] = [];
+      let i = 0;
+      let done = false;
+      const end: IteratorReturnResult<undefined> = { value: undefined, done: true };
+      return {
+        next(): Promise<IteratorResult<StoredEvent>> {
+          if (i < buf.length) return Promise.resolve({ value: buf[i++]!, done: false });
+          if (done) return Promise.resolve(end);
+          try {
+            buf = fetchPage();
+          } catch (e: unknown) {
+            done = true;
+            return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+          }
+          i = 0;
+          if (buf.length === 0) {
+            done = true;
+            return Promise.resolve(end);
+          }
+          return Promise.resolve({ value: buf[i++]!, done: false });
+        },
+        return(): Promise<IteratorResult<StoredEvent>> {
+          done = true;
+          buf = [];
+          return Promise.resolve(end);
+        },
+      };
+    },
+  };
+}

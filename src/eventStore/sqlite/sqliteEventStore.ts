@@ -31,7 +31,7 @@ import {
   type SubscribeToAllOptions,
   type SubscribeToStreamOptions,
 } from '../eventStore.js';
-import { ChangeNotifier, catchUpSubscription, groupSubscription } from '../shared/subscriptions.js';
+import { ChangeNotifier, catchUpSubscription, groupSubscription, pagedEvents } from '../shared/subscriptions.js';
 import {
   assertExpectedRevision,
   assertGroupName,
@@ -300,35 +300,47 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     return results;
   }
 
+  /**
+   * Pages through rows: `first` fetches the first page, `next` the page after a row. `keep` filters rows before
+   * their JSON is parsed. Stops after `max` events.
+   */
   function readPaged(
     first: (limit: number) => RawRow[],
     next: (last: RawRow, limit: number) => RawRow[],
     max: number,
-    keep: (r: RawRow) => boolean = () => true,
-  ): AsyncGenerator<StoredEvent> {
-    return (async function* () {
-      let n = 0;
-      const limit = (): number => Math.min(1000, Math.max(1, max - n));
-      let page: RawRow[];
+    keep?: (r: RawRow) => boolean,
+    before?: () => void,
+  ): AsyncIterable<StoredEvent> {
+    let n = 0;
+    let last: RawRow | undefined;
+    let started = false;
+    let exhausted = false;
+    return pagedEvents(() => {
+      const out: StoredEvent[] = [];
       try {
-        page = first(limit());
+        if (!started) before?.();
+        while (out.length === 0 && !exhausted && n < max) {
+          const limit = keep ? 1000 : Math.min(1000, max - n);
+          const page = started ? next(last!, limit) : first(limit);
+          started = true;
+          if (page.length === 0) {
+            exhausted = true;
+            break;
+          }
+          last = page[page.length - 1];
+          for (const r of page) {
+            if (n >= max) break;
+            if (keep && !keep(r)) continue;
+            out.push(rowToEvent(r));
+            n++;
+          }
+          if (page.length < limit) exhausted = true;
+        }
       } catch (e: unknown) {
         return fail(e);
       }
-      while (page.length > 0 && n < max) {
-        for (const r of page) {
-          if (n >= max) return;
-          if (!keep(r)) continue;
-          n++;
-          yield rowToEvent(r);
-        }
-        try {
-          page = next(page[page.length - 1]!, limit());
-        } catch (e: unknown) {
-          return fail(e);
-        }
-      }
-    })();
+      return out;
+    });
   }
 
   const groups = new Map<string, SQLiteGroup>();
@@ -375,23 +387,26 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       const max = maxCountOf(opts.maxCount);
       const backwards = opts.direction === 'backwards';
       const from = opts.from ?? (backwards ? 'end' : 'start');
-      const inner = backwards
+      const notFound = (): void => {
+        if (q.head.get(stream) === null) throw new StreamNotFoundError(stream);
+      };
+      return backwards
         ? readPaged(
             (limit) =>
               q.streamBackward.all(stream, from === 'end' || from === 'start' ? (from === 'start' ? 0 : Number.MAX_SAFE_INTEGER) : Number(from), limit) as RawRow[],
             (last, limit) => q.streamBackward.all(stream, last[3] - 1, limit) as RawRow[],
             max,
+            undefined,
+            notFound,
           )
         : readPaged(
             (limit) =>
               q.streamForward.all(stream, from === 'start' ? 0 : from === 'end' ? Number.MAX_SAFE_INTEGER : Number(from), limit) as RawRow[],
             (last, limit) => q.streamForward.all(stream, last[3] + 1, limit) as RawRow[],
             max,
+            undefined,
+            notFound,
           );
-      return (async function* () {
-        if (q.head.get(stream) === null) throw new StreamNotFoundError(stream);
-        yield* inner;
-      })();
     },
 
     readAll(opts: ReadAllOptions = {}) {
@@ -404,16 +419,16 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       if (backwards) {
         const start = from === 'end' ? Number.MAX_SAFE_INTEGER : from === 'start' ? 0 : Number(from);
         return readPaged(
-          (limit) => q.allBackward.all(start, keep ? 1000 : limit) as RawRow[],
-          (last, limit) => q.allBackward.all(last[0] - 1, keep ? 1000 : limit) as RawRow[],
+          (limit) => q.allBackward.all(start, limit) as RawRow[],
+          (last, limit) => q.allBackward.all(last[0] - 1, limit) as RawRow[],
           max,
           keep,
         );
       }
       const start = from === 'start' ? 0 : from === 'end' ? Number.MAX_SAFE_INTEGER : Number(from);
       return readPaged(
-        (limit) => q.allForward.all(start, keep ? 1000 : limit) as RawRow[],
-        (last, limit) => q.allForward.all(last[0] + 1, keep ? 1000 : limit) as RawRow[],
+        (limit) => q.allForward.all(start, limit) as RawRow[],
+        (last, limit) => q.allForward.all(last[0] + 1, limit) as RawRow[],
         max,
         keep,
       );
