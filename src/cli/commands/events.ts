@@ -1,0 +1,54 @@
+import { ValidationError } from '../../errors.js';
+import type { Command } from '../context.js';
+import { openStore, parse, positiveInt, STORE_OPTION, toJson } from '../context.js';
+
+const usage = 'swf events read [--stream S] [--from POS] [--limit N] [--json] [--store URL]';
+
+export const eventsCommand: Command = {
+  name: 'events',
+  summary: 'read the event log (all of it, one stream, from a position)',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = parse(
+      argv,
+      { ...STORE_OPTION, stream: { type: 'string' }, from: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+      usage,
+    );
+    if (values.help) {
+      io.stdout.write(
+        `${usage}\n\nPrints events in log order: all of them, or one stream's (--stream), from a log position or a stream\n` +
+          `revision (--from, inclusive), at most --limit. With --json, one JSON object per line:\n` +
+          `position, streamName, revision, type, data, metadata, recordedAt.\n`,
+      );
+      return 0;
+    }
+    if (positionals[0] !== 'read' || positionals.length > 1) throw new ValidationError(`unknown events subcommand; usage: ${usage}`);
+    const from = positiveInt(values.from, '--from');
+    const limit = positiveInt(values.limit, '--limit');
+    const store = await openStore(values, io);
+    try {
+      const opts = { from: from === undefined ? undefined : BigInt(from), maxCount: limit };
+      const events = values.stream ? store.readStream(values.stream, opts) : store.readAll(opts);
+      for await (const e of events) {
+        if (values.json) {
+          io.stdout.write(
+            toJson({
+              position: e.position,
+              streamName: e.streamName,
+              revision: e.revision,
+              type: e.type,
+              data: e.data,
+              metadata: e.metadata,
+              recordedAt: e.recordedAt.toISOString(),
+            }) + '\n',
+          );
+        } else {
+          io.stdout.write(`${e.position}\t${e.streamName}@${e.revision}\t${e.type}\t${toJson(e.data)}\n`);
+        }
+      }
+    } finally {
+      await store.close();
+    }
+    return 0;
+  },
+};

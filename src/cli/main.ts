@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/** The `swf` command: the composition root. Reads the environment, picks adapters, maps errors to exit codes. */
+import { describeError } from '../errors.js';
+import { type Command, exitCodeOf, type Io } from './context.js';
+import { eventsCommand } from './commands/events.js';
+import { machinesCommand } from './commands/machines.js';
+
+export const commands: Command[] = [eventsCommand, machinesCommand];
+
+function help(io: Io): void {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  io.stdout.write(
+    'swf — the event-sourced fast processing workflow of the ePIC streaming workflow testbed\n\n' +
+      'usage: swf <command> [options]   (swf <command> --help for its options)\n\ncommands:\n' +
+      commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n') +
+      '\n\nEvery command takes --store URL (default: $SWF_STORE, else sqlite:./swf-data/swf.db).\n' +
+      'Stores: memory:, sqlite:<path>, esdb://host:2113?tls=false\n',
+  );
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    help(io);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    io.stdout.write('swf-es 0.1.0\n');
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    io.stderr.write(`swf: unknown command '${name}' (swf --help lists the commands)\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (e: unknown) {
+    io.stderr.write(`swf ${name}: ${describeError(e)}\n`);
+    if (io.env.SWF_DEBUG && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
+    return exitCodeOf(e);
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
+if (isEntry) {
+  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+  process.exitCode = code;
+}
