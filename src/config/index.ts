@@ -1,0 +1,3 @@
+/** TOML configuration: testbed.toml + workflow files + includes + overrides, validated. */
+export * from './schema.js';
+export * from './load.js';

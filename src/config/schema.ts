@@ -1,0 +1,191 @@
+/**
+ * The merged configuration, validated: the testbed's sections and keys (testbed-facts §2.2, §6), so its own
+ * files load, plus the keys this implementation needs under `[fast_processing]`, with defaults. Unknown sections
+ * and keys are errors; so are wrong types and out-of-range values.
+ */
+import { z } from 'zod';
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+const seconds = z.number().min(0, 'must be >= 0 (seconds)');
+const count = z.number().int('must be an integer').min(0, 'must be >= 0');
+const positive = z.number().int('must be an integer').min(1, 'must be >= 1');
+const rate = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
+
+/** Any TOML value (free-form sections such as `[parameters]`). */
+const tomlValue: z.ZodType<unknown> = z.unknown();
+
+export const DAQ_DEFAULTS = {
+  no_beam_not_ready_delay: 5,
+  beam_not_ready_delay: 5,
+  beam_ready_delay: 2,
+  beam_not_ready_end_delay: 5,
+  broadcast_delay: 1,
+  stf_interval: 2.0,
+  stf_generation_time: 0.1,
+  physics_period_duration: 10,
+  physics_period_count: 2,
+  standby_duration: 2,
+} as const;
+
+/** `[daq_state_machine]` (testbed-facts §2.2). `stf_count` absent or 0 means duration mode. */
+const daqShape = {
+  no_beam_not_ready_delay: seconds.default(DAQ_DEFAULTS.no_beam_not_ready_delay),
+  beam_not_ready_delay: seconds.default(DAQ_DEFAULTS.beam_not_ready_delay),
+  beam_ready_delay: seconds.default(DAQ_DEFAULTS.beam_ready_delay),
+  beam_not_ready_end_delay: seconds.default(DAQ_DEFAULTS.beam_not_ready_end_delay),
+  broadcast_delay: seconds.default(DAQ_DEFAULTS.broadcast_delay),
+  stf_interval: seconds.default(DAQ_DEFAULTS.stf_interval),
+  stf_generation_time: seconds.default(DAQ_DEFAULTS.stf_generation_time),
+  physics_period_duration: seconds.default(DAQ_DEFAULTS.physics_period_duration),
+  physics_period_count: count.default(DAQ_DEFAULTS.physics_period_count),
+  standby_duration: seconds.default(DAQ_DEFAULTS.standby_duration),
+  stf_count: count.optional(),
+};
+export const daqSchema = z.strictObject(daqShape);
+
+/** The DAQ keys a workflow section may lay over `[daq_state_machine]` (optional there, no defaults). */
+const daqOverlay = {
+  stf_count: count.optional(),
+  physics_period_count: count.optional(),
+  physics_period_duration: seconds.optional(),
+  stf_interval: seconds.optional(),
+  stf_generation_time: seconds.optional(),
+  standby_duration: seconds.optional(),
+  broadcast_delay: seconds.optional(),
+  no_beam_not_ready_delay: seconds.optional(),
+  beam_not_ready_delay: seconds.optional(),
+  beam_ready_delay: seconds.optional(),
+  beam_not_ready_end_delay: seconds.optional(),
+};
+
+export const FAST_PROCESSING_DEFAULTS = {
+  target_worker_count: 30,
+  stf_sampling_rate: 1.0,
+  slices_per_sample: 15,
+  slice_processing_time: 30,
+  worker_rampup_time: 300,
+  worker_rampdown_time: 60,
+  tf_files_per_stf: 7,
+  tf_count_per_stf: 1000,
+  tf_size_fraction: 0.15,
+  worker_failure_rate: 0.0,
+  seed: 1,
+  slice_lease_factor: 3,
+  max_slice_retries: 3,
+} as const;
+
+const D = FAST_PROCESSING_DEFAULTS;
+
+/** `[fast_processing]`: the spec's keys, ours (with defaults), and the DAQ keys a workflow may override. */
+const fastProcessingShape = {
+  ...daqOverlay,
+  target_worker_count: count.default(D.target_worker_count),
+  stf_sampling_rate: rate.default(D.stf_sampling_rate),
+  slices_per_sample: positive.default(D.slices_per_sample),
+  slice_processing_time: seconds.default(D.slice_processing_time),
+  worker_rampup_time: seconds.default(D.worker_rampup_time),
+  worker_rampdown_time: seconds.default(D.worker_rampdown_time),
+  tf_files_per_stf: positive.default(D.tf_files_per_stf),
+  tf_count_per_stf: positive.default(D.tf_count_per_stf),
+  tf_size_fraction: z.number().gt(0, 'must be > 0 and <= 1').max(1, 'must be > 0 and <= 1').default(D.tf_size_fraction),
+  worker_failure_rate: rate.default(D.worker_failure_rate),
+  seed: z.number().int('must be an integer').default(D.seed),
+  slice_lease_factor: z.number().gt(0, 'must be > 0').default(D.slice_lease_factor),
+  max_slice_retries: count.default(D.max_slice_retries),
+  /** The testbed agent's TFs per slice (read by its code, absent from its TOMLs); accepted, not used here. */
+  num_tf_per_slice: positive.optional(),
+};
+export const fastProcessingSchema = z.strictObject(fastProcessingShape).superRefine((fp, ctx) => {
+  if (fp.tf_files_per_stf > fp.tf_count_per_stf) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tf_files_per_stf'],
+      message: `must not exceed tf_count_per_stf (${fp.tf_count_per_stf})`,
+    });
+    return;
+  }
+  const partition = Math.floor(fp.tf_count_per_stf / fp.tf_files_per_stf);
+  if (partition < fp.slices_per_sample) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['slices_per_sample'],
+      message: `must be <= ${partition}: each of the ${fp.tf_files_per_stf} TF samples is drawn from ${partition} TFs (tf_count_per_stf / tf_files_per_stf) and must fill every slice`,
+    });
+  }
+});
+
+const testbedSchema = z.strictObject({ namespace: nonEmpty });
+
+const workflowSchema = z.strictObject({
+  name: nonEmpty,
+  version: z.union([z.string(), z.number()]).optional(),
+  description: z.string().optional(),
+  includes: z.array(nonEmpty).optional(),
+  /** testbed.toml: the workflow configuration `testbed run` uses. */
+  config: nonEmpty.optional(),
+  /** testbed.toml: pace in real time (the testbed's `--realtime`). */
+  realtime: z.boolean().optional(),
+});
+
+const agentSchema = z.strictObject({ enabled: z.boolean().optional(), script: z.string().optional() });
+
+/** The testbed's `stf_datataking_default.toml` / `prompt_processing_default.toml` section. */
+const simulationSchema = z.strictObject({
+  ...daqOverlay,
+  realtime: z.boolean().optional(),
+  stf_source_pattern: z.string().optional(),
+  stf_destination_pattern: z.string().optional(),
+});
+
+/** Sections every configuration has (after defaults). */
+const requiredSections = {
+  testbed: testbedSchema,
+  workflow: workflowSchema,
+  daq_state_machine: daqSchema.prefault({}),
+  fast_processing: fastProcessingSchema.prefault({}),
+};
+
+export const configSchema = z.strictObject({
+  ...requiredSections,
+  agents: z.record(z.string(), agentSchema).optional(),
+  /** Free-form: the testbed's run_workflow parameters. */
+  parameters: z.record(z.string(), tomlValue).optional(),
+  simulation: simulationSchema.optional(),
+  stf_processing: z.strictObject({}).optional(),
+  prompt_processing: z.strictObject({ container: z.string().optional() }).optional(),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type DaqConfig = z.output<typeof daqSchema>;
+export type FastProcessingConfig = z.output<typeof fastProcessingSchema>;
+export type ConfigSection = keyof Config;
+
+export const CONFIG_SECTIONS = Object.keys(configSchema.shape) as ConfigSection[];
+
+/** Sections whose keys are free-form (any key may be set). */
+export const FREE_SECTIONS: ReadonlySet<string> = new Set(['parameters']);
+
+/** The keys the schema knows for a section (undefined: unknown section; 'any': free-form). */
+export function knownKeys(section: string): readonly string[] | 'any' | undefined {
+  if (FREE_SECTIONS.has(section)) return 'any';
+  switch (section) {
+    case 'testbed':
+      return Object.keys(testbedSchema.shape);
+    case 'workflow':
+      return Object.keys(workflowSchema.shape);
+    case 'daq_state_machine':
+      return Object.keys(daqShape);
+    case 'fast_processing':
+      return Object.keys(fastProcessingShape);
+    case 'simulation':
+      return Object.keys(simulationSchema.shape);
+    case 'stf_processing':
+      return [];
+    case 'prompt_processing':
+      return ['container'];
+    case 'agents':
+      return Object.keys(agentSchema.shape);
+    default:
+      return undefined;
+  }
+}
