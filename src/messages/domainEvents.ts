@@ -92,6 +92,29 @@ const datasetShape = {
 const datasetOpened = z.looseObject(datasetShape);
 const datasetClosed = z.looseObject({ ...datasetShape, total_stf_files: count.optional() });
 
+/** A counter event on `swf-execution-ids`: the sequence is the NNNN of `<workflow>-<user>-NNNN`. */
+const executionIdAllocated = z.looseObject({
+  execution_id: nonEmpty,
+  sequence: positive,
+});
+
+/**
+ * The fast processing agent's word that a run is finished: phase completed and every slice final
+ * (DESIGN.md semantics 7). The DAQ simulator then completes the execution.
+ */
+const runFinished = z.looseObject({
+  run_id: runIdSchema,
+  execution_id: nonEmpty,
+  namespace: nonEmpty,
+  finished_at: isoUtcSchema,
+  stf_files: count,
+  stf_samples_received: count,
+  slices_created: count,
+  slices_completed: count,
+  slices_failed: count,
+  slices_retried: count,
+});
+
 const stopRequested = z.looseObject({
   execution_id: nonEmpty,
   requested_at: isoUtcSchema,
@@ -108,6 +131,8 @@ export const domainEventSchemas = {
   DatasetOpened: datasetOpened,
   DatasetClosed: datasetClosed,
   StopRequested: stopRequested,
+  ExecutionIdAllocated: executionIdAllocated,
+  RunFinished: runFinished,
 } as const;
 
 export type DomainEventType = keyof typeof domainEventSchemas;
@@ -124,6 +149,8 @@ export type RunTransitionRefused = DomainEventData<'RunTransitionRefused'>;
 export type DatasetOpened = DomainEventData<'DatasetOpened'>;
 export type DatasetClosed = DomainEventData<'DatasetClosed'>;
 export type StopRequested = DomainEventData<'StopRequested'>;
+export type ExecutionIdAllocated = DomainEventData<'ExecutionIdAllocated'>;
+export type RunFinished = DomainEventData<'RunFinished'>;
 
 /** A domain event as `{type, data}`, discriminated by `type`. */
 export type DomainEvent = { [T in DomainEventType]: { type: T; data: DomainEventData<T> } }[DomainEventType];
