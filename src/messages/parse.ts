@@ -31,7 +31,7 @@ export const isMessageType = (t: unknown): t is MessageType => typeof t === 'str
 
 /**
  * Which schema a body belongs to. The DAQ's `end_run` is flat; the workers' `end_run` is content-nested
- * (`content` is an object), so it is `worker_end_run`.
+ * (it has `content`), so it is `worker_end_run`.
  */
 export function messageKind(body: { msg_type: string; content?: unknown }): MessageKind {
   if (!isMessageType(body.msg_type)) {
@@ -40,13 +40,13 @@ export function messageKind(body: { msg_type: string; content?: unknown }): Mess
       messageType: body.msg_type,
     });
   }
-  if (body.msg_type === 'end_run' && isRecord(body.content)) return 'worker_end_run';
+  if (body.msg_type === 'end_run' && body.content !== undefined) return 'worker_end_run';
   return body.msg_type;
 }
 
 /** Whether an `end_run` is the workers' (content-nested) one. */
 export const isWorkerEndRun = (m: Message): m is Extract<Message, { msg_type: 'end_run'; content: unknown }> =>
-  m.msg_type === 'end_run' && isRecord((m as { content?: unknown }).content);
+  m.msg_type === 'end_run' && (m as { content?: unknown }).content !== undefined;
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let v: unknown = input;
@@ -58,8 +58,11 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) {
-    return `is missing (expected ${issue.expected})`;
+  if (valueAt(input, issue.path) === undefined && issue.code !== 'custom') {
+    if (issue.code === 'invalid_type') return `is missing (expected ${issue.expected})`;
+    if (issue.code === 'invalid_value')
+      return `is missing (expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')})`;
+    return 'is missing';
   }
   if (issue.code === 'invalid_type') {
     const v = valueAt(input, issue.path);
