@@ -8,6 +8,7 @@
  * takes without a message (after its configured delays).
  */
 import { setup } from 'xstate';
+import { ValidationError } from '../errors.js';
 import {
   assignActions,
   guardPredicates,
@@ -55,7 +56,7 @@ export const DAQ_EVENTS = [
   'BEAM_OFF',
 ] as const;
 
-export const initialDaqContext: DaqContext = {
+export const initialDaqContext: DaqContext = Object.freeze({
   run_id: null,
   run_active: false,
   stf_sequence: 0,
@@ -63,7 +64,7 @@ export const initialDaqContext: DaqContext = {
   runs: 0,
   refusals: 0,
   lastRefusal: null,
-};
+});
 
 type DaqUpdate = Update<DaqContext, DaqEvent>;
 type DaqGuard = Guard<DaqContext, DaqEvent>;
@@ -207,7 +208,7 @@ export function daqStamp(value: unknown): { state: string; substate: string } {
     const [state, substate] = Object.entries(value as Record<string, unknown>)[0] ?? [];
     if (typeof state === 'string' && typeof substate === 'string') return { state, substate };
   }
-  throw new TypeError(`not a DAQ state value: ${JSON.stringify(value)}`);
+  throw new ValidationError(`not a DAQ state value: ${JSON.stringify(value)}`, { field: 'value' });
 }
 
 /** The DAQ event for a lifecycle message type, or undefined. */

@@ -81,7 +81,7 @@ export const RUN_LIFECYCLE_EVENTS = [
 ] as const;
 export const RUN_PROGRESS_EVENTS = ['SAMPLE_REGISTERED', 'SLICE_STARTED', 'SLICE_SUCCEEDED', 'SLICE_FAILED'] as const;
 
-export const initialRunContext: RunContext = {
+export const initialRunContext: RunContext = Object.freeze({
   run_id: null,
   execution_id: null,
   phase: 'initializing',
@@ -100,7 +100,7 @@ export const initialRunContext: RunContext = {
   total_stf_files: null,
   refusals: 0,
   lastRefusal: null,
-};
+});
 
 const stamp = (event: RunEvent, state: string, substate: string | null): { state: string; substate: string | null } => {
   const s = event as RunStamp;

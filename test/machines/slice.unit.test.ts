@@ -91,6 +91,15 @@ describe('slice machine', () => {
       .refused(/another attempt/);
   });
 
+  it('refuses a failure or lease expiry naming another attempt while processing', () => {
+    given(slice, [start(1), fail(1), start(2)])
+      .when(fail(1))
+      .refused(/another attempt/);
+    given(slice, [start(1), fail(1), start(2)])
+      .when(expire(3))
+      .refused(/another attempt/);
+  });
+
   it('refuses a start for another attempt than the current one', () => {
     given(slice)
       .when(start(2))
