@@ -125,7 +125,7 @@ function measure(name: string, work: SliceEvent[][], fold: (events: SliceEvent[]
     }
     return [...counts]
       .sort()
-      .map(([k, v]) => `${k}=${v}`)
+      .map(([k, v]) => `${k.replaceAll('"', '')}=${v}`)
       .join(' ');
   };
   const finals = finalsOf(); // warm-up, and the result to compare
