@@ -4,8 +4,9 @@ import { describeError } from '../errors.js';
 import { type Command, exitCodeOf, type Io } from './context.js';
 import { eventsCommand } from './commands/events.js';
 import { machinesCommand } from './commands/machines.js';
+import { runCommand } from './commands/run.js';
 
-export const commands: Command[] = [eventsCommand, machinesCommand];
+export const commands: Command[] = [runCommand, eventsCommand, machinesCommand];
 
 function help(io: Io): void {
   const width = Math.max(...commands.map((c) => c.name.length));

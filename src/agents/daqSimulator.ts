@@ -1,0 +1,292 @@
+/**
+ * The DAQ simulator (DESIGN.md semantics 2, testbed-facts §2.3): creates the workflow execution and the run
+ * number, walks the DAQ machine with the `[daq_state_machine]` delays, announces run_imminent, start_run,
+ * stf_gen × n, pause_run/resume_run between physics periods and end_run, then waits until the run is finished
+ * (the fast processing agent's RunFinished) and completes the execution. A stop request (`swf stop`, Ctrl-C)
+ * ends the run early and cleanly: end_run is sent and the execution is marked terminated.
+ */
+import type { Logger } from 'pino';
+import { daqParameters, type LoadedConfig } from '../config/index.js';
+import { ExpectedVersionConflictError, type EventStore, type StoredEvent } from '../eventStore/eventStore.js';
+import { daqEventOf, daqStamp, fastDaq, machineDefinitions, machineHash, refusalOf } from '../machines/index.js';
+import {
+  deriveId,
+  domainEvent,
+  EXECUTION_IDS_STREAM,
+  type EnvelopedEvent,
+  messageEvent,
+  type Message,
+  RUN_NUMBERS_STREAM,
+  splitStfCount,
+  stfFilename,
+  streams,
+} from '../messages/index.js';
+import type { Clock } from './clock.js';
+import { type AgentIdentity, heartbeat, logLine, type Output, StreamWriter } from './runtime.js';
+
+export const FIRST_RUN_NUMBER = 100010;
+
+export interface DaqOptions {
+  store: EventStore;
+  clock: Clock;
+  logger: Logger;
+  config: LoadedConfig;
+  identity: AgentIdentity;
+  /** The OS user (execution ids are `<workflow>-<user>-NNNN`). */
+  user: string;
+  /** Resolves when someone asks the run to stop (Ctrl-C); `swf stop` is read from the log. */
+  stopRequested?: Promise<void>;
+  /** Told of each message the DAQ sends (progress display). */
+  onMessage?: (type: string) => void;
+  /** Told the execution and run as soon as they exist. */
+  onStarted?: (info: { execution_id: string; run_number: number }) => void;
+  pid?: number;
+  hostname?: string;
+}
+
+export interface DaqResult {
+  execution_id: string;
+  run_number: number;
+  status: 'completed' | 'terminated' | 'failed';
+  started_at: string;
+  run_imminent_at?: string;
+  ended_at: string;
+  stf_files: number;
+}
+
+/** Appends one event to a counter stream with an exact expected revision, retrying lost races. */
+async function allocate(store: EventStore, stream: string, make: (revision: number) => EnvelopedEvent): Promise<number> {
+  for (;;) {
+    let head = -1;
+    try {
+      for await (const e of store.readStream(stream, { direction: 'backwards', maxCount: 1 })) head = Number(e.revision);
+    } catch (e: unknown) {
+      if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    }
+    const revision = head + 1;
+    try {
+      await store.appendToStream(stream, [make(revision)], { expectedRevision: head < 0 ? 'no_stream' : BigInt(head) });
+      return revision;
+    } catch (e: unknown) {
+      if (!(e instanceof ExpectedVersionConflictError)) throw e;
+    }
+  }
+}
+
+export async function runDaq(options: DaqOptions): Promise<DaqResult> {
+  const { store, clock, identity, config, logger } = options;
+  const namespace = identity.namespace;
+  const params = daqParameters(config.config);
+  const workflowName = config.config.workflow.name;
+  const startedAt = clock.iso();
+  const startMs = clock.now();
+  const pid = options.pid ?? 0;
+  const hostname = options.hostname ?? 'localhost';
+
+  // Identity: the execution id and the run number, from per-store counters.
+  let executionId = '';
+  const sequence = await allocate(store, EXECUTION_IDS_STREAM, (rev) => {
+    executionId = `${workflowName}-${options.user}-${String(rev + 1).padStart(4, '0')}`;
+    return domainEvent('ExecutionIdAllocated', { execution_id: executionId, sequence: rev + 1 }, { id: deriveId(EXECUTION_IDS_STREAM, rev), namespace });
+  });
+  void sequence;
+  const runRevision = await allocate(store, RUN_NUMBERS_STREAM, (rev) =>
+    domainEvent('RunNumberAllocated', { run_number: FIRST_RUN_NUMBER + rev, execution_id: executionId }, { id: deriveId(RUN_NUMBERS_STREAM, rev), namespace }),
+  );
+  const runNumber = FIRST_RUN_NUMBER + runRevision;
+  const runId = String(runNumber);
+  const root = { id: deriveId(executionId, 'execution') };
+  options.onStarted?.({ execution_id: executionId, run_number: runNumber });
+
+  const writer = new StreamWriter(store);
+  const definitions = machineDefinitions();
+  await writer.commit([
+    {
+      stream: streams.execution(executionId),
+      event: domainEvent(
+        'WorkflowExecutionStarted',
+        {
+          execution_id: executionId,
+          workflow_name: workflowName,
+          namespace,
+          executed_by: options.user,
+          parameter_values: config.parameterValues,
+          machine_hash: machineHash(definitions),
+          machine_definitions: definitions,
+          start_time: startedAt,
+          run_number: runNumber,
+        },
+        { id: root.id, namespace, executionId, runNumber },
+      ),
+    },
+    heartbeat(identity, 'PROCESSING', { id: deriveId(root.id, 'heartbeat', 'processing'), now: startedAt, pid, hostname, executionId, runId }),
+  ]);
+
+  // Stop requests: Ctrl-C (a promise) or StopRequested in the execution stream (`swf stop`).
+  let stopped = false;
+  let wakeStop: () => void = () => {};
+  const stopSignal = new Promise<void>((resolve) => (wakeStop = resolve));
+  const requestStop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    wakeStop();
+  };
+  void options.stopRequested?.then(requestStop);
+  const executionWatch = store.subscribeToStream(streams.execution(executionId));
+  void (async () => {
+    for await (const e of executionWatch) if (e.type === 'StopRequested') requestStop();
+  })().catch(() => {});
+
+  // The DAQ machine checks every message before it is sent: only legal state/substate pairs occur.
+  let daq = fastDaq.initial();
+  let seq = 0;
+  let stfs = 0;
+  let runImminentAt: string | undefined;
+  const sent: StoredEvent[] = [];
+  void sent;
+  const emit = async (body: Record<string, unknown>, purpose: string | number = ''): Promise<void> => {
+    const msgType = String(body.msg_type);
+    const event = daqEventOf({ msg_type: msgType, run_id: runId });
+    if (event) {
+      const next = fastDaq.next(daq, event);
+      const refusal = refusalOf(daq, next);
+      if (refusal) throw new Error(`DAQ machine refused ${msgType}: ${refusal.reason}`);
+      daq = next;
+    }
+    const now = clock.iso();
+    const stamp = msgType === 'end_run' ? {} : daqStamp(daq.value);
+    const message = {
+      msg_type: msgType,
+      namespace,
+      sender: identity.name,
+      execution_id: executionId,
+      run_id: runId,
+      created_at: now,
+      timestamp: now,
+      simulation_tick: (clock.now() - startMs) / 1000,
+      ...stamp,
+      ...body,
+    } as unknown as Message;
+    await writer.commit([{ stream: streams.run(runId), event: messageEvent(message, { id: deriveId(root.id, msgType, purpose), cause: root }) }]);
+    options.onMessage?.(msgType);
+    // Every broadcast takes 0.1 s in the testbed's SimPy process.
+    await clock.sleep(0.1);
+  };
+  const advance = async (event: Parameters<typeof fastDaq.next>[1]): Promise<void> => {
+    daq = fastDaq.next(daq, event);
+  };
+  /** Sleeps `seconds`, or less if a stop comes first. Returns whether the run should go on. */
+  const wait = async (seconds: number): Promise<boolean> => {
+    if (stopped) return false;
+    await clock.sleepUntil(clock.now() + clock.durationMs(seconds), stopSignal);
+    return !stopped;
+  };
+
+  let status: DaqResult['status'] = 'completed';
+  let runStarted = false;
+  try {
+    // no_beam/not_ready → beam/not_ready (run_imminent) → beam/ready → run/physics ↔ run/standby → beam/not_ready → no_beam
+    if (await wait(params.no_beam_not_ready_delay)) {
+      runImminentAt = clock.iso();
+      await emit({ msg_type: 'run_imminent' });
+      runStarted = true;
+      await wait(params.broadcast_delay);
+      await wait(params.beam_not_ready_delay);
+      if (!stopped) {
+        await advance({ type: 'BEAM_READY' });
+        await wait(params.beam_ready_delay);
+      }
+      const periods = params.physics_period_count;
+      const perPeriod = params.stf_count > 0 ? splitStfCount(params.stf_count, Math.max(1, periods)) : undefined;
+      for (let period = 0; !stopped && (periods === 0 || period < periods); period++) {
+        await emit({ msg_type: period === 0 ? 'start_run' : 'resume_run' }, period);
+        await wait(params.broadcast_delay);
+        const periodStart = clock.now();
+        const count = perPeriod ? (perPeriod[period] ?? 0) : Number.POSITIVE_INFINITY;
+        for (let k = 0; k < count && !stopped; k++) {
+          if (!perPeriod && clock.now() - periodStart >= clock.durationMs(params.physics_period_duration)) break;
+          seq++;
+          await emit({ msg_type: 'stf_gen', filename: stfFilename(runId, seq), sequence: seq }, seq);
+          stfs++;
+          if (!(await wait(params.stf_generation_time))) break;
+          const last = perPeriod ? k === count - 1 : clock.now() - periodStart >= clock.durationMs(params.physics_period_duration);
+          if (!last && !(await wait(params.stf_interval))) break;
+        }
+        if (!stopped && (periods === 0 || period + 1 < periods)) {
+          await emit({ msg_type: 'pause_run', reason: 'Brief standby period' }, period);
+          await wait(params.broadcast_delay);
+          await wait(params.standby_duration);
+        }
+      }
+    }
+    if (runStarted) {
+      await emit({ msg_type: 'end_run', total_stf_files: stfs });
+      if (!stopped) await wait(params.broadcast_delay);
+      if (!stopped) await wait(params.beam_not_ready_end_delay);
+      if (!stopped) await advance({ type: 'BEAM_OFF' });
+    }
+    if (stopped) status = 'terminated';
+    else {
+      // The run is finished when the fast processing agent says every slice is final.
+      const finished = await waitForRunFinished(store, clock, runId, stopSignal);
+      if (!finished) status = 'terminated';
+    }
+  } catch (e: unknown) {
+    status = 'failed';
+    logger.error({ err: e instanceof Error ? e.message : String(e) }, 'DAQ simulator failed');
+    await finish(e instanceof Error ? e.message : String(e)).catch(() => {});
+    await executionWatch.unsubscribe();
+    throw e;
+  }
+  const endedAt = await finish(status === 'terminated' ? 'stop requested' : undefined);
+  await executionWatch.unsubscribe();
+  const result: DaqResult = { execution_id: executionId, run_number: runNumber, status, started_at: startedAt, ended_at: endedAt, stf_files: stfs };
+  if (runImminentAt !== undefined) result.run_imminent_at = runImminentAt;
+  return result;
+
+  async function finish(reason: string | undefined): Promise<string> {
+    const now = clock.iso();
+    const outputs: Output[] = [
+      {
+        stream: streams.execution(executionId),
+        event: domainEvent(
+          'WorkflowExecutionFinished',
+          { execution_id: executionId, status, end_time: now, ...(reason !== undefined ? { reason } : {}) },
+          { id: deriveId(root.id, 'finished'), namespace, cause: root, executionId, runNumber },
+        ),
+      },
+      logLine(identity, status === 'completed' ? 'info' : 'warning', `Workflow ${status}: ${executionId}`, {
+        cause: root,
+        purpose: 'finished',
+        now,
+        executionId,
+        runId,
+      }),
+      heartbeat(identity, 'READY', { id: deriveId(root.id, 'heartbeat', 'ready'), now, pid, hostname, executionId, runId }),
+    ];
+    writer.forget(streams.execution(executionId));
+    await writer.commit(outputs);
+    return now;
+  }
+}
+
+/** Waits for RunFinished on the run's fast processing stream, or a stop. */
+async function waitForRunFinished(store: EventStore, clock: Clock, runId: string, stop: Promise<void>): Promise<boolean> {
+  const sub = store.subscribeToStream(streams.fastproc(runId));
+  const iterator = sub[Symbol.asyncIterator]();
+  let stopped = false;
+  const stopping = stop.then(() => {
+    stopped = true;
+    void sub.unsubscribe();
+  });
+  void stopping;
+  try {
+    for (;;) {
+      const next = await clock.idle(iterator.next());
+      if (next.done || stopped) return false;
+      if (next.value.type === 'RunFinished') return true;
+    }
+  } finally {
+    await sub.unsubscribe();
+  }
+}

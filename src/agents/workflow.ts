@@ -1,0 +1,245 @@
+/**
+ * A complete fast processing run in one process: the DAQ simulator, the data, FastMon and fast processing agents
+ * and the worker pool, all on one store and one clock. `swf run` calls this; so do the tests and benchmarks.
+ */
+import { hostname as osHostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/index.js';
+import type { EventStore } from '../eventStore/eventStore.js';
+import type { RunContext } from '../machines/index.js';
+import { MESSAGE_TYPES } from '../messages/index.js';
+import { type Clock, RealClock, VirtualClock } from './clock.js';
+import { dataAgent } from './dataAgent.js';
+import { type DaqResult, runDaq } from './daqSimulator.js';
+import { fastMonAgent } from './fastMonAgent.js';
+import { fastProcessingAgent } from './fastProcessingAgent.js';
+import { startWorkerPool } from './pandaWorker.js';
+import { type RunningAgent, startAgent } from './runtime.js';
+
+export interface AgentNames {
+  daq: string;
+  data: string;
+  fastmon: string;
+  fastProcessing: string;
+  workerPrefix: string;
+}
+
+/** The testbed's names (`<type>-agent-<user>`), without its global counter so that runs are reproducible. */
+export const agentNames = (user: string): AgentNames => ({
+  daq: `daq_simulator-agent-${user}`,
+  data: `data-agent-${user}`,
+  fastmon: `fastmon-agent-${user}`,
+  fastProcessing: `fast_processing-agent-${user}`,
+  workerPrefix: `panda-worker-${user}`,
+});
+
+export interface Progress {
+  execution_id?: string;
+  run_number?: number;
+  stf_files: number;
+  phase: string;
+  run?: RunContext;
+}
+
+export interface RunWorkflowOptions {
+  store: EventStore;
+  config: LoadedConfig;
+  logger: Logger;
+  user: string;
+  /** 'virtual' (default): as fast as the machine allows; 'realtime': paced, divided by `speed`. */
+  mode?: 'virtual' | 'realtime';
+  speed?: number;
+  /** Only the DAQ: the agents and workers run elsewhere (`swf agent ...`). */
+  daqOnly?: boolean;
+  /** Resolves on Ctrl-C. */
+  stopRequested?: Promise<void>;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface RunSummary {
+  execution_id: string;
+  run_number: number;
+  namespace: string;
+  status: DaqResult['status'];
+  phase: string;
+  stf_files: number;
+  tf_samples: number;
+  slices: { created: number; completed: number; failed: number; retried: number };
+  messages: Record<string, number>;
+  agents: string[];
+  duration_s: number;
+  wall_s: number;
+  store: string;
+  events: number;
+}
+
+export class RunStalledError extends Error {}
+
+export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
+  const wallStart = performance.now();
+  const { store, config, logger, user } = options;
+  const namespace = config.config.testbed.namespace;
+  const names = agentNames(user);
+  let stall: (e: Error) => void = () => {};
+  const stalled = new Promise<never>((_, reject) => (stall = reject));
+  const clock: Clock =
+    (options.mode ?? 'virtual') === 'virtual'
+      ? new VirtualClock(Date.now(), () =>
+          stall(new RunStalledError('the run could not finish: every agent is waiting and nothing is scheduled')),
+        )
+      : new RealClock(options.speed ?? 1);
+  const head = await store.headPosition();
+  const startFrom = head ?? 'start';
+  const pid = process.pid;
+  const host = osHostname();
+  const common = { store, clock, logger, startFrom, pid, hostname: host } as const;
+
+  const fp = fastProcessingAgent({ name: names.fastProcessing, type: 'Fast_Processing', namespace });
+  const running: RunningAgent[] = [];
+  let pool: ReturnType<typeof startWorkerPool> | undefined;
+  if (!options.daqOnly) {
+    running.push(startAgent(dataAgent({ name: names.data, type: 'DATA', namespace }), common));
+    running.push(startAgent(fastMonAgent({ name: names.fastmon, type: 'fastmon', namespace }), common));
+    running.push(startAgent(fp, common));
+    pool = startWorkerPool({ ...common, namespace, namePrefix: names.workerPrefix });
+  }
+  const failures = Promise.race([...running.map((r) => r.done), ...(pool ? [pool.done] : [])]).then(() => {
+    throw new Error('an agent stopped before the run finished');
+  });
+
+  const progress: Progress = { stf_files: 0, phase: 'starting' };
+  let ticker: NodeJS.Timeout | undefined;
+  if (options.onProgress) {
+    const report = (): void => {
+      if (progress.run_number !== undefined) {
+        const run = fp.runState(String(progress.run_number));
+        if (run) {
+          progress.run = run;
+          progress.phase = run.phase;
+        }
+      }
+      options.onProgress!(progress);
+    };
+    ticker = setInterval(report, 250);
+  }
+
+  let result: DaqResult;
+  try {
+    const daq = clock.task(() =>
+      runDaq({
+        store,
+        clock,
+        logger,
+        config,
+        user,
+        identity: { name: names.daq, type: 'DAQ_Simulator', namespace },
+        stopRequested: options.stopRequested,
+        pid,
+        hostname: host,
+        onStarted: (info) => {
+          progress.execution_id = info.execution_id;
+          progress.run_number = info.run_number;
+        },
+        onMessage: (type) => {
+          if (type === 'stf_gen') progress.stf_files++;
+        },
+      }),
+    );
+    result = await Promise.race([daq, stalled, failures]);
+  } finally {
+    if (ticker) clearInterval(ticker);
+    clock.shutdown();
+    await Promise.all(running.map((r) => r.stop()));
+    await pool?.stop();
+  }
+  const final = fp.runState(String(result.run_number));
+  options.onProgress?.({ ...progress, ...(final ? { run: final } : {}), phase: 'done' });
+  return summarize(store, result, namespace, head, (performance.now() - wallStart) / 1000);
+}
+
+/** The run's figures, read back from the log (so the summary shows what was recorded, not what was meant). */
+export async function summarize(
+  store: EventStore,
+  daq: DaqResult,
+  namespace: string,
+  after: bigint | undefined,
+  wallSeconds: number,
+): Promise<RunSummary> {
+  const messages: Record<string, number> = {};
+  const agents = new Set<string>();
+  const runId = String(daq.run_number);
+  const slices = new Set<string>();
+  let retried = 0;
+  let completed = 0;
+  let failed = 0;
+  let tfSamples = 0;
+  let stfFiles = 0;
+  let events = 0;
+  let phase = 'unknown';
+  let imminentAt: string | undefined;
+  let finishedAt: string | undefined;
+  const messageTypes = new Set<string>(MESSAGE_TYPES);
+  for await (const e of store.readAll(after === undefined ? {} : { from: after + 1n })) {
+    const m = e.metadata as { executionId?: unknown; runNumber?: unknown } | null;
+    if (m?.executionId !== daq.execution_id && m?.runNumber !== daq.run_number) continue;
+    events++;
+    const d = e.data as Record<string, unknown>;
+    if (messageTypes.has(e.type)) {
+      messages[e.type] = (messages[e.type] ?? 0) + 1;
+      if (typeof d.sender === 'string' && e.type !== 'agent_heartbeat' && e.type !== 'agent_log') agents.add(d.sender);
+    }
+    switch (e.type) {
+      case 'run_imminent':
+        imminentAt ??= String(d.created_at);
+        phase = 'imminent';
+        break;
+      case 'start_run':
+      case 'resume_run':
+        phase = 'physics';
+        break;
+      case 'pause_run':
+        phase = 'standby';
+        break;
+      case 'end_run':
+        if (!('content' in d)) phase = 'completed';
+        break;
+      case 'stf_gen':
+        stfFiles++;
+        break;
+      case 'tf_file_registered':
+        tfSamples++;
+        break;
+      case 'slice': {
+        const c = d.content as { tf_filename: string; attempt: number };
+        slices.add(c.tf_filename);
+        if (c.attempt > 1) retried++;
+        break;
+      }
+      case 'RunFinished':
+        if (d.run_id === runId) {
+          completed = Number(d.slices_completed);
+          failed = Number(d.slices_failed);
+          finishedAt = String(d.finished_at);
+        }
+        break;
+    }
+  }
+  const end = finishedAt ?? daq.ended_at;
+  const start = imminentAt ?? daq.run_imminent_at ?? daq.started_at;
+  return {
+    execution_id: daq.execution_id,
+    run_number: daq.run_number,
+    namespace,
+    status: daq.status,
+    phase,
+    stf_files: stfFiles,
+    tf_samples: tfSamples,
+    slices: { created: slices.size, completed, failed, retried },
+    messages,
+    agents: [...agents].sort(),
+    duration_s: Math.round((Date.parse(end) - Date.parse(start)) / 10) / 100,
+    wall_s: Math.round(wallSeconds * 1000) / 1000,
+    store: store.url,
+    events,
+  };
+}
