@@ -260,6 +260,9 @@ export function decide(agent: Agent, event: StoredEvent, ctx: HandleContext): Ou
   return agent.handle(event, parsed, ctx);
 }
 
+/** Events decided per commit, at most. */
+const BATCH = 500;
+
 export interface RunningAgent {
   /** Resolves when the agent has stopped. */
   done: Promise<void>;
@@ -312,12 +315,14 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
     for (;;) {
       const next = await clock.idle(iterator.next());
       if (next.done || stopping) break;
-      const event = next.value;
+      // Group commit: decide every event already available, then commit all outputs with the last checkpoint.
+      const batch = [next.value, ...(subscription.drain?.(BATCH - 1) ?? [])];
       await serialized(async () => {
-        const outputs = decide(agent, event, { now: clock.iso(), replaying: false });
-        await writer.commit(outputs, { name: checkpointName, position: event.position });
+        const ctx = { now: clock.iso(), replaying: false };
+        const outputs = batch.flatMap((event) => decide(agent, event, ctx));
+        await writer.commit(outputs, { name: checkpointName, position: batch[batch.length - 1]!.position });
       });
-      agent.afterEvent?.(event);
+      for (const event of batch) agent.afterEvent?.(event);
       wakeTimer?.();
     }
   };

@@ -92,6 +92,12 @@ export interface SubscribeToStreamOptions {
 /** A catch-up subscription: delivers stored events, then stays live until `unsubscribe()`. */
 export interface Subscription<E = StoredEvent> extends AsyncIterable<E> {
   unsubscribe(): Promise<void>;
+  /**
+   * Takes up to `max` events that are already available without waiting (received, or readable at once), in
+   * order, as if iterated. Lets a consumer handle a batch and commit once (group commit). Optional: adapters
+   * that cannot tell return nothing.
+   */
+  drain?(max: number): E[];
 }
 
 export interface StreamAppend {

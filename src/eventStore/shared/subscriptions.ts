@@ -59,36 +59,62 @@ export function catchUpSubscription(
   let closed = false;
   let wake: (() => void) | undefined;
   let cursor = startCursor;
-  const iterator = async function* (): AsyncGenerator<StoredEvent> {
-    while (!closed) {
-      const page = readPage(cursor, PAGE);
-      cursor = page.scanned > cursor ? page.scanned : cursor;
-      if (page.events.length > 0) {
-        for (const e of page.events) {
-          if (closed) return;
-          cursor = cursorOf(e) > cursor ? cursorOf(e) : cursor;
-          yield e;
-        }
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        void notifier.wait().then(resolve);
-      });
-      wake = undefined;
-    }
+  let buffer: StoredEvent[] = [];
+  let index = 0;
+  const end: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+  /** Fills the buffer from the store; false when there is nothing new. */
+  const fill = (limit: number): boolean => {
+    const page = readPage(cursor, limit);
+    if (page.scanned > cursor) cursor = page.scanned;
+    if (page.events.length === 0) return false;
+    buffer = page.events;
+    index = 0;
+    const last = cursorOf(buffer[buffer.length - 1]!);
+    if (last > cursor) cursor = last;
+    return true;
   };
-  let started: AsyncGenerator<StoredEvent> | undefined;
+
+  const iterator: AsyncIterator<StoredEvent> = {
+    async next(): Promise<IteratorResult<StoredEvent>> {
+      while (!closed) {
+        if (index < buffer.length) return { value: buffer[index++]!, done: false };
+        if (fill(PAGE)) continue;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          void notifier.wait().then(resolve);
+        });
+        wake = undefined;
+      }
+      return end;
+    },
+    async return(): Promise<IteratorResult<StoredEvent>> {
+      closed = true;
+      wake?.();
+      return end;
+    },
+  };
+
   return {
     [Symbol.asyncIterator]() {
-      started ??= iterator();
-      return started;
+      return iterator;
+    },
+    drain(max: number): StoredEvent[] {
+      const out: StoredEvent[] = [];
+      while (!closed && out.length < max) {
+        if (index < buffer.length) {
+          const take = Math.min(buffer.length - index, max - out.length);
+          for (let i = 0; i < take; i++) out.push(buffer[index++]!);
+          continue;
+        }
+        if (!fill(Math.min(PAGE, max - out.length))) break;
+      }
+      return out;
     },
     async unsubscribe() {
       closed = true;
       wake?.();
       notifier.notify();
-      await started?.return(undefined);
     },
   };
 }
@@ -103,9 +129,9 @@ export interface Delivery {
 /** The delivery state of one group; memory and SQLite each implement it with the same semantics. */
 export interface GroupBackend {
   /** Expires overdue deliveries, then hands up to `max` events to `member` with a deadline. */
-  claim(member: string, max: number, nowMs: number): Delivery[];
-  ack(member: string, event: StoredEvent): void;
-  nack(member: string, event: StoredEvent, action: NackAction, reason: string, nowMs: number): void;
+  claim(member: string, max: number, nowMs: number): Delivery[] | Promise<Delivery[]>;
+  ack(member: string, event: StoredEvent): void | Promise<void>;
+  nack(member: string, event: StoredEvent, action: NackAction, reason: string, nowMs: number): void | Promise<void>;
   /** Gives back every delivery this member holds (a clean unsubscribe). */
   release(member: string): void;
   /** Milliseconds until the earliest in-flight deadline (or undefined): when to look for expired deliveries. */
@@ -126,7 +152,7 @@ export function groupSubscription(
   const iterator = async function* (): AsyncGenerator<GroupEvent> {
     while (!closed) {
       const room = bufferSize - inFlight;
-      const batch = room > 0 ? backend.claim(member, room, now()) : [];
+      const batch = room > 0 ? await backend.claim(member, room, now()) : [];
       if (batch.length > 0) {
         inFlight += batch.length;
         for (const d of batch) {
@@ -151,12 +177,12 @@ export function groupSubscription(
       return started;
     },
     async ack(event) {
-      backend.ack(member, event);
+      await backend.ack(member, event);
       inFlight = Math.max(0, inFlight - 1);
       signal();
     },
     async nack(event, action, reason) {
-      backend.nack(member, event, action, reason, now());
+      await backend.nack(member, event, action, reason, now());
       inFlight = Math.max(0, inFlight - 1);
       notifier.notify();
       signal();

@@ -59,6 +59,8 @@ export class SQLiteGroup implements GroupBackend {
     private readonly group: string,
     private readonly options: GroupOptions,
     private readonly translate: (e: unknown) => unknown,
+    /** The store's group commit: acks and nacks ride along with the appends of the same turn. */
+    private readonly enqueue: <T>(run: () => T) => Promise<T>,
   ) {
     this.q = {
       cursor: db.prepare(`SELECT next_revision, max_retry_count, ack_timeout_ms FROM group_cursors WHERE stream = ? AND grp = ?`),
@@ -69,11 +71,11 @@ export class SQLiteGroup implements GroupBackend {
       // Is there anything to do? (a read, so idle members do not take the write lock)
       work: db
         .prepare(
-          `SELECT EXISTS (SELECT 1 FROM group_deliveries WHERE stream = ? AND grp = ? AND state = 'pending')
-               OR EXISTS (SELECT 1 FROM group_deliveries WHERE stream = ? AND grp = ? AND state = 'inflight' AND deadline <= ?)
-               OR (SELECT max(revision) FROM events WHERE stream = ?) >= (SELECT next_revision FROM group_cursors WHERE stream = ? AND grp = ?)`,
+          `SELECT EXISTS (SELECT 1 FROM group_deliveries WHERE stream = ? AND grp = ? AND state = 'pending') AS pending,
+                  EXISTS (SELECT 1 FROM group_deliveries WHERE stream = ? AND grp = ? AND state = 'inflight' AND deadline <= ?) AS expired,
+                  coalesce((SELECT max(revision) FROM events WHERE stream = ?) >= (SELECT next_revision FROM group_cursors WHERE stream = ? AND grp = ?), 0) AS fresh`,
         )
-        .pluck(),
+        .raw(),
       expire: db.prepare(
         `UPDATE group_deliveries
             SET retry_count = retry_count + 1, member = NULL, deadline = NULL,
@@ -134,9 +136,11 @@ export class SQLiteGroup implements GroupBackend {
       const { maxRetry, ackTimeout } = this.ensure();
       const s = this.stream;
       const g = this.group;
-      this.q.expire.run(maxRetry, maxRetry, maxRetry, maxRetry, now, s, g, now);
+      // The same look as `claim` took, now inside the write lock: skip the statements with nothing to do.
+      const [pending, expired] = this.q.work.get(s, g, s, g, now, s, s, g) as [number, number, number];
+      if (expired) this.q.expire.run(maxRetry, maxRetry, maxRetry, maxRetry, now, s, g, now);
       const out: Delivery[] = [];
-      for (const r of this.q.pending.all(s, g, max) as [...RawRow, number][]) {
+      for (const r of pending || expired ? (this.q.pending.all(s, g, max) as [...RawRow, number][]) : []) {
         this.q.take.run(member, now + ackTimeout, s, g, r[3]);
         out.push({ event: toEvent(r as unknown as RawRow), retryCount: r[8] });
       }
@@ -176,22 +180,25 @@ export class SQLiteGroup implements GroupBackend {
     }
   }
 
-  claim(member: string, max: number, now: number): Delivery[] {
-    return this.run(() => {
+  async claim(member: string, max: number, now: number): Promise<Delivery[]> {
+    const idle = this.run(() => {
       this.ensure();
       const s = this.stream;
       const g = this.group;
-      if (!this.q.work.get(s, g, s, g, now, s, s, g)) return [];
-      return this.claimTx.immediate(member, max, now);
+      const [pending, expired, fresh] = this.q.work.get(s, g, s, g, now, s, s, g) as [number, number, number];
+      return !pending && !expired && !fresh;
     });
+    if (idle) return [];
+    // Claims ride in the store's group commit, with the appends and acks of the same turn.
+    return this.enqueue(() => this.claimTx(member, max, now));
   }
 
-  ack(member: string, event: StoredEvent): void {
-    this.run(() => this.q.ack.run(this.stream, this.group, Number(event.revision), member));
+  async ack(member: string, event: StoredEvent): Promise<void> {
+    await this.enqueue(() => this.q.ack.run(this.stream, this.group, Number(event.revision), member));
   }
 
-  nack(member: string, event: StoredEvent, action: NackAction, reason: string, now: number): void {
-    this.run(() => {
+  async nack(member: string, event: StoredEvent, action: NackAction, reason: string, now: number): Promise<void> {
+    await this.enqueue(() => {
       const rev = Number(event.revision);
       if (action === 'skip') this.q.ack.run(this.stream, this.group, rev, member);
       else if (action === 'park') this.q.park.run(reason, now, this.stream, this.group, rev, member);
