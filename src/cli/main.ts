@@ -5,8 +5,10 @@ import { type Command, exitCodeOf, type Io } from './context.js';
 import { eventsCommand } from './commands/events.js';
 import { machinesCommand } from './commands/machines.js';
 import { runCommand } from './commands/run.js';
+import { agentCommand } from './commands/agent.js';
+import { stopCommand } from './commands/stop.js';
 
-export const commands: Command[] = [runCommand, eventsCommand, machinesCommand];
+export const commands: Command[] = [runCommand, agentCommand, stopCommand, eventsCommand, machinesCommand];
 
 function help(io: Io): void {
   const width = Math.max(...commands.map((c) => c.name.length));

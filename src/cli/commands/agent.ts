@@ -1,0 +1,90 @@
+import { hostname } from 'node:os';
+import { loadConfig } from '../../config/index.js';
+import { ValidationError } from '../../errors.js';
+import { RealClock } from '../../agents/clock.js';
+import { dataAgent } from '../../agents/dataAgent.js';
+import { fastMonAgent } from '../../agents/fastMonAgent.js';
+import { fastProcessingAgent } from '../../agents/fastProcessingAgent.js';
+import { startWorkerPool } from '../../agents/pandaWorker.js';
+import { type Agent, startAgent } from '../../agents/runtime.js';
+import { agentNames } from '../../agents/workflow.js';
+import type { Command } from '../context.js';
+import { makeLogger, openStore, parse, positiveInt, STORE_OPTION } from '../context.js';
+import { osUser, parseSpeed } from './run.js';
+
+const usage = 'swf agent data|fastmon|fast-processing|worker [--testbed PATH] [--workers N] [--name PREFIX] [--speed N] [--store URL]';
+const KINDS = ['data', 'fastmon', 'fast-processing', 'worker'] as const;
+type Kind = (typeof KINDS)[number];
+
+export const agentCommand: Command = {
+  name: 'agent',
+  summary: 'run one agent (data, fastmon, fast-processing) or a pool of PanDA workers in this process, in realtime',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = parse(
+      argv,
+      { ...STORE_OPTION, testbed: { type: 'string' }, workers: { type: 'string' }, name: { type: 'string' }, speed: { type: 'string' } },
+      usage,
+    );
+    if (values.help) {
+      io.stdout.write(
+        `${usage}\n\n` +
+          'Runs one agent against the store until Ctrl-C (or SIGTERM), in realtime divided by --speed. It resumes from its\n' +
+          'checkpoint; a fresh agent starts with the runs that begin after it. Start the agents, then\n' +
+          '`swf run --daq-only --speed N` to drive a run through them. The namespace comes from the testbed file.\n\n' +
+          '  --workers N      worker pool size (default: each run\'s target_worker_count)\n' +
+          '  --name PREFIX    worker name prefix (default panda-worker-<user>-p<pid>; names are PREFIX-01, -02, ...)\n',
+      );
+      return 0;
+    }
+    const kind = positionals[0] as Kind | undefined;
+    if (!kind || !KINDS.includes(kind) || positionals.length > 1) {
+      throw new ValidationError(`name one agent: ${KINDS.join(', ')}; usage: ${usage}`);
+    }
+    const workers = positiveInt(values.workers, '--workers');
+    if (workers === 0) throw new ValidationError('--workers must be at least 1', { field: 'workers' });
+    const speed = parseSpeed(values.speed) ?? 1;
+    const config = loadConfig({ ...(values.testbed !== undefined ? { testbed: values.testbed } : {}), env: io.env, cwd: io.cwd });
+    const namespace = config.config.testbed.namespace;
+    const user = osUser(io);
+    const names = agentNames(user);
+    const store = await openStore(values, io);
+    const logger = makeLogger(io);
+    const clock = new RealClock(speed);
+    const base = { store, clock, logger, pid: process.pid, hostname: hostname(), heartbeatSeconds: 60 };
+    const head = await store.headPosition();
+
+    let running: { done: Promise<void>; stop(): Promise<void> };
+    if (kind === 'worker') {
+      running = startWorkerPool({
+        ...base,
+        namespace,
+        namePrefix: values.name ?? `${names.workerPrefix}-p${process.pid}`,
+        ...(workers !== undefined ? { workers } : {}),
+      });
+    } else {
+      const make: Record<Exclude<Kind, 'worker'>, () => Agent> = {
+        data: () => dataAgent({ name: names.data, type: 'DATA', namespace }),
+        fastmon: () => fastMonAgent({ name: names.fastmon, type: 'fastmon', namespace }),
+        'fast-processing': () => fastProcessingAgent({ name: names.fastProcessing, type: 'Fast_Processing', namespace }),
+      };
+      running = startAgent(make[kind](), { ...base, startFrom: head ?? 'start' });
+    }
+    io.stderr.write(`swf agent ${kind}: running in namespace ${namespace} on ${store.url} (speed ${speed}); Ctrl-C stops it\n`);
+    const stop = (): void => {
+      void running.stop();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      await running.done;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      clock.shutdown();
+      await store.close();
+    }
+    io.stderr.write(`swf agent ${kind}: stopped\n`);
+    return 0;
+  },
+};
