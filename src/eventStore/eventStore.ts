@@ -159,6 +159,8 @@ export interface EventStoreCapabilities {
   idempotentWithAnyRevision: boolean;
   /** `commit` writes all its appends and its checkpoint in one transaction. */
   atomicCommit: boolean;
+  /** An event id is unique over the whole log (EventStoreDB only checks ids within a stream's recent writes). */
+  uniqueEventIds: boolean;
 }
 
 export interface EventStore {

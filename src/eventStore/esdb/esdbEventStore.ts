@@ -287,7 +287,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
   const store: EventStore = {
     kind: 'esdb',
     url: connection,
-    capabilities: { idempotentWithAnyRevision: false, atomicCommit: false },
+    capabilities: { idempotentWithAnyRevision: false, atomicCommit: false, uniqueEventIds: false },
     checkpoints,
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {

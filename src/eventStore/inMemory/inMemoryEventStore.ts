@@ -125,7 +125,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
   const store: EventStore = {
     kind: 'memory',
     url: options.url ?? 'memory:',
-    capabilities: { idempotentWithAnyRevision: true, atomicCommit: true },
+    capabilities: { idempotentWithAnyRevision: true, atomicCommit: true, uniqueEventIds: true },
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
       ensureOpen();

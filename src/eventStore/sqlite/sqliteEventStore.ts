@@ -415,7 +415,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   const store: EventStore = {
     kind: 'sqlite',
     url,
-    capabilities: { idempotentWithAnyRevision: true, atomicCommit: true },
+    capabilities: { idempotentWithAnyRevision: true, atomicCommit: true, uniqueEventIds: true },
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
       assertStreamName(stream);
