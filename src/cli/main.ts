@@ -7,8 +7,9 @@ import { machinesCommand } from './commands/machines.js';
 import { runCommand } from './commands/run.js';
 import { agentCommand } from './commands/agent.js';
 import { stopCommand } from './commands/stop.js';
+import { replayCommand } from './commands/replay.js';
 
-export const commands: Command[] = [runCommand, agentCommand, stopCommand, eventsCommand, machinesCommand];
+export const commands: Command[] = [runCommand, agentCommand, stopCommand, eventsCommand, machinesCommand, replayCommand];
 
 function help(io: Io): void {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -45,8 +46,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
+const isEntry =
+  process.argv[1] !== undefined &&
+  import.meta.url ===
+    (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
 if (isEntry) {
-  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+  const code = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+  });
   process.exitCode = code;
 }
