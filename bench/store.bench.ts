@@ -33,7 +33,13 @@ const payload = (i: number): Record<string, unknown> => ({
   run_id: '100010',
   execution_id: 'fast_processing-swf-0001',
   namespace: 'bench',
-  content: { slice_id: i % 15, tf_filename: `swf.100010.${String(i).padStart(6, '0')}_tf_001_slice_000.tf`, start: i, end: i + 1, tf_count: 2 },
+  content: {
+    slice_id: i % 15,
+    tf_filename: `swf.100010.${String(i).padStart(6, '0')}_tf_001_slice_000.tf`,
+    start: i,
+    end: i + 1,
+    tf_count: 2,
+  },
 });
 const meta = { schemaVersion: 1, correlationId: 'c', causationId: 'k', destination: '/queue/panda.transformer.slices' };
 
@@ -51,7 +57,9 @@ function rawDb(file: string): Database.Database {
 
 function rawBatches(): number {
   const db = rawDb(newFile());
-  const insert = db.prepare(`INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+  const insert = db.prepare(
+    `INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
   const tx = db.transaction((stream: string, base: number) => {
     const now = Date.now();
     for (let i = 0; i < BATCH_SIZE; i++) {
@@ -70,7 +78,8 @@ async function adapterBatches(): Promise<number> {
   const t0 = performance.now();
   for (let s = 0; s < BATCH_STREAMS; s++) {
     const events = [];
-    for (let i = 0; i < BATCH_SIZE; i++) events.push({ type: 'slice', data: payload(s * BATCH_SIZE + i), metadata: meta });
+    for (let i = 0; i < BATCH_SIZE; i++)
+      events.push({ type: 'slice', data: payload(s * BATCH_SIZE + i), metadata: meta });
     await store.appendToStream(`slices-${s}`, events, { expectedRevision: 'no_stream' });
   }
   const secs = (performance.now() - t0) / 1000;
@@ -82,7 +91,9 @@ const SINGLE_STREAMS = 100;
 
 function rawSingles(): number {
   const db = rawDb(newFile());
-  const insert = db.prepare(`INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+  const insert = db.prepare(
+    `INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
   // The unique (stream, revision) key is the minimal form of the expected-revision check.
   const tx = db.transaction((stream: string, revision: number, i: number) => {
     insert.run(randomUUID(), stream, revision, 'slice', JSON.stringify(payload(i)), JSON.stringify(meta), Date.now());
@@ -141,7 +152,11 @@ async function readFixture(): Promise<string> {
 function rawRead(file: string): number {
   const db = new Database(file, { readonly: true });
   // The fastest plain way found: pages of raw rows by position.
-  const page = db.prepare(`SELECT position, id, stream, revision, type, data, metadata, recorded_at FROM events WHERE position > ? ORDER BY position LIMIT 1000`).raw();
+  const page = db
+    .prepare(
+      `SELECT position, id, stream, revision, type, data, metadata, recorded_at FROM events WHERE position > ? ORDER BY position LIMIT 1000`,
+    )
+    .raw();
   const t0 = performance.now();
   let n = 0;
   let last = 0;
@@ -169,7 +184,9 @@ async function adapterRead(file: string): Promise<number> {
   let n = 0;
   let sink = 0;
   for await (const e of store.readAll()) {
-    sink += (e.data as { content: { start: number } }).content.start + (e.metadata as { schemaVersion: number }).schemaVersion;
+    sink +=
+      (e.data as { content: { start: number } }).content.start +
+      (e.metadata as { schemaVersion: number }).schemaVersion;
     n++;
   }
   const secs = (performance.now() - t0) / 1000;
@@ -204,7 +221,9 @@ async function appendChild(file: string, samples: number): Promise<void> {
   process.stdout.write('ready\n');
   await new Promise((r) => setTimeout(r, 100));
   for (let i = 0; i < samples; i++) {
-    await store.appendToStream('latency-1', [{ type: 'Ping', data: { i, sentAt: performance.timeOrigin + performance.now() } }]);
+    await store.appendToStream('latency-1', [
+      { type: 'Ping', data: { i, sentAt: performance.timeOrigin + performance.now() } },
+    ]);
     await new Promise((r) => setTimeout(r, 3 + (i % 7)));
   }
   await store.close();
@@ -213,10 +232,15 @@ async function appendChild(file: string, samples: number): Promise<void> {
 async function groupThroughput(members: number): Promise<number> {
   const store: EventStore = await openEventStore(`sqlite:${newFile()}`);
   for (let s = 0; s < GROUP_EVENTS / 1000; s++) {
-    await store.appendToStream('slices-1', Array.from({ length: 1000 }, (_, i) => ({ type: 'slice', data: payload(s * 1000 + i) })));
+    await store.appendToStream(
+      'slices-1',
+      Array.from({ length: 1000 }, (_, i) => ({ type: 'slice', data: payload(s * 1000 + i) })),
+    );
   }
   let acked = 0;
-  const subs = Array.from({ length: members }, () => store.subscribeToGroup('slices-1', 'workers', { ackTimeoutMs: 60_000 }));
+  const subs = Array.from({ length: members }, () =>
+    store.subscribeToGroup('slices-1', 'workers', { ackTimeoutMs: 60_000 }),
+  );
   const t0 = performance.now();
   await Promise.all(
     subs.map(async (sub) => {
@@ -257,21 +281,46 @@ async function main(): Promise<void> {
   if (argv[0] === '--append-child') return appendChild(argv[1]!, Number(argv[2]));
   process.stderr.write(`bench:store — ${rounds} interleaved rounds after a warm-up${quick ? ' (quick sizes)' : ''}\n`);
   const results = [];
-  results.push({ ...(await interleaved(`appends, batches of ${BATCH_SIZE} to ${BATCH_STREAMS} streams`, rawBatches, adapterBatches)), target: 0.8 });
-  results.push({ ...(await interleaved(`single-event appends, exact expected revision (${SINGLE_APPENDS})`, rawSingles, adapterSingles)), target: 0.7 });
+  results.push({
+    ...(await interleaved(`appends, batches of ${BATCH_SIZE} to ${BATCH_STREAMS} streams`, rawBatches, adapterBatches)),
+    target: 0.8,
+  });
+  results.push({
+    ...(await interleaved(
+      `single-event appends, exact expected revision (${SINGLE_APPENDS})`,
+      rawSingles,
+      adapterSingles,
+    )),
+    target: 0.7,
+  });
   const fixture = await readFixture();
-  results.push({ ...(await interleaved(`readAll of ${READ_EVENTS.toLocaleString('en-US')} events, data parsed`, () => rawRead(fixture), () => adapterRead(fixture))), target: 0.8 });
+  results.push({
+    ...(await interleaved(
+      `readAll of ${READ_EVENTS.toLocaleString('en-US')} events, data parsed`,
+      () => rawRead(fixture),
+      () => adapterRead(fixture),
+    )),
+    target: 0.8,
+  });
 
-  console.log('\n| workload | raw better-sqlite3 (events/s) | swf-es SQLite adapter (events/s) | adapter / raw | target |');
+  console.log(
+    '\n| workload | raw better-sqlite3 (events/s) | swf-es SQLite adapter (events/s) | adapter / raw | target |',
+  );
   console.log('|---|---:|---:|---:|---:|');
   for (const r of results) {
     const ok = r.ratio >= r.target ? 'ok' : 'BELOW';
-    console.log(`| ${r.name} | ${fmt(r.raw)} | ${fmt(r.adapter)} | ${(r.ratio * 100).toFixed(0)}% | ≥ ${r.target * 100}% ${ok} |`);
+    console.log(
+      `| ${r.name} | ${fmt(r.raw)} | ${fmt(r.adapter)} | ${(r.ratio * 100).toFixed(0)}% | ≥ ${r.target * 100}% ${ok} |`,
+    );
   }
   const lat = await subscriptionLatency(quick ? 100 : 300);
-  console.log(`\nsubscription latency, append in another process → delivery: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (target p99 < 50 ms ${lat.p99 < 50 ? 'ok' : 'MISSED'})`);
+  console.log(
+    `\nsubscription latency, append in another process → delivery: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (target p99 < 50 ms ${lat.p99 < 50 ? 'ok' : 'MISSED'})`,
+  );
   const group = await groupThroughput(8);
-  console.log(`competing consumers: ${fmt(group)} events acked/s with 8 members (raw batched append rate beside it: ${fmt(results[0]!.raw)} events/s)`);
+  console.log(
+    `competing consumers: ${fmt(group)} events acked/s with 8 members (raw batched append rate beside it: ${fmt(results[0]!.raw)} events/s)`,
+  );
   rmSync(work, { recursive: true, force: true });
 }
 

@@ -23,7 +23,13 @@ export function common(
   ids: { execution_id: string; run_id: string },
   now: string,
 ): { namespace: string; sender: string; execution_id: string; run_id: string; created_at: string } {
-  return { namespace: agent.namespace, sender: agent.name, execution_id: ids.execution_id, run_id: ids.run_id, created_at: now };
+  return {
+    namespace: agent.namespace,
+    sender: agent.name,
+    execution_id: ids.execution_id,
+    run_id: ids.run_id,
+    created_at: now,
+  };
 }
 
 /**

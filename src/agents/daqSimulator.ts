@@ -55,11 +55,16 @@ export interface DaqResult {
 }
 
 /** Appends one event to a counter stream with an exact expected revision, retrying lost races. */
-async function allocate(store: EventStore, stream: string, make: (revision: number) => EnvelopedEvent): Promise<number> {
+async function allocate(
+  store: EventStore,
+  stream: string,
+  make: (revision: number) => EnvelopedEvent,
+): Promise<number> {
   for (;;) {
     let head = -1;
     try {
-      for await (const e of store.readStream(stream, { direction: 'backwards', maxCount: 1 })) head = Number(e.revision);
+      for await (const e of store.readStream(stream, { direction: 'backwards', maxCount: 1 }))
+        head = Number(e.revision);
     } catch (e: unknown) {
       if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
     }
@@ -87,11 +92,19 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   let executionId = '';
   const sequence = await allocate(store, EXECUTION_IDS_STREAM, (rev) => {
     executionId = `${workflowName}-${options.user}-${String(rev + 1).padStart(4, '0')}`;
-    return domainEvent('ExecutionIdAllocated', { execution_id: executionId, sequence: rev + 1 }, { id: deriveId(EXECUTION_IDS_STREAM, rev), namespace });
+    return domainEvent(
+      'ExecutionIdAllocated',
+      { execution_id: executionId, sequence: rev + 1 },
+      { id: deriveId(EXECUTION_IDS_STREAM, rev), namespace },
+    );
   });
   void sequence;
   const runRevision = await allocate(store, RUN_NUMBERS_STREAM, (rev) =>
-    domainEvent('RunNumberAllocated', { run_number: FIRST_RUN_NUMBER + rev, execution_id: executionId }, { id: deriveId(RUN_NUMBERS_STREAM, rev), namespace }),
+    domainEvent(
+      'RunNumberAllocated',
+      { run_number: FIRST_RUN_NUMBER + rev, execution_id: executionId },
+      { id: deriveId(RUN_NUMBERS_STREAM, rev), namespace },
+    ),
   );
   const runNumber = FIRST_RUN_NUMBER + runRevision;
   const runId = String(runNumber);
@@ -119,7 +132,14 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
         { id: root.id, namespace, executionId, runNumber },
       ),
     },
-    heartbeat(identity, 'PROCESSING', { id: deriveId(root.id, 'heartbeat', 'processing'), now: startedAt, pid, hostname, executionId, runId }),
+    heartbeat(identity, 'PROCESSING', {
+      id: deriveId(root.id, 'heartbeat', 'processing'),
+      now: startedAt,
+      pid,
+      hostname,
+      executionId,
+      runId,
+    }),
   ]);
 
   // Stop requests: Ctrl-C (a promise) or StopRequested in the execution stream (`swf stop`).
@@ -167,7 +187,12 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
       ...stamp,
       ...body,
     } as unknown as Message;
-    await writer.commit([{ stream: streams.run(runId), event: messageEvent(message, { id: deriveId(root.id, msgType, purpose), cause: root }) }]);
+    await writer.commit([
+      {
+        stream: streams.run(runId),
+        event: messageEvent(message, { id: deriveId(root.id, msgType, purpose), cause: root }),
+      },
+    ]);
     options.onMessage?.(msgType);
     // Every broadcast takes 0.1 s in the testbed's SimPy process.
     await clock.sleep(0.1);
@@ -209,7 +234,9 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
           await emit({ msg_type: 'stf_gen', filename: stfFilename(runId, seq), sequence: seq }, seq);
           stfs++;
           if (!(await wait(params.stf_generation_time))) break;
-          const last = perPeriod ? k === count - 1 : clock.now() - periodStart >= clock.durationMs(params.physics_period_duration);
+          const last = perPeriod
+            ? k === count - 1
+            : clock.now() - periodStart >= clock.durationMs(params.physics_period_duration);
           if (!last && !(await wait(params.stf_interval))) break;
         }
         if (!stopped && (periods === 0 || period + 1 < periods)) {
@@ -240,7 +267,14 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   }
   const endedAt = await finish(status === 'terminated' ? 'stop requested' : undefined);
   await executionWatch.unsubscribe();
-  const result: DaqResult = { execution_id: executionId, run_number: runNumber, status, started_at: startedAt, ended_at: endedAt, stf_files: stfs };
+  const result: DaqResult = {
+    execution_id: executionId,
+    run_number: runNumber,
+    status,
+    started_at: startedAt,
+    ended_at: endedAt,
+    stf_files: stfs,
+  };
   if (runImminentAt !== undefined) result.run_imminent_at = runImminentAt;
   return result;
 
@@ -262,7 +296,14 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
         executionId,
         runId,
       }),
-      heartbeat(identity, 'READY', { id: deriveId(root.id, 'heartbeat', 'ready'), now, pid, hostname, executionId, runId }),
+      heartbeat(identity, 'READY', {
+        id: deriveId(root.id, 'heartbeat', 'ready'),
+        now,
+        pid,
+        hostname,
+        executionId,
+        runId,
+      }),
     ];
     writer.forget(streams.execution(executionId));
     await writer.commit(outputs);
@@ -271,7 +312,12 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
 }
 
 /** Waits for RunFinished on the run's fast processing stream, or a stop. */
-async function waitForRunFinished(store: EventStore, clock: Clock, runId: string, stop: Promise<void>): Promise<boolean> {
+async function waitForRunFinished(
+  store: EventStore,
+  clock: Clock,
+  runId: string,
+  stop: Promise<void>,
+): Promise<boolean> {
   const sub = store.subscribeToStream(streams.fastproc(runId));
   const iterator = sub[Symbol.asyncIterator]();
   let stopped = false;

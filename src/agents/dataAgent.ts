@@ -4,7 +4,15 @@
  * end_run.
  */
 import type { StoredEvent } from '../eventStore/eventStore.js';
-import { datasetName, deriveId, domainEvent, type ParsedEvent, simulateStf, STREAM_PREFIXES, streams } from '../messages/index.js';
+import {
+  datasetName,
+  deriveId,
+  domainEvent,
+  type ParsedEvent,
+  simulateStf,
+  STREAM_PREFIXES,
+  streams,
+} from '../messages/index.js';
 import { common, send } from './common.js';
 import { type Agent, type AgentIdentity, type HandleContext, logLine, type Output } from './runtime.js';
 
@@ -19,15 +27,29 @@ export function dataAgent(identity: AgentIdentity): Agent {
       const m = parsed.message;
       if (m.msg_type !== 'run_imminent' && m.msg_type !== 'stf_gen' && m.msg_type !== 'end_run') return [];
       const ids = { execution_id: m.execution_id, run_id: m.run_id };
-      const dataset = { run_id: m.run_id, execution_id: m.execution_id, namespace: identity.namespace, dataset: datasetName(m.run_id) };
+      const dataset = {
+        run_id: m.run_id,
+        execution_id: m.execution_id,
+        namespace: identity.namespace,
+        dataset: datasetName(m.run_id),
+      };
       switch (m.msg_type) {
         case 'run_imminent':
           return [
             {
               stream: streams.data(m.run_id),
-              event: domainEvent('DatasetOpened', dataset, { id: deriveId(event.id, 'dataset-opened'), namespace: identity.namespace, cause: event }),
+              event: domainEvent('DatasetOpened', dataset, {
+                id: deriveId(event.id, 'dataset-opened'),
+                namespace: identity.namespace,
+                cause: event,
+              }),
             },
-            logLine(agent, 'info', `run ${m.run_id}: dataset ${dataset.dataset} opened`, { cause: event, purpose: 'opened', now: ctx.now, ...idsOf(ids) }),
+            logLine(agent, 'info', `run ${m.run_id}: dataset ${dataset.dataset} opened`, {
+              cause: event,
+              purpose: 'opened',
+              now: ctx.now,
+              ...idsOf(ids),
+            }),
           ];
         case 'stf_gen': {
           if (!('filename' in m)) return [];

@@ -23,7 +23,8 @@ export function fastMonAgent(identity: AgentIdentity): Agent {
       const m = parsed.message;
       if (m.msg_type !== 'stf_ready') return [];
       const config = parameters.get(m.execution_id);
-      if (!config) throw new Error(`stf_ready for execution ${m.execution_id}, whose WorkflowExecutionStarted was not seen`);
+      if (!config)
+        throw new Error(`stf_ready for execution ${m.execution_id}, whose WorkflowExecutionStarted was not seen`);
       const fp = config.fast_processing;
       if (!isStfSampled(m.sequence, rateToMillionths(fp.stf_sampling_rate))) return [];
       return sampleTfs(m.filename, fp).map((s, i) =>

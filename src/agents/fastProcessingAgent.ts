@@ -80,7 +80,13 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
     return config.fast_processing;
   };
 
-  function sliceMessage(record: SliceRecord, attempt: number, cause: StoredEvent, ctx: HandleContext, ...purpose: (string | number)[]): Output {
+  function sliceMessage(
+    record: SliceRecord,
+    attempt: number,
+    cause: StoredEvent,
+    ctx: HandleContext,
+    ...purpose: (string | number)[]
+  ): Output {
     const c = { ...record.content, attempt, req_id: deriveId(cause.id, 'req', record.content.tf_filename, attempt) };
     return send(
       {
@@ -127,10 +133,17 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
     ];
   }
 
-  function lifecycle(event: StoredEvent, parsed: Extract<ParsedEvent, { kind: 'message' }>, ctx: HandleContext): Output[] {
+  function lifecycle(
+    event: StoredEvent,
+    parsed: Extract<ParsedEvent, { kind: 'message' }>,
+    ctx: HandleContext,
+  ): Output[] {
     const m = parsed.message;
     if (m.msg_type === 'agent_heartbeat' || m.msg_type === 'agent_log') return [];
-    const runEvent = runEventOf(m, m.msg_type === 'run_imminent' ? { target_worker_count: fpConfig(m.execution_id).target_worker_count } : {});
+    const runEvent = runEventOf(
+      m,
+      m.msg_type === 'run_imminent' ? { target_worker_count: fpConfig(m.execution_id).target_worker_count } : {},
+    );
     if (!runEvent) return [];
     let run = runs.get(m.run_id);
     if (!run) {
@@ -156,7 +169,12 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
             { id: deriveId(event.id, 'refused', agent.name), namespace: identity.namespace, cause: event },
           ),
         },
-        logLine(agent, 'warning', `run ${m.run_id}: ${m.msg_type} refused: ${refused}`, { cause: event, purpose: 'refused', now: ctx.now, ...idsOf(ids) }),
+        logLine(agent, 'warning', `run ${m.run_id}: ${m.msg_type} refused: ${refused}`, {
+          cause: event,
+          purpose: 'refused',
+          now: ctx.now,
+          ...idsOf(ids),
+        }),
       ];
     }
     const out: Output[] = [];
@@ -212,7 +230,11 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
     return out;
   }
 
-  function sampleRegistered(event: StoredEvent, m: Extract<ParsedEvent, { kind: 'message' }>['message'], ctx: HandleContext): Output[] {
+  function sampleRegistered(
+    event: StoredEvent,
+    m: Extract<ParsedEvent, { kind: 'message' }>['message'],
+    ctx: HandleContext,
+  ): Output[] {
     if (m.msg_type !== 'tf_file_registered') return [];
     const run = runs.get(m.run_id);
     const fp = fpConfig(m.execution_id);
@@ -273,16 +295,31 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
         const retry = effects.some((e) => e.type === 'requeueSlice');
         stepRun(run, { type: 'SLICE_FAILED', final: !retry });
         if (retry) {
-          out.push(sliceMessage(record, after.context.attempt, event, ctx, 'retry', record.content.tf_filename, after.context.attempt));
+          out.push(
+            sliceMessage(
+              record,
+              after.context.attempt,
+              event,
+              ctx,
+              'retry',
+              record.content.tf_filename,
+              after.context.attempt,
+            ),
+          );
         } else {
           out.push(
-            logLine(agent, 'warning', `slice ${record.content.tf_filename} failed for good after ${sliceEvent.attempt} attempts (${after.context.last_error ?? 'failed'})`, {
-              cause: event,
-              purpose: 'failed',
-              now: ctx.now,
-              executionId: record.content.execution_id,
-              runId: record.run_id,
-            }),
+            logLine(
+              agent,
+              'warning',
+              `slice ${record.content.tf_filename} failed for good after ${sliceEvent.attempt} attempts (${after.context.last_error ?? 'failed'})`,
+              {
+                cause: event,
+                purpose: 'failed',
+                now: ctx.now,
+                executionId: record.content.execution_id,
+                runId: record.run_id,
+              },
+            ),
           );
         }
         break;
@@ -297,7 +334,13 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
 
   const agent: FastProcessingAgent = {
     ...identity,
-    streamPrefixes: [STREAM_PREFIXES.execution, STREAM_PREFIXES.run, STREAM_PREFIXES.fastmon, STREAM_PREFIXES.worker, STREAM_PREFIXES.fastproc],
+    streamPrefixes: [
+      STREAM_PREFIXES.execution,
+      STREAM_PREFIXES.run,
+      STREAM_PREFIXES.fastmon,
+      STREAM_PREFIXES.worker,
+      STREAM_PREFIXES.fastproc,
+    ],
     handles: new Set([
       'WorkflowExecutionStarted',
       'run_imminent',
@@ -322,12 +365,17 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
           case 'SliceProcessingStarted': {
             const record = slices.get(parsed.data.tf_filename);
             if (!record) return [];
-            return stepSlice(event, record, {
-              type: 'START',
-              attempt: parsed.data.attempt,
-              worker: parsed.data.worker,
-              lease_deadline: parsed.data.lease_deadline,
-            }, ctx);
+            return stepSlice(
+              event,
+              record,
+              {
+                type: 'START',
+                attempt: parsed.data.attempt,
+                worker: parsed.data.worker,
+                lease_deadline: parsed.data.lease_deadline,
+              },
+              ctx,
+            );
           }
           case 'SliceLeaseExpired': {
             const record = slices.get(parsed.data.tf_filename);
@@ -349,7 +397,9 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
           return stepSlice(
             event,
             record,
-            c.state === 'done' ? { type: 'SUCCEED', attempt: c.attempt } : { type: 'FAIL', attempt: c.attempt, reason: c.result?.error ?? 'payload failed' },
+            c.state === 'done'
+              ? { type: 'SUCCEED', attempt: c.attempt }
+              : { type: 'FAIL', attempt: c.attempt, reason: c.result?.error ?? 'payload failed' },
             ctx,
           );
         }
@@ -364,7 +414,8 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
     nextDeadline() {
       let min: number | undefined;
       for (const r of processing) {
-        if (r.deadline !== undefined && r.expiring === undefined && (min === undefined || r.deadline < min)) min = r.deadline;
+        if (r.deadline !== undefined && r.expiring === undefined && (min === undefined || r.deadline < min))
+          min = r.deadline;
       }
       return min;
     },

@@ -43,7 +43,9 @@ export const placeholderPayload: Payload = {
     const stem = slice.tf_filename.replace(/\.tf$/, '');
     return {
       ok: true,
-      output: { output_filename: `${stem}_run_${slice.run_id}_slice_${slice.slice_id}_s${slice.start}_e${slice.end}.edm4eic.root` },
+      output: {
+        output_filename: `${stem}_run_${slice.run_id}_slice_${slice.slice_id}_s${slice.start}_e${slice.end}.edm4eic.root`,
+      },
     };
   },
 };
@@ -98,8 +100,16 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
     const subs: GroupSubscription[] = [];
     const loops: Promise<void>[] = [];
     for (let i = 1; i <= count; i++) {
-      const identity: AgentIdentity = { name: `${options.namePrefix}-${String(i).padStart(2, '0')}`, type: 'PanDA-worker', namespace };
-      const sub = store.subscribeToGroup(streams.slices(runId), WORKER_GROUP, { ackTimeoutMs, maxRetryCount: 10, bufferSize: 1 });
+      const identity: AgentIdentity = {
+        name: `${options.namePrefix}-${String(i).padStart(2, '0')}`,
+        type: 'PanDA-worker',
+        namespace,
+      };
+      const sub = store.subscribeToGroup(streams.slices(runId), WORKER_GROUP, {
+        ackTimeoutMs,
+        maxRetryCount: 10,
+        bufferSize: 1,
+      });
       subs.push(sub);
       loops.push(clock.task(() => workerLoop(identity, sub, fp, leaseMs)));
     }
@@ -122,7 +132,12 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
     const writer = new StreamWriter(store);
     let beats = 0;
     const beat = (state: 'READY' | 'PROCESSING' | 'EXITED'): Output =>
-      heartbeat(identity, state, { id: deriveId(identity.name, 'heartbeat', pid, clock.now(), beats++), now: clock.iso(), pid, hostname });
+      heartbeat(identity, state, {
+        id: deriveId(identity.name, 'heartbeat', pid, clock.now(), beats++),
+        now: clock.iso(),
+        pid,
+        hostname,
+      });
     await writer.commit([beat('READY')]);
     const iterator = sub[Symbol.asyncIterator]();
     try {
@@ -178,7 +193,11 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
                 processing_start_at: new Date(startedAt).toISOString(),
                 processed_at: now,
                 hostname,
-                result: { state: result.ok, result: result.ok ? { ...content, processed: true, ...result.output } : null, error: result.error ?? null },
+                result: {
+                  state: result.ok,
+                  result: result.ok ? { ...content, processed: true, ...result.output } : null,
+                  error: result.error ?? null,
+                },
               },
             },
             delivery,
@@ -225,7 +244,13 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
   function observe(event: StoredEvent): void {
     const ns = (event.metadata as { namespace?: unknown } | null)?.namespace;
     if (ns !== undefined && ns !== namespace) return;
-    if (event.type !== 'WorkflowExecutionStarted' && event.type !== 'RunFinished' && event.type !== 'WorkflowExecutionFinished' && event.type !== 'run_imminent_worker') return;
+    if (
+      event.type !== 'WorkflowExecutionStarted' &&
+      event.type !== 'RunFinished' &&
+      event.type !== 'WorkflowExecutionFinished' &&
+      event.type !== 'run_imminent_worker'
+    )
+      return;
     let parsed;
     try {
       parsed = parseEvent(event);

@@ -281,7 +281,12 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
   const hostname = options.hostname ?? 'localhost';
   let beat = 0;
   const beatOutput = (state: 'STARTING' | 'READY' | 'PROCESSING' | 'EXITED'): Output =>
-    heartbeat(agent, state, { id: deriveId(checkpointName, 'heartbeat', clock.now(), beat++, pid), now: clock.iso(), pid, hostname });
+    heartbeat(agent, state, {
+      id: deriveId(checkpointName, 'heartbeat', clock.now(), beat++, pid),
+      now: clock.iso(),
+      pid,
+      hostname,
+    });
 
   // Commits one decision at a time, in order: the event loop and the deadline timer share it.
   let queue: Promise<void> = Promise.resolve();

@@ -76,6 +76,7 @@ export function exitCodeOf(e: unknown): number {
 
 export function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new ValidationError(`${flag} must be a whole number >= 0, got '${value}'`, { field: flag });
+  if (!/^\d+$/.test(value))
+    throw new ValidationError(`${flag} must be a whole number >= 0, got '${value}'`, { field: flag });
   return Number(value);
 }

@@ -20,7 +20,10 @@ export async function openEventStore(url: string = DEFAULT_STORE_URL, options: O
   }
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (path.length === 0) throw new ValidationError(`store URL '${url}' has no file path (use sqlite:./swf-data/swf.db)`, { field: 'store' });
+    if (path.length === 0)
+      throw new ValidationError(`store URL '${url}' has no file path (use sqlite:./swf-data/swf.db)`, {
+        field: 'store',
+      });
     const { getSQLiteEventStore } = await import('./sqlite/sqliteEventStore.js');
     return getSQLiteEventStore({ path, url, ...options });
   }

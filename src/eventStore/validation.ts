@@ -30,13 +30,17 @@ export function assertExpectedRevision(e: unknown): asserts e is ExpectedRevisio
 export function assertReadFrom(from: unknown, what: string): asserts from is ReadFrom | undefined {
   if (from === undefined || from === 'start' || from === 'end') return;
   if (typeof from === 'bigint' && from >= 0n) return;
-  throw new ValidationError(`invalid ${what} ${String(from)}: use 'start', 'end' or a bigint >= 0`, { field: 'from' });
+  throw new ValidationError(
+    `invalid ${what} ${typeof from === 'bigint' ? from.toString() : JSON.stringify(from)}: use 'start', 'end' or a bigint >= 0`,
+    { field: 'from' },
+  );
 }
 
 export function maxCountOf(maxCount: number | bigint | undefined): number {
   if (maxCount === undefined) return Number.POSITIVE_INFINITY;
   const n = Number(maxCount);
-  if (!Number.isInteger(n) || n < 0) throw new ValidationError(`invalid maxCount ${String(maxCount)}`, { field: 'maxCount' });
+  if (!Number.isInteger(n) || n < 0)
+    throw new ValidationError(`invalid maxCount ${String(maxCount)}`, { field: 'maxCount' });
   return n;
 }
 
@@ -86,13 +90,17 @@ function serialize(value: unknown, what: string, type: string): string {
   return JSON.stringify(value);
 }
 
+/** A plain boolean (Array.isArray's type guard would widen a typed array to any[]). */
+const isList = (v: unknown): boolean => Array.isArray(v);
+
 export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
-  if (!Array.isArray(events) || events.length === 0) {
+  if (!isList(events) || events.length === 0) {
     throw new ValidationError('append needs at least one event', { field: 'events' });
   }
   const seen = new Set<string>();
   return events.map((e) => {
-    if (typeof e !== 'object' || e === null) throw new ValidationError('an event must be an object', { field: 'events' });
+    if (typeof e !== 'object' || e === null)
+      throw new ValidationError('an event must be an object', { field: 'events' });
     if (typeof e.type !== 'string' || !EVENT_TYPE.test(e.type)) {
       throw new ValidationError(`invalid event type ${JSON.stringify(e.type)}`, { field: 'type' });
     }

@@ -10,7 +10,9 @@ import { openEventStore } from '../../src/index.js';
 const exec = promisify(execFile);
 const swf = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ['dist/src/cli/main.js', ...args], { env: { ...process.env, SWF_STORE: '' } });
+    const { stdout, stderr } = await exec(process.execPath, ['dist/src/cli/main.js', ...args], {
+      env: { ...process.env, SWF_STORE: '' },
+    });
     return { code: 0, stdout, stderr };
   } catch (e: unknown) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -31,7 +33,10 @@ describe('swf events read', () => {
 
     const all = await swf('events', 'read', '--json', '--store', url);
     expect(all.code).toBe(0);
-    const lines = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = all.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => [l.position, l.streamName, l.revision, l.type])).toEqual([
       [1, 'run-100010', 0, 'run_imminent'],
       [2, 'run-100010', 1, 'start_run'],
@@ -41,7 +46,12 @@ describe('swf events read', () => {
     expect(typeof lines[0]!.recordedAt).toBe('string');
 
     const some = await swf('events', 'read', '--json', '--store', url, '--from', '2', '--limit', '1');
-    expect(some.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['start_run']);
+    expect(
+      some.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { type: string }).type),
+    ).toEqual(['start_run']);
     const stream = await swf('events', 'read', '--json', '--store', url, '--stream', 'data-100010');
     expect(stream.stdout.trim().split('\n')).toHaveLength(1);
   });

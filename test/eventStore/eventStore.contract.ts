@@ -23,7 +23,11 @@ export interface ContractOptions {
   reopen?: () => Promise<EventStore>;
 }
 
-export const ev = (type: string, data: unknown = {}, extra: Partial<NewEvent> = {}): NewEvent => ({ type, data, ...extra });
+export const ev = (type: string, data: unknown = {}, extra: Partial<NewEvent> = {}): NewEvent => ({
+  type,
+  data,
+  ...extra,
+});
 
 export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -57,7 +61,11 @@ export async function take<T>(iterable: AsyncIterable<T>, n: number, timeoutMs =
 
 const fresh = (): string => `t${randomUUID().slice(0, 8)}`;
 
-export function describeEventStore(name: string, factory: () => Promise<EventStore>, options: ContractOptions = {}): void {
+export function describeEventStore(
+  name: string,
+  factory: () => Promise<EventStore>,
+  options: ContractOptions = {},
+): void {
   if (options.skipReason) {
     describe(`event store contract: ${name}`, () => {
       it.skipIf(true)(`skipped: ${options.skipReason}`, () => {});
@@ -131,7 +139,9 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
       it('refuses an exact expected revision that is not the current one, naming stream, expected and actual', async () => {
         setup();
         await store.appendToStream(stream('x'), [ev('A'), ev('B')]);
-        const err = await store.appendToStream(stream('x'), [ev('C')], { expectedRevision: 0n }).catch((e: unknown) => e);
+        const err = await store
+          .appendToStream(stream('x'), [ev('C')], { expectedRevision: 0n })
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(ExpectedVersionConflictError);
         expect(err).toBeInstanceOf(ConcurrencyError);
         expect(err).toMatchObject({ stream: stream('x'), expected: 0n, actual: 1n });
@@ -140,13 +150,15 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
 
       it("checks 'no_stream' and 'stream_exists'", async () => {
         setup();
-        await expect(store.appendToStream(stream('m'), [ev('A')], { expectedRevision: 'stream_exists' })).rejects.toMatchObject({
+        await expect(
+          store.appendToStream(stream('m'), [ev('A')], { expectedRevision: 'stream_exists' }),
+        ).rejects.toMatchObject({
           actual: 'no_stream',
         });
         await store.appendToStream(stream('m'), [ev('A')], { expectedRevision: 'no_stream' });
-        await expect(store.appendToStream(stream('m'), [ev('B')], { expectedRevision: 'no_stream' })).rejects.toBeInstanceOf(
-          ExpectedVersionConflictError,
-        );
+        await expect(
+          store.appendToStream(stream('m'), [ev('B')], { expectedRevision: 'no_stream' }),
+        ).rejects.toBeInstanceOf(ExpectedVersionConflictError);
         const r = await store.appendToStream(stream('m'), [ev('B')], { expectedRevision: 'stream_exists' });
         expect(r.nextRevision).toBe(1n);
       });
@@ -189,7 +201,9 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
         setup();
         const e = ev('A', {}, { id: randomUUID() });
         await store.appendToStream(stream('i1'), [e], { expectedRevision: 'no_stream' });
-        await expect(store.appendToStream(stream('i2'), [e], { expectedRevision: 'no_stream' })).rejects.toBeInstanceOf(ConcurrencyError);
+        await expect(store.appendToStream(stream('i2'), [e], { expectedRevision: 'no_stream' })).rejects.toBeInstanceOf(
+          ConcurrencyError,
+        );
         await expect(collect(store.readStream(stream('i2')))).rejects.toBeInstanceOf(StreamNotFoundError);
       });
     });
@@ -217,19 +231,25 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
 
       it('rejects an event over 1 MiB', async () => {
         setup();
-        const err = await store.appendToStream(stream('big'), [ev('A', { blob: 'x'.repeat(1024 * 1024 + 1) })]).catch((e: unknown) => e);
+        const err = await store
+          .appendToStream(stream('big'), [ev('A', { blob: 'x'.repeat(1024 * 1024 + 1) })])
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(ValidationError);
         expect((err as Error).message).toMatch(/1 MiB/);
       });
 
       it('rejects bad expected revisions, event types and ids', async () => {
         setup();
-        await expect(store.appendToStream(stream('r'), [ev('A')], { expectedRevision: -1n })).rejects.toBeInstanceOf(ValidationError);
-        await expect(store.appendToStream(stream('r'), [ev('A')], { expectedRevision: 3 as unknown as bigint })).rejects.toBeInstanceOf(
+        await expect(store.appendToStream(stream('r'), [ev('A')], { expectedRevision: -1n })).rejects.toBeInstanceOf(
           ValidationError,
         );
+        await expect(
+          store.appendToStream(stream('r'), [ev('A')], { expectedRevision: 3 as unknown as bigint }),
+        ).rejects.toBeInstanceOf(ValidationError);
         await expect(store.appendToStream(stream('r'), [ev('')])).rejects.toBeInstanceOf(ValidationError);
-        await expect(store.appendToStream(stream('r'), [ev('A', {}, { id: 'not-a-uuid' })])).rejects.toBeInstanceOf(ValidationError);
+        await expect(store.appendToStream(stream('r'), [ev('A', {}, { id: 'not-a-uuid' })])).rejects.toBeInstanceOf(
+          ValidationError,
+        );
         await expect(store.appendToStream(stream('r'), [])).rejects.toBeInstanceOf(ValidationError);
       });
     });
@@ -237,13 +257,18 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
     describe('readStream', () => {
       it('reads forwards and backwards, from a revision, with maxCount', async () => {
         setup();
-        await store.appendToStream(stream('r'), [0, 1, 2, 3, 4].map((i) => ev('N', { i })));
+        await store.appendToStream(
+          stream('r'),
+          [0, 1, 2, 3, 4].map((i) => ev('N', { i })),
+        );
         const i = (es: StoredEvent[]): number[] => es.map((e) => (e.data as { i: number }).i);
         expect(i(await collect(store.readStream(stream('r'))))).toEqual([0, 1, 2, 3, 4]);
         expect(i(await collect(store.readStream(stream('r'), { from: 2n })))).toEqual([2, 3, 4]);
         expect(i(await collect(store.readStream(stream('r'), { from: 1n, maxCount: 2 })))).toEqual([1, 2]);
         expect(i(await collect(store.readStream(stream('r'), { direction: 'backwards' })))).toEqual([4, 3, 2, 1, 0]);
-        expect(i(await collect(store.readStream(stream('r'), { direction: 'backwards', from: 2n })))).toEqual([2, 1, 0]);
+        expect(i(await collect(store.readStream(stream('r'), { direction: 'backwards', from: 2n })))).toEqual([
+          2, 1, 0,
+        ]);
         expect(i(await collect(store.readStream(stream('r'), { direction: 'backwards', maxCount: 1 })))).toEqual([4]);
         expect(i(await collect(store.readStream(stream('r'), { from: 'end' })))).toEqual([]);
       });
@@ -274,8 +299,12 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
         const i = (es: StoredEvent[]): number[] => es.map((e) => (e.data as { i: number }).i);
         expect(i(await collect(store.readAll({ from: r[1]!.position, filter: own() })))).toEqual([1, 2, 3]);
         expect(i(await collect(store.readAll({ from: r[1]!.position, maxCount: 2, filter: own() })))).toEqual([1, 2]);
-        expect(i(await collect(store.readAll({ direction: 'backwards', maxCount: 3, filter: own() })))).toEqual([3, 2, 1]);
-        expect(i(await collect(store.readAll({ direction: 'backwards', from: r[2]!.position, filter: own() })))).toEqual([2, 1, 0]);
+        expect(i(await collect(store.readAll({ direction: 'backwards', maxCount: 3, filter: own() })))).toEqual([
+          3, 2, 1,
+        ]);
+        expect(
+          i(await collect(store.readAll({ direction: 'backwards', from: r[2]!.position, filter: own() }))),
+        ).toEqual([2, 1, 0]);
         const head = await store.headPosition();
         expect(head !== undefined && head >= r[3]!.position).toBe(true);
       });
@@ -291,10 +320,16 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
           'run-1:start_run',
           'run-2:stf_gen',
         ]);
-        const byType = await collect(store.readAll({ filter: { eventTypePrefix: ['stf_'] }, direction: 'backwards', maxCount: 50 }));
+        const byType = await collect(
+          store.readAll({ filter: { eventTypePrefix: ['stf_'] }, direction: 'backwards', maxCount: 50 }),
+        );
         expect(byType.every((e) => e.type.startsWith('stf_'))).toBe(true);
         expect(
-          types(await collect(store.readAll({ filter: { streamPrefix: [`${p}-run-`, `${p}-data-`], eventTypePrefix: ['stf_'] } }))),
+          types(
+            await collect(
+              store.readAll({ filter: { streamPrefix: [`${p}-run-`, `${p}-data-`], eventTypePrefix: ['stf_'] } }),
+            ),
+          ),
         ).toEqual(['run-1:stf_gen', 'data-1:stf_ready', 'run-2:stf_gen']);
       });
     });
@@ -341,7 +376,10 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
 
       it('filters live events by type', async () => {
         setup();
-        const sub = store.subscribeToAll({ from: 'end', filter: { streamPrefix: [`${p}-`], eventTypePrefix: ['slice'] } });
+        const sub = store.subscribeToAll({
+          from: 'end',
+          filter: { streamPrefix: [`${p}-`], eventTypePrefix: ['slice'] },
+        });
         await store.appendToStream(stream('f'), [ev('stf_gen'), ev('slice'), ev('stf_ready'), ev('slice_result')]);
         expect((await take(sub, 2)).map((e) => e.type)).toEqual(['slice', 'slice_result']);
         await sub.unsubscribe();
@@ -372,7 +410,10 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
       it('resumes from a checkpoint with no gap and no duplicate', async () => {
         setup();
         const name = `${p}-projection`;
-        await store.appendToStream(stream('cp'), [0, 1, 2].map((i) => ev('A', { i })));
+        await store.appendToStream(
+          stream('cp'),
+          [0, 1, 2].map((i) => ev('A', { i })),
+        );
         const first = store.subscribeToAll({ from: (await store.checkpoints.get(name)) ?? 'start', filter: own() });
         const seen: number[] = [];
         for (const e of await take(first, 2)) {
@@ -380,7 +421,10 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
           await store.checkpoints.set(name, e.position);
         }
         await first.unsubscribe();
-        await store.appendToStream(stream('cp'), [3, 4].map((i) => ev('A', { i })));
+        await store.appendToStream(
+          stream('cp'),
+          [3, 4].map((i) => ev('A', { i })),
+        );
         const second = store.subscribeToAll({ from: (await store.checkpoints.get(name)) ?? 'start', filter: own() });
         for (const e of await take(second, 3)) seen.push((e.data as { i: number }).i);
         await second.unsubscribe();
@@ -452,7 +496,9 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
           await store.checkpoints.set(`${p}-cp`, first.position);
           const other = await reopen();
           try {
-            expect(await other.appendToStream(stream('restart'), events, { expectedRevision: 'no_stream' })).toEqual(first);
+            expect(await other.appendToStream(stream('restart'), events, { expectedRevision: 'no_stream' })).toEqual(
+              first,
+            );
             expect(await other.checkpoints.get(`${p}-cp`)).toBe(first.position);
             expect((await collect(other.readStream(stream('restart')))).length).toBe(1);
           } finally {
@@ -465,7 +511,11 @@ export function describeEventStore(name: string, factory: () => Promise<EventSto
 }
 
 /** Competing consumers: the same contract for every adapter. */
-export function describeGroupContract(name: string, factory: () => Promise<EventStore>, options: ContractOptions = {}): void {
+export function describeGroupContract(
+  name: string,
+  factory: () => Promise<EventStore>,
+  options: ContractOptions = {},
+): void {
   if (options.skipReason) {
     describe(`competing consumers contract: ${name}`, () => {
       it.skipIf(true)(`skipped: ${options.skipReason}`, () => {});
@@ -484,7 +534,10 @@ export function describeGroupContract(name: string, factory: () => Promise<Event
 
     it('hands each event to one member at a time and each member gets its share', async () => {
       const s = `${fresh()}-queue`;
-      await store.appendToStream(s, Array.from({ length: 40 }, (_, i) => ev('slice', { i })));
+      await store.appendToStream(
+        s,
+        Array.from({ length: 40 }, (_, i) => ev('slice', { i })),
+      );
       const a = store.subscribeToGroup(s, 'workers', { ackTimeoutMs: 10_000 });
       const b = store.subscribeToGroup(s, 'workers', { ackTimeoutMs: 10_000 });
       const seen = new Map<number, number>();
@@ -549,7 +602,9 @@ export function describeGroupContract(name: string, factory: () => Promise<Event
       const [e3] = await take(sub, 1);
       expect(n(e3!)).toBe(3);
       await sub.ack(e3!);
-      expect((await store.listParked(s, 'workers')).map((p) => [(p.event.data as { i: number }).i, p.reason])).toEqual([[1, 'malformed']]);
+      expect((await store.listParked(s, 'workers')).map((p) => [(p.event.data as { i: number }).i, p.reason])).toEqual([
+        [1, 'malformed'],
+      ]);
       await sub.unsubscribe();
     });
 

@@ -5,5 +5,9 @@ import { openEventStore } from '../../src/index.js';
 import { describeEventStore, describeGroupContract } from './eventStore.contract.js';
 
 const file = join(mkdtempSync(join(tmpdir(), 'swf-contract-')), 'swf.db');
-describeEventStore('sqlite', () => openEventStore(`sqlite:${file}`), { reopen: () => openEventStore(`sqlite:${file}`) });
-describeGroupContract('sqlite', () => openEventStore(`sqlite:${join(tmpdir(), `swf-groups-${process.pid}-${Date.now()}.db`)}`));
+describeEventStore('sqlite', () => openEventStore(`sqlite:${file}`), {
+  reopen: () => openEventStore(`sqlite:${file}`),
+});
+describeGroupContract('sqlite', () =>
+  openEventStore(`sqlite:${join(tmpdir(), `swf-groups-${process.pid}-${Date.now()}.db`)}`),
+);

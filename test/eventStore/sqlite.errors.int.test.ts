@@ -36,7 +36,9 @@ describe('opening and using a bad store', () => {
   it('refuses a SQLite database that is not a swf-es store, without touching it', async () => {
     const file = join(dir(), 'other.db');
     const other = new Database(file);
-    other.exec(`CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('Ada')`);
+    other.exec(
+      `CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('Ada')`,
+    );
     other.close();
     const err = await openEventStore(`sqlite:${file}`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreCorruptError);

@@ -32,7 +32,9 @@ describe('SQLite store shared by several processes', () => {
     expect(new Set(keys).size).toBe(400);
     // each appender's own events keep their order
     for (const tag of ['a', 'b']) {
-      const mine = events.filter((e) => (e.data as { tag: string }).tag === tag).map((e) => (e.data as { i: number }).i);
+      const mine = events
+        .filter((e) => (e.data as { tag: string }).tag === tag)
+        .map((e) => (e.data as { i: number }).i);
       expect(mine).toEqual(Array.from({ length: 200 }, (_, i) => i));
     }
     const seen = watcher.lines.filter((l) => 'position' in l) as { position: number; revision: number }[];
@@ -44,7 +46,10 @@ describe('SQLite store shared by several processes', () => {
   it('a subscriber killed mid-stream and restarted from its checkpoint sees no gap and no duplicate', async () => {
     const url = newUrl();
     const store = await openEventStore(url);
-    await store.appendToStream('src-1', Array.from({ length: 300 }, (_, i) => ({ type: 'N', data: { i } })));
+    await store.appendToStream(
+      'src-1',
+      Array.from({ length: 300 }, (_, i) => ({ type: 'N', data: { i } })),
+    );
     const first = run('project', { url, prefix: 'src-', seen: 'seen-1', name: 'proj', count: 300, delayMs: 2 });
     await first.waitFor((l) => l.ready === true);
     // kill it somewhere in the middle
@@ -69,12 +74,16 @@ describe('SQLite store shared by several processes', () => {
   it('two members in two processes share 1,000 events; none is delivered to both', async () => {
     const url = newUrl();
     const store = await openEventStore(url);
-    await store.appendToStream('queue-1', Array.from({ length: 1000 }, (_, i) => ({ type: 'slice', data: { i } })));
+    await store.appendToStream(
+      'queue-1',
+      Array.from({ length: 1000 }, (_, i) => ({ type: 'slice', data: { i } })),
+    );
     const a = run('group', { url, stream: 'queue-1', group: 'workers' });
     const b = run('group', { url, stream: 'queue-1', group: 'workers' });
     const acked = (c: typeof a): number[] => c.lines.filter((l) => 'acked' in l).map((l) => l.acked as number);
     const deadline = Date.now() + 60_000;
-    while (acked(a).length + acked(b).length < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (acked(a).length + acked(b).length < 1000 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     a.proc.kill();
     b.proc.kill();
     await Promise.all([a.exited, b.exited]);
@@ -89,8 +98,18 @@ describe('SQLite store shared by several processes', () => {
   it('a member killed mid-batch loses nothing: its unacked events go to the other member after the ack timeout', async () => {
     const url = newUrl();
     const store = await openEventStore(url);
-    await store.appendToStream('queue-2', Array.from({ length: 200 }, (_, i) => ({ type: 'slice', data: { i } })));
-    const doomed = run('group', { url, stream: 'queue-2', group: 'workers', bufferSize: 10, ackTimeoutMs: 500, workMs: 5 });
+    await store.appendToStream(
+      'queue-2',
+      Array.from({ length: 200 }, (_, i) => ({ type: 'slice', data: { i } })),
+    );
+    const doomed = run('group', {
+      url,
+      stream: 'queue-2',
+      group: 'workers',
+      bufferSize: 10,
+      ackTimeoutMs: 500,
+      workMs: 5,
+    });
     // it takes events 10 at a time and acks them one by one: kill it halfway through its third batch
     await doomed.waitFor((l) => l.acked === 24);
     doomed.proc.kill('SIGKILL');
@@ -99,7 +118,8 @@ describe('SQLite store shared by several processes', () => {
     const survivor = run('group', { url, stream: 'queue-2', group: 'workers', bufferSize: 10, ackTimeoutMs: 500 });
     const deadline = Date.now() + 30_000;
     const survivorAcked = (): number[] => survivor.lines.filter((l) => 'acked' in l).map((l) => l.acked as number);
-    while (doomedAcked.length + survivorAcked().length < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (doomedAcked.length + survivorAcked().length < 200 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     survivor.proc.kill();
     await survivor.exited;
     const all = [...doomedAcked, ...survivorAcked()].sort((x, y) => x - y);

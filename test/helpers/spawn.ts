@@ -15,12 +15,15 @@ export interface Child {
 
 /** Starts `node <script> <args...>` and collects its JSON lines. */
 export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const lines: Record<string, unknown>[] = [];
   const listeners = new Set<() => void>();
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  createInterface({ input: proc.stdout }).on('line', (line) => {
     try {
       lines.push(JSON.parse(line) as Record<string, unknown>);
     } catch {
@@ -51,13 +54,15 @@ export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv
           reject(new Error(`timed out waiting for a line; stderr: ${err.slice(-2000)}`));
         }, timeoutMs);
         if (!check()) listeners.add(check);
-        void exited.then(() => setTimeout(() => {
-          if (listeners.has(check) && !check()) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            reject(new Error(`process exited before the line; stderr: ${err.slice(-2000)}`));
-          }
-        }, 50));
+        void exited.then(() =>
+          setTimeout(() => {
+            if (listeners.has(check) && !check()) {
+              listeners.delete(check);
+              clearTimeout(timer);
+              reject(new Error(`process exited before the line; stderr: ${err.slice(-2000)}`));
+            }
+          }, 50),
+        );
       });
     },
   };

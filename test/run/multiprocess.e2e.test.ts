@@ -24,18 +24,31 @@ const SETS = [
   'daq_state_machine.beam_not_ready_end_delay=1',
 ].flatMap((s) => ['--set', s]);
 
+interface Summary {
+  stf_files: number;
+  tf_samples: number;
+  slices: { created: number; completed: number; failed: number; retried: number };
+  messages: Record<string, number>;
+}
+
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-function swf(args: string[]): { proc: ChildProcess; out: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, USER: 'tester' } });
+function swf(args: string[]): {
+  proc: ChildProcess;
+  out: Promise<{ code: number | null; stdout: string; stderr: string }>;
+} {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, USER: 'tester' },
+  });
   children.push(proc);
   let stdout = '';
   let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const out = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
     proc.on('exit', (code) => resolve({ code, stdout, stderr })),
   );
@@ -66,14 +79,20 @@ const strip = (v: unknown): unknown =>
   Array.isArray(v)
     ? v.map(strip)
     : v && typeof v === 'object'
-      ? Object.fromEntries(Object.entries(v).filter(([k]) => !TIME_KEYS.has(k)).map(([k, x]) => [k, strip(x)]))
+      ? Object.fromEntries(
+          Object.entries(v)
+            .filter(([k]) => !TIME_KEYS.has(k))
+            .map(([k, x]) => [k, strip(x)]),
+        )
       : v;
 
 /** The run's DAQ, data and FastMon streams, without timestamps, in stream order. */
 const pipeline = (events: StoredEvent[]) =>
   events
     .filter((e) => /^(run|data|fastmon)-/.test(e.streamName))
-    .sort((a, b) => (a.streamName < b.streamName ? -1 : a.streamName > b.streamName ? 1 : Number(a.revision - b.revision)))
+    .sort((a, b) =>
+      a.streamName < b.streamName ? -1 : a.streamName > b.streamName ? 1 : Number(a.revision - b.revision),
+    )
     .map((e) => ({ stream: e.streamName, type: e.type, data: strip(e.data) }));
 
 describe('each agent in its own process', () => {
@@ -82,7 +101,7 @@ describe('each agent in its own process', () => {
     const one = swf(['run', '--json', '--store', single, ...SETS]);
     const r1 = await one.out;
     expect(r1.code, r1.stderr).toBe(0);
-    const s1 = JSON.parse(r1.stdout) as Record<string, any>;
+    const s1 = JSON.parse(r1.stdout) as Summary;
 
     const multi = newStore();
     const agents = startAgents(multi);
@@ -90,7 +109,7 @@ describe('each agent in its own process', () => {
     const daq = swf(['run', '--daq-only', '--json', '--speed', SPEED, '--store', multi, ...SETS]);
     const r2 = await daq.out;
     expect(r2.code, r2.stderr).toBe(0);
-    const s2 = JSON.parse(r2.stdout) as Record<string, any>;
+    const s2 = JSON.parse(r2.stdout) as Summary;
     for (const a of Object.values(agents)) a.proc.kill('SIGTERM');
     await Promise.all(Object.values(agents).map((a) => a.out));
 
@@ -98,7 +117,15 @@ describe('each agent in its own process', () => {
     expect(s2.tf_samples).toBe(s1.tf_samples);
     expect(s2.slices).toEqual(s1.slices);
     expect(s1.slices).toEqual({ created: 420, completed: 420, failed: 0, retried: 0 });
-    for (const t of ['stf_gen', 'stf_ready', 'tf_file_registered', 'slice', 'slice_result', 'end_run', 'run_imminent_worker']) {
+    for (const t of [
+      'stf_gen',
+      'stf_ready',
+      'tf_file_registered',
+      'slice',
+      'slice_result',
+      'end_run',
+      'run_imminent_worker',
+    ]) {
       expect(s2.messages[t], t).toBe(s1.messages[t]);
     }
     expect(pipeline(await readAllEvents(multi))).toEqual(pipeline(await readAllEvents(single)));
@@ -114,7 +141,8 @@ describe('each agent in its own process', () => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       let results = 0;
-      for await (const e of store.readAll({ filter: { streamPrefix: ['worker-'], eventTypePrefix: ['slice_result'] } })) results += e ? 1 : 0;
+      for await (const e of store.readAll({ filter: { streamPrefix: ['worker-'], eventTypePrefix: ['slice_result'] } }))
+        results += e ? 1 : 0;
       if (results >= 60 || Date.now() > deadline) break;
       await sleep(100);
     }
@@ -126,7 +154,7 @@ describe('each agent in its own process', () => {
     const wa2 = swf(['agent', 'worker', '--workers', '4', '--name', 'wa', '--speed', SPEED, '--store', url]);
     const r = await daq.out;
     expect(r.code, r.stderr).toBe(0);
-    const summary = JSON.parse(r.stdout) as Record<string, any>;
+    const summary = JSON.parse(r.stdout) as Summary;
     for (const a of [agents.data, agents.fastmon, agents.workersB, fp2, wa2]) a.proc.kill('SIGTERM');
     await Promise.all([agents.data.out, agents.fastmon.out, agents.workersB.out, fp2.out, wa2.out]);
 

@@ -12,7 +12,8 @@ import type { Command } from '../context.js';
 import { makeLogger, openStore, parse, positiveInt, STORE_OPTION } from '../context.js';
 import { osUser, parseSpeed } from './run.js';
 
-const usage = 'swf agent data|fastmon|fast-processing|worker [--testbed PATH] [--workers N] [--name PREFIX] [--speed N] [--store URL]';
+const usage =
+  'swf agent data|fastmon|fast-processing|worker [--testbed PATH] [--workers N] [--name PREFIX] [--speed N] [--store URL]';
 const KINDS = ['data', 'fastmon', 'fast-processing', 'worker'] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -23,7 +24,13 @@ export const agentCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parse(
       argv,
-      { ...STORE_OPTION, testbed: { type: 'string' }, workers: { type: 'string' }, name: { type: 'string' }, speed: { type: 'string' } },
+      {
+        ...STORE_OPTION,
+        testbed: { type: 'string' },
+        workers: { type: 'string' },
+        name: { type: 'string' },
+        speed: { type: 'string' },
+      },
       usage,
     );
     if (values.help) {
@@ -32,7 +39,7 @@ export const agentCommand: Command = {
           'Runs one agent against the store until Ctrl-C (or SIGTERM), in realtime divided by --speed. It resumes from its\n' +
           'checkpoint; a fresh agent starts with the runs that begin after it. Start the agents, then\n' +
           '`swf run --daq-only --speed N` to drive a run through them. The namespace comes from the testbed file.\n\n' +
-          '  --workers N      worker pool size (default: each run\'s target_worker_count)\n' +
+          "  --workers N      worker pool size (default: each run's target_worker_count)\n" +
           '  --name PREFIX    worker name prefix (default panda-worker-<user>-p<pid>; names are PREFIX-01, -02, ...)\n',
       );
       return 0;
@@ -44,7 +51,11 @@ export const agentCommand: Command = {
     const workers = positiveInt(values.workers, '--workers');
     if (workers === 0) throw new ValidationError('--workers must be at least 1', { field: 'workers' });
     const speed = parseSpeed(values.speed) ?? 1;
-    const config = loadConfig({ ...(values.testbed !== undefined ? { testbed: values.testbed } : {}), env: io.env, cwd: io.cwd });
+    const config = loadConfig({
+      ...(values.testbed !== undefined ? { testbed: values.testbed } : {}),
+      env: io.env,
+      cwd: io.cwd,
+    });
     const namespace = config.config.testbed.namespace;
     const user = osUser(io);
     const names = agentNames(user);
@@ -66,11 +77,14 @@ export const agentCommand: Command = {
       const make: Record<Exclude<Kind, 'worker'>, () => Agent> = {
         data: () => dataAgent({ name: names.data, type: 'DATA', namespace }),
         fastmon: () => fastMonAgent({ name: names.fastmon, type: 'fastmon', namespace }),
-        'fast-processing': () => fastProcessingAgent({ name: names.fastProcessing, type: 'Fast_Processing', namespace }),
+        'fast-processing': () =>
+          fastProcessingAgent({ name: names.fastProcessing, type: 'Fast_Processing', namespace }),
       };
       running = startAgent(make[kind](), { ...base, startFrom: head ?? 'start' });
     }
-    io.stderr.write(`swf agent ${kind}: running in namespace ${namespace} on ${store.url} (speed ${speed}); Ctrl-C stops it\n`);
+    io.stderr.write(
+      `swf agent ${kind}: running in namespace ${namespace} on ${store.url} (speed ${speed}); Ctrl-C stops it\n`,
+    );
     const stop = (): void => {
       void running.stop();
     };

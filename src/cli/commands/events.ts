@@ -11,7 +11,13 @@ export const eventsCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parse(
       argv,
-      { ...STORE_OPTION, stream: { type: 'string' }, from: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+      {
+        ...STORE_OPTION,
+        stream: { type: 'string' },
+        from: { type: 'string' },
+        limit: { type: 'string' },
+        json: { type: 'boolean' },
+      },
       usage,
     );
     if (values.help) {
@@ -22,7 +28,8 @@ export const eventsCommand: Command = {
       );
       return 0;
     }
-    if (positionals[0] !== 'read' || positionals.length > 1) throw new ValidationError(`unknown events subcommand; usage: ${usage}`);
+    if (positionals[0] !== 'read' || positionals.length > 1)
+      throw new ValidationError(`unknown events subcommand; usage: ${usage}`);
     const from = positiveInt(values.from, '--from');
     const limit = positiveInt(values.limit, '--limit');
     const store = await openStore(values, io);

@@ -21,10 +21,13 @@ export const machinesCommand: Command = {
       );
       return 0;
     }
-    if (positionals[0] !== 'export' || positionals.length > 1) throw new ValidationError(`unknown machines subcommand; usage: ${usage}`);
+    if (positionals[0] !== 'export' || positionals.length > 1)
+      throw new ValidationError(`unknown machines subcommand; usage: ${usage}`);
     const format = (values.format ?? 'json') as ExportFormat;
     if (!EXPORT_FORMATS.includes(format)) {
-      throw new ValidationError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got '${format}'`, { field: 'format' });
+      throw new ValidationError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got '${format}'`, {
+        field: 'format',
+      });
     }
     const files = exportMachines(format);
     if (values.out) {

@@ -25,7 +25,8 @@ export function osUser(io: Io): string {
 export function parseSpeed(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new ValidationError(`--speed must be a positive number, got '${value}'`, { field: 'speed' });
+  if (!Number.isFinite(n) || n <= 0)
+    throw new ValidationError(`--speed must be a positive number, got '${value}'`, { field: 'speed' });
   return n;
 }
 
@@ -43,7 +44,10 @@ function progressLine(p: Progress): string {
 function collapseWorkers(agents: string[]): string[] {
   const workers = agents.filter((a) => /^panda-worker-/.test(a));
   if (workers.length <= 2) return agents;
-  return [...agents.filter((a) => !workers.includes(a)), `${workers[0]} … ${workers[workers.length - 1]} (${workers.length} PanDA workers)`];
+  return [
+    ...agents.filter((a) => !workers.includes(a)),
+    `${workers[0]} … ${workers[workers.length - 1]} (${workers.length} PanDA workers)`,
+  ];
 }
 
 export function printSummary(s: RunSummary, io: Io): void {
@@ -104,7 +108,11 @@ export const runCommand: Command = {
     const speed = parseSpeed(values.speed);
     const realtime = values.realtime === true || speed !== undefined || values['daq-only'] === true;
     const config = loadConfig({
-      ...(values.config !== undefined ? (/[/\\]|\.toml$/.test(values.config) ? { path: values.config } : { name: values.config }) : {}),
+      ...(values.config !== undefined
+        ? /[/\\]|\.toml$/.test(values.config)
+          ? { path: values.config }
+          : { name: values.config }
+        : {}),
       ...(values.testbed !== undefined ? { testbed: values.testbed } : {}),
       set: values.set ?? [],
       env: io.env,

@@ -12,7 +12,9 @@ export const stopCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parse(argv, { ...STORE_OPTION }, usage);
     if (values.help) {
-      io.stdout.write(`${usage}\n\nRecords StopRequested in the execution's stream; the DAQ simulator running it ends the run cleanly.\n`);
+      io.stdout.write(
+        `${usage}\n\nRecords StopRequested in the execution's stream; the DAQ simulator running it ends the run cleanly.\n`,
+      );
       return 0;
     }
     const executionId = positionals[0];
@@ -34,7 +36,8 @@ export const stopCommand: Command = {
         if (e instanceof NotFoundError) throw new NotFoundError(`unknown execution '${executionId}' in ${store.url}`);
         throw e;
       }
-      if (finished) throw new ConcurrencyError(`execution '${executionId}' already ended (${finished}); nothing to stop`);
+      if (finished)
+        throw new ConcurrencyError(`execution '${executionId}' already ended (${finished}); nothing to stop`);
       const now = new Date().toISOString();
       await store.appendToStream(
         stream,

@@ -63,15 +63,24 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
     if (closed) throw new ConcurrencyError('the in-memory store is closed');
   };
 
-  function checkIdempotent(stream: string, events: PreparedEvent[], expected: ExpectedRevision): AppendResult | undefined {
+  function checkIdempotent(
+    stream: string,
+    events: PreparedEvent[],
+    expected: ExpectedRevision,
+  ): AppendResult | undefined {
     const first = byId.get(events[0]!.id);
     if (!first) return undefined;
     const rows = events.map((e) => byId.get(e.id));
     const base = first.event.revision;
     const same = rows.every(
-      (r, i) => r !== undefined && r.event.streamName === stream && r.event.revision === base + BigInt(i) && r.event.type === events[i]!.type,
+      (r, i) =>
+        r !== undefined &&
+        r.event.streamName === stream &&
+        r.event.revision === base + BigInt(i) &&
+        r.event.type === events[i]!.type,
     );
-    const placeOk = typeof expected === 'bigint' ? base === expected + 1n : expected === 'no_stream' ? base === 0n : true;
+    const placeOk =
+      typeof expected === 'bigint' ? base === expected + 1n : expected === 'no_stream' ? base === 0n : true;
     if (!same || !placeOk) {
       throw new ConcurrencyError(
         `event id ${events[0]!.id} is already stored (stream '${first.event.streamName}', revision ${first.event.revision}) and the append does not repeat it exactly`,
@@ -331,7 +340,9 @@ class MemoryGroup implements GroupBackend {
       if (d.state === 'inflight' && d.deadline! <= now) this.retryOrPark(d, 'ack timeout', now);
     }
     const out: Delivery[] = [];
-    const pending = [...this.deliveries.entries()].filter(([, d]) => d.state === 'pending').sort(([a], [b]) => (a < b ? -1 : 1));
+    const pending = [...this.deliveries.entries()]
+      .filter(([, d]) => d.state === 'pending')
+      .sort(([a], [b]) => (a < b ? -1 : 1));
     for (const [, d] of pending) {
       if (out.length >= max) break;
       d.state = 'inflight';
@@ -381,7 +392,8 @@ class MemoryGroup implements GroupBackend {
 
   nextDeadlineIn(now: number): number | undefined {
     let min: number | undefined;
-    for (const d of this.deliveries.values()) if (d.state === 'inflight') min = Math.min(min ?? Infinity, d.deadline! - now);
+    for (const d of this.deliveries.values())
+      if (d.state === 'inflight') min = Math.min(min ?? Infinity, d.deadline! - now);
     return min;
   }
 

@@ -12,7 +12,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { ConcurrencyError, StoreCorruptError, StoreLockedError, StoreUnavailableError, SwfError } from '../../errors.js';
+import {
+  ConcurrencyError,
+  StoreCorruptError,
+  StoreLockedError,
+  StoreUnavailableError,
+  SwfError,
+} from '../../errors.js';
 import {
   type AppendResult,
   type Checkpoint,
@@ -101,12 +107,19 @@ export function translateSqliteError(e: unknown, path: string): unknown {
   const code = typeof (e as SqliteErrorLike)?.code === 'string' ? ((e as SqliteErrorLike).code as string) : '';
   const msg = e instanceof Error ? e.message : String(e);
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new StoreLockedError(`the store ${path} stayed locked by another process past the busy timeout (${msg})`, { cause: e });
+    return new StoreLockedError(`the store ${path} stayed locked by another process past the busy timeout (${msg})`, {
+      cause: e,
+    });
   }
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new StoreCorruptError(`${path} is not a swf-es SQLite database (${msg})`, { cause: e });
   }
-  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL') {
+  if (
+    code.startsWith('SQLITE_CANTOPEN') ||
+    code.startsWith('SQLITE_READONLY') ||
+    code.startsWith('SQLITE_IOERR') ||
+    code === 'SQLITE_FULL'
+  ) {
     return new StoreUnavailableError(`cannot use the store ${path}: ${msg}`, { cause: e });
   }
   return e;
@@ -127,9 +140,12 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       try {
         mkdirSync(dirname(path), { recursive: true });
       } catch (e: unknown) {
-        throw new StoreUnavailableError(`cannot create the folder of the store ${path}: ${e instanceof Error ? e.message : String(e)}`, {
-          cause: e,
-        });
+        throw new StoreUnavailableError(
+          `cannot create the folder of the store ${path}: ${e instanceof Error ? e.message : String(e)}`,
+          {
+            cause: e,
+          },
+        );
       }
     }
     db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
@@ -146,7 +162,9 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     db.pragma('foreign_keys = ON');
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[];
     if (tables.length > 0 && !tables.includes('events')) {
-      throw new StoreCorruptError(`${path} is a SQLite database but not a swf-es store (it has tables ${tables.slice(0, 5).join(', ')}, no events table)`);
+      throw new StoreCorruptError(
+        `${path} is a SQLite database but not a swf-es store (it has tables ${tables.slice(0, 5).join(', ')}, no events table)`,
+      );
     }
     db.exec(SCHEMA);
     db.prepare(`INSERT OR IGNORE INTO swf_meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
@@ -176,7 +194,9 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       .prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
       .raw(),
     // Filtered scans look at stream and type first and parse only the rows that match.
-    scanForward: db.prepare(`SELECT position, stream, type FROM events WHERE position > ? ORDER BY position LIMIT ?`).raw(),
+    scanForward: db
+      .prepare(`SELECT position, stream, type FROM events WHERE position > ? ORDER BY position LIMIT ?`)
+      .raw(),
     byPosition: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position = ?`).raw(),
     dataVersion: db.prepare(`PRAGMA data_version`).pluck(),
     getCheckpoint: db.prepare(`SELECT position FROM checkpoints WHERE name = ?`).pluck(),
@@ -214,8 +234,14 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   };
 
   /** The stored events whose ids lead this append, if they repeat it exactly; otherwise a conflict. */
-  function idempotentResult(stream: string, events: PreparedEvent[], expected: ExpectedRevision): AppendResult | undefined {
-    const rows = events.map((e) => q.byId.get(e.id) as { stream: string; revision: number; position: number; type: string } | undefined);
+  function idempotentResult(
+    stream: string,
+    events: PreparedEvent[],
+    expected: ExpectedRevision,
+  ): AppendResult | undefined {
+    const rows = events.map(
+      (e) => q.byId.get(e.id) as { stream: string; revision: number; position: number; type: string } | undefined,
+    );
     const first = rows[0];
     if (!first) {
       const clash = rows.findIndex((r) => r !== undefined);
@@ -223,10 +249,15 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       throw new ConcurrencyError(`event id ${events[clash]!.id} is already stored in stream '${rows[clash]!.stream}'`);
     }
     const same = rows.every(
-      (r, i) => r !== undefined && r.stream === stream && r.revision === first.revision + i && r.type === events[i]!.type,
+      (r, i) =>
+        r !== undefined && r.stream === stream && r.revision === first.revision + i && r.type === events[i]!.type,
     );
     const placeOk =
-      typeof expected === 'bigint' ? BigInt(first.revision) === expected + 1n : expected === 'no_stream' ? first.revision === 0 : true;
+      typeof expected === 'bigint'
+        ? BigInt(first.revision) === expected + 1n
+        : expected === 'no_stream'
+          ? first.revision === 0
+          : true;
     if (!same || !placeOk) {
       throw new ConcurrencyError(
         `event id ${events[0]!.id} is already stored (stream '${first.stream}', revision ${first.revision}) and this append does not repeat it exactly`,
@@ -257,7 +288,10 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       try {
         position = q.insert.run(e.id, stream, revision, e.type, e.data, e.metadata, now).lastInsertRowid as number;
       } catch (err: unknown) {
-        if ((err as SqliteErrorLike)?.code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as SqliteErrorLike).message).includes('events.id')) {
+        if (
+          (err as SqliteErrorLike)?.code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+          String((err as SqliteErrorLike).message).includes('events.id')
+        ) {
           throw new IdempotencyProbe();
         }
         throw err;
@@ -266,12 +300,14 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     return { nextRevision: BigInt(revision), position: BigInt(position) };
   }
 
-  const writeTx = db.transaction((batch: { stream: string; events: PreparedEvent[]; expected: ExpectedRevision }[], checkpoint?: Checkpoint) => {
-    const now = Date.now();
-    const results = batch.map((b) => appendInTx(b.stream, b.events, b.expected, now));
-    if (checkpoint) q.setCheckpoint.run(checkpoint.name, checkpoint.position);
-    return results;
-  });
+  const writeTx = db.transaction(
+    (batch: { stream: string; events: PreparedEvent[]; expected: ExpectedRevision }[], checkpoint?: Checkpoint) => {
+      const now = Date.now();
+      const results = batch.map((b) => appendInTx(b.stream, b.events, b.expected, now));
+      if (checkpoint) q.setCheckpoint.run(checkpoint.name, checkpoint.position);
+      return results;
+    },
+  );
 
   // Group commit: every write of one turn of the event loop (all agents and workers of a process) goes into one
   // IMMEDIATE transaction, each in a savepoint of its own, so a conflict fails only its own write.
@@ -451,7 +487,11 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       return backwards
         ? readPaged(
             (limit) =>
-              q.streamBackward.all(stream, from === 'end' || from === 'start' ? (from === 'start' ? 0 : Number.MAX_SAFE_INTEGER) : Number(from), limit) as RawRow[],
+              q.streamBackward.all(
+                stream,
+                from === 'end' || from === 'start' ? (from === 'start' ? 0 : Number.MAX_SAFE_INTEGER) : Number(from),
+                limit,
+              ) as RawRow[],
             (last, limit) => q.streamBackward.all(stream, last[3] - 1, limit) as RawRow[],
             max,
             undefined,
@@ -459,7 +499,11 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
           )
         : readPaged(
             (limit) =>
-              q.streamForward.all(stream, from === 'start' ? 0 : from === 'end' ? Number.MAX_SAFE_INTEGER : Number(from), limit) as RawRow[],
+              q.streamForward.all(
+                stream,
+                from === 'start' ? 0 : from === 'end' ? Number.MAX_SAFE_INTEGER : Number(from),
+                limit,
+              ) as RawRow[],
             (last, limit) => q.streamForward.all(stream, last[3] + 1, limit) as RawRow[],
             max,
             undefined,
@@ -506,7 +550,8 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       assertReadFrom(opts.from, 'from position');
       ensureOpen();
       const from = opts.from ?? 'start';
-      const start = from === 'start' ? 0n : from === 'end' ? BigInt((q.lastPosition.get() as number | null) ?? 0) : from;
+      const start =
+        from === 'start' ? 0n : from === 'end' ? BigInt((q.lastPosition.get() as number | null) ?? 0) : from;
       const filter = opts.filter;
       return catchUpSubscription(
         start,
@@ -536,7 +581,8 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       ensureOpen();
       const from = opts.from ?? 'start';
       // cursor = the next revision to deliver
-      const start = from === 'start' ? 0n : from === 'end' ? BigInt(((q.head.get(stream) as number | null) ?? -1) + 1) : from + 1n;
+      const start =
+        from === 'start' ? 0n : from === 'end' ? BigInt(((q.head.get(stream) as number | null) ?? -1) + 1) : from + 1n;
       return catchUpSubscription(
         start,
         (cursor, limit) => {

@@ -63,7 +63,9 @@ export class SQLiteGroup implements GroupBackend {
     private readonly enqueue: <T>(run: () => T) => Promise<T>,
   ) {
     this.q = {
-      cursor: db.prepare(`SELECT next_revision, max_retry_count, ack_timeout_ms FROM group_cursors WHERE stream = ? AND grp = ?`),
+      cursor: db.prepare(
+        `SELECT next_revision, max_retry_count, ack_timeout_ms FROM group_cursors WHERE stream = ? AND grp = ?`,
+      ),
       createCursor: db.prepare(
         `INSERT OR IGNORE INTO group_cursors (stream, grp, next_revision, max_retry_count, ack_timeout_ms) VALUES (?, ?, ?, ?, ?)`,
       ),
@@ -161,12 +163,21 @@ export class SQLiteGroup implements GroupBackend {
   private ensure(): { maxRetry: number; ackTimeout: number } {
     if (this.settings) return this.settings;
     let row = this.q.cursor.get(this.stream, this.group) as
-      | { next_revision: number; max_retry_count: number; ack_timeout_ms: number }
-      | undefined;
+      { next_revision: number; max_retry_count: number; ack_timeout_ms: number } | undefined;
     if (!row) {
       const start = this.options.from === 'end' ? ((this.q.streamHead.get(this.stream) as number | null) ?? -1) + 1 : 0;
-      this.q.createCursor.run(this.stream, this.group, start, this.options.maxRetryCount ?? 10, this.options.ackTimeoutMs ?? 30_000);
-      row = this.q.cursor.get(this.stream, this.group) as { next_revision: number; max_retry_count: number; ack_timeout_ms: number };
+      this.q.createCursor.run(
+        this.stream,
+        this.group,
+        start,
+        this.options.maxRetryCount ?? 10,
+        this.options.ackTimeoutMs ?? 30_000,
+      );
+      row = this.q.cursor.get(this.stream, this.group) as {
+        next_revision: number;
+        max_retry_count: number;
+        ack_timeout_ms: number;
+      };
     }
     this.settings = { maxRetry: row.max_retry_count, ackTimeout: row.ack_timeout_ms };
     return this.settings;
