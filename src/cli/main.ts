@@ -8,8 +8,10 @@ import { runCommand } from './commands/run.js';
 import { agentCommand } from './commands/agent.js';
 import { stopCommand } from './commands/stop.js';
 import { replayCommand } from './commands/replay.js';
+import { exportCommand } from './commands/export.js';
+import { importCommand } from './commands/import.js';
 
-export const commands: Command[] = [runCommand, agentCommand, stopCommand, eventsCommand, machinesCommand, replayCommand];
+export const commands: Command[] = [runCommand, agentCommand, stopCommand, eventsCommand, machinesCommand, replayCommand, exportCommand, importCommand];
 
 function help(io: Io): void {
   const width = Math.max(...commands.map((c) => c.name.length));
