@@ -7,6 +7,8 @@ import type { GroupEvent, GroupSubscription, NackAction, StoredEvent, Subscripti
 /** Wakes waiters when the log may have changed (an append here, or one seen from another process). */
 export class ChangeNotifier {
   private waiters = new Set<() => void>();
+  /** Counts notifications, so a waiter can tell that one happened while it was busy (and not wait for the next). */
+  version = 0;
   private onFirstWaiter: (() => void) | undefined;
   private onNoWaiter: (() => void) | undefined;
 
@@ -20,8 +22,9 @@ export class ChangeNotifier {
     return this.waiters.size;
   }
 
-  /** Resolves at the next notify(), or after `timeoutMs`. */
-  wait(timeoutMs?: number): Promise<void> {
+  /** Resolves at the next notify(), or after `timeoutMs`; at once if one came after version `since`. */
+  wait(timeoutMs?: number, since?: number): Promise<void> {
+    if (since !== undefined && since !== this.version) return Promise.resolve();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (): void => {
@@ -37,6 +40,7 @@ export class ChangeNotifier {
   }
 
   notify(): void {
+    this.version++;
     if (this.waiters.size === 0) return;
     for (const w of [...this.waiters]) w();
   }
@@ -152,6 +156,7 @@ export function groupSubscription(
   const iterator = async function* (): AsyncGenerator<GroupEvent> {
     while (!closed) {
       const room = bufferSize - inFlight;
+      const seen = notifier.version;
       const batch = room > 0 ? await backend.claim(member, room, now()) : [];
       if (batch.length > 0) {
         inFlight += batch.length;
@@ -165,7 +170,7 @@ export function groupSubscription(
       const timeout = Math.max(5, Math.min(next ?? 1000, 1000));
       await new Promise<void>((resolve) => {
         wake = resolve;
-        void notifier.wait(timeout).then(resolve);
+        void notifier.wait(timeout, seen).then(resolve);
       });
       wake = undefined;
     }

@@ -8,7 +8,7 @@
  * - Subscribers in other processes learn of new events by polling `PRAGMA data_version` (a few microseconds)
  *   every few milliseconds while someone waits; appends in this process wake them at once.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -127,6 +127,21 @@ export function translateSqliteError(e: unknown, path: string): unknown {
 
 class IdempotencyProbe extends Error {}
 
+/**
+ * `mkdir -p`, one level at a time. (Node's recursive mkdirSync can spin forever on some paths, e.g. under /proc.)
+ */
+function makeFolder(dir: string): void {
+  const missing: string[] = [];
+  let d = dir;
+  while (!existsSync(d)) {
+    missing.unshift(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  for (const m of missing) mkdirSync(m);
+}
+
 export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStore {
   const path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
   const url = options.url ?? `sqlite:${options.path}`;
@@ -138,7 +153,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   try {
     if (path !== ':memory:') {
       try {
-        mkdirSync(dirname(path), { recursive: true });
+        makeFolder(dirname(path));
       } catch (e: unknown) {
         throw new StoreUnavailableError(
           `cannot create the folder of the store ${path}: ${e instanceof Error ? e.message : String(e)}`,
