@@ -34,6 +34,9 @@ export interface Clock {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** Event-loop turns with no task waking up before a virtual clock moves on. */
+const QUIET_TURNS = 4;
+
 export class RealClock implements Clock {
   readonly mode = 'realtime' as const;
   private stopped = false;
@@ -105,6 +108,8 @@ export class VirtualClock implements Clock {
   private seq = 0;
   private timers: Timer[] = [];
   private checkScheduled = false;
+  /** Bumped whenever a task becomes busy or idle: the clock only moves after some turns without a change. */
+  private generation = 0;
   private stopped = false;
 
   /**
@@ -136,6 +141,7 @@ export class VirtualClock implements Clock {
   }
 
   async task<T>(fn: () => Promise<T>): Promise<T> {
+    this.generation++;
     this.active++;
     try {
       return await fn();
@@ -149,6 +155,7 @@ export class VirtualClock implements Clock {
     try {
       return await waiting;
     } finally {
+      this.generation++;
       this.active++;
     }
   }
@@ -163,6 +170,7 @@ export class VirtualClock implements Clock {
     const woken = new Promise<void>((wake) => {
       timer.wake = wake;
     });
+    void woken.then(() => this.generation++);
     this.timers.push(timer);
     this.release();
     if (interrupt) {
@@ -174,6 +182,7 @@ export class VirtualClock implements Clock {
         }),
       ]);
     } else await woken;
+    this.generation++;
     this.active++;
   }
 
@@ -185,6 +194,7 @@ export class VirtualClock implements Clock {
   }
 
   private release(): void {
+    this.generation++;
     this.active--;
     if (this.active <= 0) this.scheduleCheck();
   }
@@ -194,12 +204,25 @@ export class VirtualClock implements Clock {
     this.checkScheduled = true;
     // Two turns of the event loop: every promise continuation and every setImmediate callback queued by the
     // tasks (the store's group commit among them) runs before the clock decides that nothing is happening.
-    setImmediate(() =>
-      setImmediate(() => {
+    // Several quiet turns of the event loop: every promise continuation and every setImmediate callback queued by
+    // the tasks (the store's group commit, a claim it answers, the wake-ups it sends) runs before the clock decides
+    // that nothing is happening. A task that woke up in between makes it start over.
+    const start = this.generation;
+    let turns = 0;
+    const step = (): void => {
+      if (this.generation !== start || this.active > 0) {
         this.checkScheduled = false;
-        this.advance();
-      }),
-    );
+        if (this.active <= 0) this.scheduleCheck();
+        return;
+      }
+      if (++turns < QUIET_TURNS) {
+        setImmediate(step);
+        return;
+      }
+      this.checkScheduled = false;
+      this.advance();
+    };
+    setImmediate(step);
   }
 
   private advance(): void {
