@@ -148,6 +148,25 @@ export function describeEventStore(
         expect((await collect(store.readStream(stream('x')))).length).toBe(2);
       });
 
+      it('settles concurrent appends one by one: a conflict fails alone, the others are stored', async () => {
+        setup();
+        const results = await Promise.allSettled([
+          store.appendToStream(stream('c'), [ev('A', { w: 1 })], { expectedRevision: 'no_stream' }),
+          store.appendToStream(stream('c'), [ev('A', { w: 2 })], { expectedRevision: 'no_stream' }),
+          store.appendToStream(stream('d'), [ev('B'), ev('C')], { expectedRevision: 'no_stream' }),
+          store.commit([
+            { stream: stream('e'), events: [ev('D')], expectedRevision: 'no_stream' },
+            { stream: stream('c'), events: [ev('E')], expectedRevision: 5n },
+          ]),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+        expect((await collect(store.readStream(stream('c')))).map((e) => e.data)).toEqual([{ w: 1 }]);
+        expect((await collect(store.readStream(stream('d')))).length).toBe(2);
+        if (store.capabilities.atomicCommit) {
+          await expect(collect(store.readStream(stream('e')))).rejects.toBeInstanceOf(StreamNotFoundError);
+        }
+      });
+
       it("checks 'no_stream' and 'stream_exists'", async () => {
         setup();
         await expect(

@@ -24,6 +24,7 @@ import {
   type Checkpoint,
   type CommitResult,
   type EventStore,
+  type EventFilter,
   type ExpectedRevision,
   ExpectedVersionConflictError,
   type GroupOptions,
@@ -126,6 +127,11 @@ export function translateSqliteError(e: unknown, path: string): unknown {
 }
 
 class IdempotencyProbe extends Error {}
+
+const isLockError = (e: unknown): boolean => {
+  const code = (e as SqliteErrorLike | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+};
 
 /**
  * `mkdir -p`, one level at a time. (Node's recursive mkdirSync can spin forever on some paths, e.g. under /proc.)
@@ -336,7 +342,8 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   let jobs: Job[] = [];
   let flushScheduled = false;
   const savepoint = db.transaction((run: () => unknown) => run());
-  const flushTx = db.transaction((batch: Job[]) => {
+  /** Every job in a savepoint of its own: a failing job rolls back alone. */
+  const flushIsolated = db.transaction((batch: Job[]) => {
     for (const job of batch) {
       try {
         job.value = savepoint(job.run);
@@ -347,6 +354,29 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       }
     }
   });
+  class JobFailed extends Error {}
+  /** The fast way: no savepoints; if any job fails, the whole transaction rolls back and the batch runs isolated. */
+  const flushOptimistic = db.transaction((batch: Job[]) => {
+    for (const job of batch) {
+      try {
+        job.value = job.run();
+        job.ok = true;
+      } catch (e: unknown) {
+        if (isLockError(e)) throw e;
+        throw new JobFailed();
+      }
+    }
+  });
+  const flushTx = {
+    immediate(batch: Job[]): void {
+      try {
+        flushOptimistic.immediate(batch);
+      } catch (e: unknown) {
+        if (!(e instanceof JobFailed)) throw e;
+        flushIsolated.immediate(batch);
+      }
+    },
+  };
   const flush = (): void => {
     flushScheduled = false;
     const batch = jobs;
@@ -452,6 +482,31 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     });
   }
 
+  /** `position > ? AND position <= ? AND <filter>`, the filter's prefixes compared in SQL (bound, never spliced). */
+  interface FilteredQuery {
+    all(after: number, upTo: number, limit: number): unknown[];
+  }
+  const filteredStatements = new Map<string, FilteredQuery>();
+  function filteredStatement(filter: EventFilter): FilteredQuery {
+    const key = JSON.stringify([filter.streamPrefix ?? [], filter.eventTypePrefix ?? []]);
+    let stmt = filteredStatements.get(key);
+    if (stmt) return stmt;
+    const parts: string[] = [];
+    const params: string[] = [];
+    const any = (column: string, prefixes: readonly string[] | undefined): void => {
+      if (!prefixes || prefixes.length === 0) return;
+      parts.push(`(${prefixes.map(() => `substr(${column}, 1, length(?)) = ?`).join(' OR ')})`);
+      for (const p of prefixes) params.push(p, p);
+    };
+    any('stream', filter.streamPrefix);
+    any('type', filter.eventTypePrefix);
+    const where = parts.length > 0 ? ` AND ${parts.join(' AND ')}` : '';
+    const prepared = db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ?${where} ORDER BY position LIMIT ?`).raw();
+    stmt = { all: (after, upTo, limit) => prepared.all(after, upTo, ...params, limit) };
+    filteredStatements.set(key, stmt);
+    return stmt;
+  }
+
   const groups = new Map<string, SQLiteGroup>();
   const groupFor = (stream: string, group: string, opts: GroupOptions): SQLiteGroup => {
     const key = `${stream}\u0000${group}`;
@@ -543,11 +598,18 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
         );
       }
       const start = from === 'start' ? 0 : from === 'end' ? Number.MAX_SAFE_INTEGER : Number(from);
+      if (opts.filter) {
+        const filtered = filteredStatement(opts.filter);
+        return readPaged(
+          (limit) => filtered.all(start - 1, Number.MAX_SAFE_INTEGER, limit) as RawRow[],
+          (last, limit) => filtered.all(last[0], Number.MAX_SAFE_INTEGER, limit) as RawRow[],
+          max,
+        );
+      }
       return readPaged(
         (limit) => q.allForward.all(start, limit) as RawRow[],
         (last, limit) => q.allForward.all(last[0] + 1, limit) as RawRow[],
         max,
-        keep,
       );
     },
 
@@ -568,6 +630,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       const start =
         from === 'start' ? 0n : from === 'end' ? BigInt((q.lastPosition.get() as number | null) ?? 0) : from;
       const filter = opts.filter;
+      const filtered = filter ? filteredStatement(filter) : undefined!;
       return catchUpSubscription(
         start,
         (cursor, limit) => {
@@ -576,14 +639,12 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
             const rows = q.allForward.all(Number(cursor) + 1, limit) as RawRow[];
             return { events: rows.map(rowToEvent), scanned: cursor };
           }
-          // Look at stream and type only; fetch and parse just the rows that match.
-          const heads = q.scanForward.all(Number(cursor), limit * 4) as [number, string, string][];
-          const events: StoredEvent[] = [];
-          for (const [pos, stream, type] of heads) {
-            if (matchesFilter(filter, stream, type)) events.push(rowToEvent(q.byPosition.get(pos) as RawRow));
-          }
-          const scanned = heads.length > 0 ? BigInt(heads[heads.length - 1]![0]) : cursor;
-          return { events, scanned };
+          // SQLite applies the filter; only matching rows come back to be parsed.
+          const head = (q.lastPosition.get() as number | null) ?? 0;
+          if (head <= Number(cursor)) return { events: [], scanned: cursor };
+          const rows = filtered.all(Number(cursor), head, limit) as RawRow[];
+          const scanned = rows.length < limit ? BigInt(head) : BigInt(rows[rows.length - 1]![0]);
+          return { events: rows.map(rowToEvent), scanned };
         },
         notifier,
         (e) => e.position,
