@@ -96,7 +96,7 @@ const producerOf = (e: StoredEvent): string | undefined => {
 };
 
 /** The names the run's agents used: from their recorded outputs, else the `swf run` names for the user. */
-async function recordedNames(store: EventStore, info: RunInfo): Promise<Record<CheckedAgent, string>> {
+export async function recordedNames(store: EventStore, info: RunInfo): Promise<Record<CheckedAgent, string>> {
   const defaults = agentNames(info.executed_by ?? 'swf');
   const names: Partial<Record<CheckedAgent, string>> = {};
   const by: Record<string, CheckedAgent> = {

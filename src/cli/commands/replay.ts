@@ -2,10 +2,12 @@ import { ValidationError } from '../../errors.js';
 import { checkRun, formatCheck } from '../../replay/check.js';
 import { locateRun } from '../../replay/runEvents.js';
 import { formatReplay, parseReplayPoint, replayRun } from '../../replay/timeTravel.js';
+import { formatWhatIf, whatIf } from '../../replay/whatIf.js';
+import { openEventStore } from '../../eventStore/open.js';
 import type { Command } from '../context.js';
-import { openStore, parse, STORE_OPTION, toJson } from '../context.js';
+import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
-const usage = 'swf replay RUN [--at POSITION|ISO-TIME] [--check] [--json] [--store URL]';
+const usage = 'swf replay RUN [--at POSITION|ISO-TIME] [--check] [--set section.key=value]... [--json] [--store URL]';
 
 export const replayCommand: Command = {
   name: 'replay',
@@ -14,7 +16,13 @@ export const replayCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parse(
       argv,
-      { ...STORE_OPTION, at: { type: 'string' }, check: { type: 'boolean' }, json: { type: 'boolean' } },
+      {
+        ...STORE_OPTION,
+        at: { type: 'string' },
+        check: { type: 'boolean' },
+        set: { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+      },
       usage,
     );
     if (values.help) {
@@ -28,7 +36,12 @@ export const replayCommand: Command = {
           "  --check         re-feed the data, FastMon and fast processing agents the recorded inputs with the run's\n" +
           '                  recorded configuration and compare their outputs with the recorded ones; exit 1 on the\n' +
           '                  first divergence\n' +
-          '  --json          one JSON object (run_number, position, run_state, slices, ...)\n\n' +
+          "  --set s.k=v     what-if: drive the run's recorded DAQ announcements (at their recorded times) through\n" +
+          "                  today's agents and workers in virtual time on a scratch memory: store, with the run's\n" +
+          '                  recorded configuration and these overrides (TOML value syntax, repeatable), and print\n' +
+          '                  the outcome (slices created/completed/failed, retries, duration) beside the recorded one\n' +
+          '  --json          one JSON object (run_number, position, run_state, slices, ...; with --set:\n' +
+          '                  {recorded, what_if, difference, overrides, ...})\n\n' +
           'Exit codes: 0 ok, 1 the check found a divergence, 2 bad arguments, 3 unknown run.\n',
       );
       return 0;
@@ -36,10 +49,24 @@ export const replayCommand: Command = {
     if (positionals.length !== 1) throw new ValidationError(`expected one RUN number; usage: ${usage}`);
     if (values.check && values.at !== undefined)
       throw new ValidationError('--check replays the whole run; it takes no --at');
+    const sets = values.set ?? [];
+    if (sets.length > 0 && (values.check || values.at !== undefined))
+      throw new ValidationError('--set runs a what-if of the whole run; it takes no --at or --check');
     const point = parseReplayPoint(values.at);
     const store = await openStore(values, io);
     try {
       const info = await locateRun(store, positionals[0]!);
+      if (sets.length > 0) {
+        const result = await whatIf(store, info, sets, {
+          logger: makeLogger(io),
+          scratch: () => openEventStore('memory:'),
+        });
+        if (values.json) {
+          const { recorded, what_if, difference, ...rest } = result;
+          io.stdout.write(toJson({ recorded, what_if, difference, ...rest }) + '\n');
+        } else io.stdout.write(formatWhatIf(result));
+        return 0;
+      }
       if (values.check) {
         const result = await checkRun(store, info);
         io.stdout.write(values.json ? toJson(result) + '\n' : formatCheck(result));
