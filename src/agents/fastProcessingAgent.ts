@@ -61,7 +61,12 @@ export interface FastProcessingAgent extends Agent {
   runState(runId: string): RunContext | undefined;
 }
 
-export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgent {
+export interface FastProcessingOptions {
+  /** Told of every run machine transition the agent takes (refused events aside), e.g. for the Stately inspector. */
+  onRunTransition?: (runId: string, event: RunEvent, snapshot: FastSnapshot<RunContext>) => void;
+}
+
+export function fastProcessingAgent(identity: AgentIdentity, options: FastProcessingOptions = {}): FastProcessingAgent {
   const parameters = new ExecutionParameters();
   const runs = new Map<string, RunRecord>();
   const slices = new Map<string, SliceRecord>();
@@ -71,7 +76,9 @@ export function fastProcessingAgent(identity: AgentIdentity): FastProcessingAgen
     const before = run.snapshot;
     run.snapshot = fastRun.next(before, event);
     const refusal = refusalOf(before, run.snapshot);
-    return refusal ? { refused: refusal.reason } : {};
+    if (refusal) return { refused: refusal.reason };
+    options.onRunTransition?.(run.run_id, event, run.snapshot);
+    return {};
   };
 
   const fpConfig = (executionId: string) => {

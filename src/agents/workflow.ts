@@ -12,7 +12,7 @@ import { type Clock, RealClock, VirtualClock } from './clock.js';
 import { dataAgent } from './dataAgent.js';
 import { type DaqResult, runDaq } from './daqSimulator.js';
 import { fastMonAgent } from './fastMonAgent.js';
-import { fastProcessingAgent } from './fastProcessingAgent.js';
+import { fastProcessingAgent, type FastProcessingOptions } from './fastProcessingAgent.js';
 import { startWorkerPool } from './pandaWorker.js';
 import { type RunningAgent, startAgent } from './runtime.js';
 
@@ -54,6 +54,8 @@ export interface RunWorkflowOptions {
   /** Resolves on Ctrl-C. */
   stopRequested?: Promise<void>;
   onProgress?: (p: Progress) => void;
+  /** Watches the run machines live (`swf run --inspect`): told of each transition the fast processing agent takes. */
+  inspect?: Pick<FastProcessingOptions, 'onRunTransition'>;
 }
 
 export interface RunSummary {
@@ -94,7 +96,10 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   const host = osHostname();
   const common = { store, clock, logger, startFrom, pid, hostname: host } as const;
 
-  const fp = fastProcessingAgent({ name: names.fastProcessing, type: 'Fast_Processing', namespace });
+  const fp = fastProcessingAgent(
+    { name: names.fastProcessing, type: 'Fast_Processing', namespace },
+    options.inspect?.onRunTransition ? { onRunTransition: options.inspect.onRunTransition } : {},
+  );
   const running: RunningAgent[] = [];
   let pool: ReturnType<typeof startWorkerPool> | undefined;
   if (!options.daqOnly) {

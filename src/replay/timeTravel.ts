@@ -5,7 +5,7 @@
 import { ValidationError } from '../errors.js';
 import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
 import { decide } from '../agents/runtime.js';
-import { fastProcessingAgent } from '../agents/fastProcessingAgent.js';
+import { fastProcessingAgent, type FastProcessingOptions } from '../agents/fastProcessingAgent.js';
 import { initialRunContext, machineHash, type RunContext } from '../machines/index.js';
 import { clockTimeOf, locateRun, readRunEvents, type RunInfo } from './runEvents.js';
 
@@ -87,15 +87,28 @@ const senderOf = (e: StoredEvent): string | null => {
   return typeof s === 'string' ? s : null;
 };
 
+export interface PlaybackOptions extends FastProcessingOptions {
+  /**
+   * Plays the events back in real time divided by `speed` (by their workflow-clock stamps), for someone watching
+   * (`--inspect`). Undefined: as fast as possible.
+   */
+  speed?: number;
+}
+
 /** Folds a run's events up to `point` (the end of the run when undefined). */
 export async function replayRun(
   store: EventStore,
   run: string | number,
   point?: ReplayPoint,
   known?: RunInfo,
+  playback: PlaybackOptions = {},
 ): Promise<ReplayView> {
   const info = known ?? (await locateRun(store, run));
-  const agent = fastProcessingAgent({ name: 'replay', type: 'Fast_Processing', namespace: info.namespace });
+  const agent = fastProcessingAgent(
+    { name: 'replay', type: 'Fast_Processing', namespace: info.namespace },
+    playback.onRunTransition ? { onRunTransition: playback.onRunTransition } : {},
+  );
+  const speed = playback.speed;
   const until = point && 'position' in point ? point.position : undefined;
   const limit = point && 'time' in point ? point.time : undefined;
   let last: StoredEvent | undefined;
@@ -105,6 +118,8 @@ export async function replayRun(
     const t = clockTimeOf(e);
     // The log is in clock order for a run's events; stop at the first one stamped after the time asked for.
     if (limit !== undefined && t !== undefined && t > limit) break;
+    if (speed !== undefined && t !== undefined && lastTime !== undefined && t > lastTime)
+      await new Promise((r) => setTimeout(r, (t - lastTime!) / speed));
     decide(agent, e, { now: new Date(t ?? lastTime ?? 0).toISOString(), replaying: true });
     last = e;
     if (t !== undefined) lastTime = t;

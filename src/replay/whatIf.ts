@@ -20,7 +20,11 @@ import { type Clock, VirtualClock } from '../agents/clock.js';
 import type { DaqResult } from '../agents/daqSimulator.js';
 import { dataAgent } from '../agents/dataAgent.js';
 import { fastMonAgent } from '../agents/fastMonAgent.js';
-import { fastProcessingAgent, type FastProcessingAgent } from '../agents/fastProcessingAgent.js';
+import {
+  fastProcessingAgent,
+  type FastProcessingAgent,
+  type FastProcessingOptions,
+} from '../agents/fastProcessingAgent.js';
 import { startWorkerPool } from '../agents/pandaWorker.js';
 import { type RunningAgent, startAgent } from '../agents/runtime.js';
 import { agentNames, RunStalledError, type RunSummary, summarize } from '../agents/workflow.js';
@@ -67,6 +71,8 @@ export interface WhatIfOptions {
   scratch: () => Promise<EventStore>;
   /** Called with the scratch store and clock before the announcements start (e.g. to watch the run). */
   onStart?: (scratch: EventStore, clock: Clock, fp: FastProcessingAgent) => void;
+  /** Watches the what-if run's run machine (`--inspect`). */
+  onRunTransition?: FastProcessingOptions['onRunTransition'];
 }
 
 const DAQ_KEYS: ReadonlySet<string> = new Set(Object.keys(daqSchema.shape));
@@ -311,7 +317,10 @@ export async function whatIf(
     );
     const namespace = info.namespace;
     const common = { store: scratch, clock, logger: options.logger, startFrom: 'start' as const };
-    const fp = fastProcessingAgent({ name: names.fast_processing, type: 'Fast_Processing', namespace });
+    const fp = fastProcessingAgent(
+      { name: names.fast_processing, type: 'Fast_Processing', namespace },
+      options.onRunTransition ? { onRunTransition: options.onRunTransition } : {},
+    );
     const running: RunningAgent[] = [
       startAgent(dataAgent({ name: names.data, type: 'DATA', namespace }), common),
       startAgent(fastMonAgent({ name: names.fastmon, type: 'fastmon', namespace }), common),

@@ -3,6 +3,8 @@ import { checkRun, formatCheck } from '../../replay/check.js';
 import { locateRun } from '../../replay/runEvents.js';
 import { formatReplay, parseReplayPoint, replayRun } from '../../replay/timeTravel.js';
 import { formatWhatIf, whatIf } from '../../replay/whatIf.js';
+import { inspectorFor, type RunInspector, takeInspectOption } from '../../replay/inspect.js';
+import { parseSpeed } from './run.js';
 import { openEventStore } from '../../eventStore/open.js';
 import type { Command } from '../context.js';
 import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.js';
@@ -14,14 +16,16 @@ export const replayCommand: Command = {
   summary: "fold a run's events up to a point and print its views (time travel), or check its determinism",
   usage,
   async run(argv, io) {
+    const taken = takeInspectOption(argv);
     const { values, positionals } = parse(
-      argv,
+      taken.argv,
       {
         ...STORE_OPTION,
         at: { type: 'string' },
         check: { type: 'boolean' },
         set: { type: 'string', multiple: true },
         json: { type: 'boolean' },
+        speed: { type: 'string' },
       },
       usage,
     );
@@ -41,7 +45,12 @@ export const replayCommand: Command = {
           '                  recorded configuration and these overrides (TOML value syntax, repeatable), and print\n' +
           '                  the outcome (slices created/completed/failed, retries, duration) beside the recorded one\n' +
           '  --json          one JSON object (run_number, position, run_state, slices, ...; with --set:\n' +
-          '                  {recorded, what_if, difference, overrides, ...})\n\n' +
+          '                  {recorded, what_if, difference, overrides, ...})\n' +
+          "  --inspect [URL]  send the run machine's transitions to a Stately inspector (WebSocket, default\n" +
+          '                  ws://localhost:8080; without a URL, says how to open one): the recorded run played back,\n' +
+          '                  or with --set the what-if run as it happens\n' +
+          '  --speed N       with --inspect, play the recorded run back at N times its clock speed (default: as fast\n' +
+          '                  as possible)\n\n' +
           'Exit codes: 0 ok, 1 the check found a divergence, 2 bad arguments, 3 unknown run.\n',
       );
       return 0;
@@ -52,14 +61,22 @@ export const replayCommand: Command = {
     const sets = values.set ?? [];
     if (sets.length > 0 && (values.check || values.at !== undefined))
       throw new ValidationError('--set runs a what-if of the whole run; it takes no --at or --check');
+    if (taken.inspect && values.check) throw new ValidationError('--check compares decisions; it takes no --inspect');
+    const speed = parseSpeed(values.speed);
+    if (speed !== undefined && !taken.inspect)
+      throw new ValidationError('--speed paces the playback for --inspect; give --inspect too');
     const point = parseReplayPoint(values.at);
     const store = await openStore(values, io);
+    let inspector: RunInspector | undefined;
     try {
       const info = await locateRun(store, positionals[0]!);
+      inspector = await inspectorFor(taken.inspect, io.stderr);
+      const watch = inspector ? { onRunTransition: inspector.onRunTransition } : {};
       if (sets.length > 0) {
         const result = await whatIf(store, info, sets, {
           logger: makeLogger(io),
           scratch: () => openEventStore('memory:'),
+          ...watch,
         });
         if (values.json) {
           const { recorded, what_if, difference, ...rest } = result;
@@ -72,10 +89,14 @@ export const replayCommand: Command = {
         io.stdout.write(values.json ? toJson(result) + '\n' : formatCheck(result));
         return result.ok ? 0 : 1;
       }
-      const view = await replayRun(store, info.run_id, point, info);
+      const view = await replayRun(store, info.run_id, point, info, {
+        ...watch,
+        ...(speed !== undefined ? { speed } : {}),
+      });
       io.stdout.write(values.json ? toJson(view) + '\n' : formatReplay(view));
       return 0;
     } finally {
+      await inspector?.stop();
       await store.close();
     }
   },

@@ -2,11 +2,12 @@ import { userInfo } from 'node:os';
 import { loadConfig } from '../../config/index.js';
 import { ValidationError } from '../../errors.js';
 import { type Progress, type RunSummary, runWorkflow } from '../../agents/workflow.js';
+import { inspectorFor, takeInspectOption } from '../../replay/inspect.js';
 import type { Command, Io } from '../context.js';
 import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
 const usage =
-  'swf run [--config NAME|PATH] [--testbed PATH] [--set section.key=value]... [--realtime] [--speed N] [--daq-only] [--json] [--store URL]';
+  'swf run [--config NAME|PATH] [--testbed PATH] [--set section.key=value]... [--realtime] [--speed N] [--daq-only] [--json] [--inspect [URL]] [--store URL]';
 
 /** The OS user, as the testbed's execution ids use it (`swf` when there is none). */
 export function osUser(io: Io): string {
@@ -73,8 +74,9 @@ export const runCommand: Command = {
   summary: 'run a complete fast processing workflow (DAQ, agents, workers) and print its summary',
   usage,
   async run(argv, io) {
+    const taken = takeInspectOption(argv);
     const { values, positionals } = parse(
-      argv,
+      taken.argv,
       {
         ...STORE_OPTION,
         config: { type: 'string' },
@@ -98,13 +100,19 @@ export const runCommand: Command = {
           '  --realtime           pace the configured delays in real time (default: virtual time, as fast as possible)\n' +
           '  --speed N            in realtime, divide every delay by N\n' +
           '  --daq-only           only drive the DAQ; agents run elsewhere (swf agent ...), realtime\n' +
-          '  --json               print one JSON object instead of the summary\n\n' +
+          '  --json               print one JSON object instead of the summary\n' +
+          "  --inspect [URL]      send the run machine's transitions to a Stately inspector (WebSocket, default\n" +
+          '                       ws://localhost:8080; without a URL, says how to open one)\n\n' +
           'Progress goes to stderr. Ctrl-C or `swf stop EXECUTION_ID` ends the run early and cleanly.\n' +
           'Exit code 0 when the run finished (also with failed slices), non-zero when it could not finish.\n',
       );
       return 0;
     }
     if (positionals.length > 0) throw new ValidationError(`unexpected argument '${positionals[0]}'; usage: ${usage}`);
+    if (taken.inspect && values['daq-only'])
+      throw new ValidationError(
+        '--inspect watches the fast processing agent, which --daq-only leaves to another process',
+      );
     const speed = parseSpeed(values.speed);
     const realtime = values.realtime === true || speed !== undefined || values['daq-only'] === true;
     const config = loadConfig({
@@ -118,7 +126,11 @@ export const runCommand: Command = {
       env: io.env,
       cwd: io.cwd,
     });
-    const store = await openStore(values, io);
+    const inspector = await inspectorFor(taken.inspect, io.stderr);
+    const store = await openStore(values, io).catch(async (e: unknown) => {
+      await inspector?.stop();
+      throw e;
+    });
     const logger = makeLogger(io);
     const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
     let lastPlain = 0;
@@ -149,6 +161,7 @@ export const runCommand: Command = {
         daqOnly: values['daq-only'] === true,
         stopRequested,
         onProgress,
+        ...(inspector ? { inspect: { onRunTransition: inspector.onRunTransition } } : {}),
       });
       if (values.json) {
         const { status: _status, events: _events, ...rest } = summary;
@@ -158,6 +171,7 @@ export const runCommand: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      await inspector?.stop();
       await store.close();
     }
   },
