@@ -12,7 +12,14 @@
  * the imported run (numbers skipped on the way are recorded as reserved by the import).
  */
 import { NotFoundError, ValidationError } from '../errors.js';
-import type { EventStore, ExpectedRevision, NewEvent, StoredEvent, StreamAppend } from '../eventStore/eventStore.js';
+import {
+  type EventStore,
+  type ExpectedRevision,
+  ExpectedVersionConflictError,
+  type NewEvent,
+  type StoredEvent,
+  type StreamAppend,
+} from '../eventStore/eventStore.js';
 import { FIRST_RUN_NUMBER } from '../agents/daqSimulator.js';
 import {
   deriveId,
@@ -228,6 +235,72 @@ export interface ImportResult {
   execution_id: string;
   events: number;
   streams: number;
+  /** With --renumber: the run number and execution id the bundle had. */
+  renumbered_from?: { run_number: number; execution_id: string };
+}
+
+/** The target's next run number and execution id (as the DAQ would allocate them), for --renumber. */
+async function nextIdentity(
+  store: EventStore,
+  bundle: ParsedBundle,
+): Promise<{ run_number: number; execution_id: string }> {
+  let runNumber = FIRST_RUN_NUMBER + (await headRevision(store, RUN_NUMBERS_STREAM)) + 1;
+  // A run stream without its counter entry (written by hand): skip it, the counter pads the gap.
+  while (await streamExists(store, streams.run(String(runNumber)))) runNumber++;
+  const old = bundle.header.execution_id;
+  const started = bundle.events.find((e) => e.type === 'WorkflowExecutionStarted')?.data as
+    { workflow_name?: unknown; executed_by?: unknown } | undefined;
+  const stem =
+    /^(.*)-\d{4,}$/.exec(old)?.[1] ??
+    (typeof started?.workflow_name === 'string' && typeof started.executed_by === 'string'
+      ? `${started.workflow_name}-${started.executed_by}`
+      : old);
+  let sequence = (await headRevision(store, EXECUTION_IDS_STREAM)) + 2;
+  let executionId = `${stem}-${String(sequence).padStart(4, '0')}`;
+  while (await streamExists(store, streams.execution(executionId)))
+    executionId = `${stem}-${String(++sequence).padStart(4, '0')}`;
+  return { run_number: runNumber, execution_id: executionId };
+}
+
+/**
+ * The bundle as the run `to`: run ids and numbers, the execution id, file names (`swf.<run>.<seq>…`), stream
+ * names and metadata rewritten consistently, and every event id replaced by one derived from it and the new
+ * execution id (so the same bundle can be imported again beside itself), with the causation and correlation ids
+ * and the ids that data refers to following. File names change, and the data agent's checksums and FastMon's
+ * samples are keyed by file name, so a renumbered run's `--check` reports those as divergences; time travel and
+ * what-if work as on the original.
+ */
+export function renumberBundle(bundle: ParsedBundle, to: { run_number: number; execution_id: string }): ParsedBundle {
+  const oldRun = String(bundle.header.run_number);
+  const newRun = String(to.run_number);
+  const oldExec = bundle.header.execution_id;
+  const escape = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const execRe = new RegExp(`${escape(oldExec)}(?![0-9])`, 'g');
+  const runRe = new RegExp(`(?<![0-9])${oldRun}(?![0-9])`, 'g');
+  const ids = new Map(bundle.events.map((e) => [e.id, deriveId(e.id, 'renumbered', to.execution_id)]));
+  const text = (v: string): string => ids.get(v) ?? v.replace(execRe, to.execution_id).replace(runRe, newRun);
+  const walk = (v: unknown, key?: string): unknown => {
+    if (typeof v === 'string') return text(v);
+    if (typeof v === 'number')
+      return (key === 'run_number' || key === 'runNumber') && v === bundle.header.run_number ? to.run_number : v;
+    if (Array.isArray(v)) return v.map((x) => walk(x));
+    if (v && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      // The recorded configuration and machine definitions are not the run's identity: copied as they are.
+      for (const [k, x] of Object.entries(v))
+        out[k] = k === 'parameter_values' || k === 'machine_definitions' ? x : walk(x, k);
+      return out;
+    }
+    return v;
+  };
+  const events = bundle.events.map((e) => ({
+    ...e,
+    id: ids.get(e.id)!,
+    streamName: isShared(e.streamName) || COUNTERS.has(e.streamName) ? e.streamName : text(e.streamName),
+    data: walk(e.data),
+    metadata: walk(e.metadata),
+  }));
+  return { header: { ...bundle.header, run_number: to.run_number, execution_id: to.execution_id }, events };
 }
 
 /** Imports a parsed bundle: refuses a run number or execution id the target already holds; stores all or nothing. */
@@ -236,11 +309,21 @@ export async function importBundle(
   bundle: ParsedBundle,
   options: { renumber?: boolean } = {},
 ): Promise<ImportResult> {
+  if (options.renumber) {
+    // Another importer may take the same numbers meanwhile: the counter appends then conflict, and we take the next.
+    for (let attempt = 0; ; attempt++) {
+      const renumbered = renumberBundle(bundle, await nextIdentity(store, bundle));
+      try {
+        return {
+          ...(await importBundle(store, renumbered)),
+          renumbered_from: { run_number: bundle.header.run_number, execution_id: bundle.header.execution_id },
+        };
+      } catch (e: unknown) {
+        if (!(e instanceof ExpectedVersionConflictError) || attempt >= 5) throw e;
+      }
+    }
+  }
   const { header, events } = bundle;
-  if (options.renumber)
-    throw new ValidationError(
-      '--renumber is not implemented yet: import into a store without this run number and execution id',
-    );
   const runId = String(header.run_number);
   const taken: string[] = [];
   if ((await streamExists(store, streams.run(runId))) || (await runNumberAllocated(store, header.run_number)))

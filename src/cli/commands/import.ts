@@ -22,7 +22,10 @@ export const importCommand: Command = {
         `${usage}\n\n` +
           'Validates the whole file first (header, every line, every event), then writes it in one commit, so a\n' +
           'damaged or foreign file, or a run number or execution id the store already holds, stores nothing.\n' +
-          "  --renumber   give the run the store's next run number and execution id (not implemented yet)\n",
+          "  --renumber   give the run the store's next run number and execution id: run ids, file names\n" +
+          '               (swf.<run>.<seq>…), stream names, metadata and event ids are rewritten consistently (for a store\n' +
+          '               that already holds the run). The data agent and FastMon key checksums and samples by file name,\n' +
+          '               so `swf replay --check` of a renumbered run reports those; time travel and what-if work.\n',
       );
       return 0;
     }
@@ -41,7 +44,7 @@ export const importCommand: Command = {
       io.stdout.write(
         values.json
           ? toJson(result) + '\n'
-          : `imported run ${result.run_number} (execution ${result.execution_id}): ${result.events} events in ${result.streams} streams into ${store.url}\n`,
+          : `imported run ${result.run_number} (execution ${result.execution_id})${result.renumbered_from ? ` renumbered from run ${result.renumbered_from.run_number} (execution ${result.renumbered_from.execution_id})` : ''}: ${result.events} events in ${result.streams} streams into ${store.url}\n`,
       );
       return 0;
     } finally {
