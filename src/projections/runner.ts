@@ -1,0 +1,388 @@
+/**
+ * The projection runner: reads the log once and feeds every projection, a batch at a time, each batch in one
+ * IMMEDIATE transaction that also moves each projection's checkpoint. So an event is applied exactly once, even
+ * across crashes and with several processes (`swf monitor`, `swf mcp`) projecting into the same file: whoever
+ * commits a batch first wins, the others skip what the stored checkpoint already covers.
+ *
+ * Before a batch is applied the runner checks the stored checkpoints against what it believes: if they moved
+ * (another process applied events, or rebuilt), the projections drop their in-memory state and the rows are the
+ * truth again; if they moved back behind the batch (a rebuild elsewhere), the batch is not applied and reading
+ * restarts from the stored checkpoint.
+ */
+import type { Logger } from 'pino';
+import type { EventStore, StoredEvent, Subscription } from '../eventStore/eventStore.js';
+import { describeError } from '../errors.js';
+import type { ViewsDb } from './db.js';
+import { createAgentsProjection, createLogsProjection, createMessagesProjection } from './otherProjections.js';
+import { projectEvent, type Projection } from './projection.js';
+import {
+  INDEX_DDL,
+  indexNameOf,
+  META_DDL,
+  PROJECTION_NAMES,
+  PROJECTION_TABLES,
+  type ProjectionName,
+  TABLE_DDL,
+  VIEWS_VERSION,
+} from './schema.js';
+
+/** A fold from the start of a log longer than this builds the secondary indexes at the end. */
+const BULK_EVENTS = 20_000n;
+import { createWorkflowProjection } from './workflowProjection.js';
+
+export interface ProjectorOptions {
+  /** Events per transaction while catching up. Default 10 000. */
+  batchSize?: number;
+  logger?: Pick<Logger, 'warn' | 'info' | 'debug' | 'error'>;
+}
+
+export interface CatchUpResult {
+  /** Events read and applied by this call. */
+  events: number;
+  /** The lowest checkpoint afterwards. */
+  position: bigint;
+  ms: number;
+}
+
+interface CheckpointRow {
+  name: string;
+  position: number;
+  event_id: string | null;
+  version: number;
+}
+
+const quiet = { warn: () => {}, info: () => {}, debug: () => {}, error: () => {} };
+
+export class Projector {
+  private projections: Projection[] = [];
+  /** What this process believes each checkpoint is; undefined = re-read from the database. */
+  private known = new Map<ProjectionName, bigint>();
+  private readonly batchSize: number;
+  private readonly logger: NonNullable<ProjectorOptions['logger']>;
+  private queue: Promise<unknown> = Promise.resolve();
+  private following = false;
+  private subscription: Subscription | undefined;
+  private followDone: Promise<void> | undefined;
+  private pending: StoredEvent[] = [];
+  private pendingAfter = 0n;
+  private flushScheduled = false;
+  private restartFollow = false;
+  private readonly listeners = new Set<(position: bigint) => void>();
+
+  private constructor(
+    readonly store: EventStore,
+    readonly db: ViewsDb,
+    options: ProjectorOptions,
+  ) {
+    this.batchSize = Math.max(1, options.batchSize ?? 10_000);
+    this.logger = options.logger ?? quiet;
+  }
+
+  /** After the tables exist: the projections prepare their statements. */
+  private createProjections(): void {
+    this.projections = [
+      createWorkflowProjection(this.db),
+      createMessagesProjection(this.db),
+      createAgentsProjection(this.db),
+      createLogsProjection(this.db),
+    ];
+  }
+
+  /**
+   * Opens the projections on `db` for `store`: creates the tables, and rebuilds from scratch when the views are of
+   * another version or of another log (the event at a checkpoint is not the one recorded there).
+   */
+  static async open(store: EventStore, db: ViewsDb, options: ProjectorOptions = {}): Promise<Projector> {
+    db.exec(META_DDL);
+    const p = new Projector(store, db, options);
+    const reason = await p.staleReason();
+    if (reason) {
+      p.logger.warn({ views: db.path, reason }, 'rebuilding the views');
+      p.resetTables();
+    } else {
+      db.immediate(() => {
+        for (const name of PROJECTION_NAMES) db.exec(TABLE_DDL[name]);
+        p.createIndexes();
+        p.ensureCheckpointRows();
+      });
+    }
+    p.createProjections();
+    return p;
+  }
+
+  /** The lowest checkpoint (every projection has applied the log up to here). */
+  get position(): bigint {
+    const rows = this.readCheckpoints();
+    let min: bigint | undefined;
+    for (const r of rows.values()) if (min === undefined || r < min) min = r;
+    return min ?? 0n;
+  }
+
+  /** Called after each committed batch with the new lowest checkpoint (the monitor's live feed of changes). */
+  onApplied(listener: (position: bigint) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Applies the log up to its current end (or `until`), then resolves. Calls are serialized: a caller waits for
+   * the one before it, which usually leaves it nothing to do.
+   */
+  catchUp(options: { until?: bigint } = {}): Promise<CatchUpResult> {
+    const run = this.queue.then(() => this.pull(options.until));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Drops every read model and folds the whole log again. */
+  rebuild(): Promise<CatchUpResult> {
+    const run = this.queue.then(() => {
+      this.resetTables();
+      return this.pull(undefined);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Follows the log live (a catch-up subscription) until `stop()`. */
+  follow(): void {
+    if (this.following) return;
+    this.following = true;
+    this.followDone = this.followLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.following = false;
+    await this.subscription?.unsubscribe();
+    await this.followDone;
+    await this.queue;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  private async staleReason(): Promise<string | undefined> {
+    const version = this.db.prepare<{ value: string }>(`SELECT value FROM views_meta WHERE key = 'version'`).get();
+    if (version === undefined) {
+      const any = this.db.prepare(`SELECT 1 FROM projection_checkpoints LIMIT 1`).get();
+      return any === undefined ? 'new views database' : 'views of an unknown version';
+    }
+    if (version.value !== String(VIEWS_VERSION))
+      return `views version ${version.value}, this code's is ${VIEWS_VERSION}`;
+    const rows = this.db
+      .prepare<CheckpointRow>(`SELECT name, position, event_id, version FROM projection_checkpoints`)
+      .all();
+    const names = new Set(rows.map((r) => r.name));
+    if (PROJECTION_NAMES.some((n) => !names.has(n))) return 'a projection has no checkpoint';
+    for (const r of rows) {
+      if (r.position === 0) continue;
+      let found: StoredEvent | undefined;
+      for await (const e of this.store.readAll({ from: BigInt(r.position), maxCount: 1 })) found = e;
+      if (!found || found.position !== BigInt(r.position) || found.id !== r.event_id) {
+        return `the log has ${found ? `event ${found.id}` : 'no event'} at position ${r.position}, the views recorded ${r.event_id ?? 'none'}: they were built from another log`;
+      }
+    }
+    return undefined;
+  }
+
+  private ensureCheckpointRows(): void {
+    const insert = this.db.prepare(
+      `INSERT INTO projection_checkpoints (name, position, event_id, version) VALUES (?, 0, NULL, ?) ON CONFLICT (name) DO NOTHING`,
+    );
+    for (const name of PROJECTION_NAMES) insert.run([name, VIEWS_VERSION]);
+  }
+
+  private resetTables(): void {
+    this.db.immediate(() => {
+      for (const name of PROJECTION_NAMES) {
+        for (const table of PROJECTION_TABLES[name]) this.db.exec(`DROP TABLE IF EXISTS ${table}`);
+        this.db.exec(TABLE_DDL[name]);
+      }
+      this.createIndexes();
+      this.db.exec(`DELETE FROM projection_checkpoints`);
+      this.ensureCheckpointRows();
+      this.db
+        .prepare(
+          `INSERT INTO views_meta (key, value) VALUES ('version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        )
+        .run([String(VIEWS_VERSION)]);
+    });
+    this.forget();
+  }
+
+  private createIndexes(): void {
+    for (const name of PROJECTION_NAMES) for (const ddl of INDEX_DDL[name]) this.db.exec(ddl);
+  }
+
+  private dropIndexes(): void {
+    for (const name of PROJECTION_NAMES) {
+      for (const ddl of INDEX_DDL[name]) this.db.exec(`DROP INDEX IF EXISTS ${indexNameOf(ddl)}`);
+    }
+  }
+
+  private forget(): void {
+    for (const p of this.projections) p.reset();
+    this.known.clear();
+  }
+
+  private readCheckpoints(): Map<ProjectionName, bigint> {
+    const rows = this.db.prepare<CheckpointRow>(`SELECT name, position FROM projection_checkpoints`).all();
+    const out = new Map<ProjectionName, bigint>();
+    for (const r of rows) out.set(r.name as ProjectionName, BigInt(r.position));
+    return out;
+  }
+
+  private minKnown(): bigint {
+    const stored = this.readCheckpoints();
+    let min: bigint | undefined;
+    for (const name of PROJECTION_NAMES) {
+      const v = stored.get(name) ?? 0n;
+      if (min === undefined || v < min) min = v;
+    }
+    return min ?? 0n;
+  }
+
+  private async pull(until: bigint | undefined): Promise<CatchUpResult> {
+    const t0 = performance.now();
+    const head = (await this.store.headPosition()) ?? 0n;
+    const target = until !== undefined && until < head ? until : head;
+    let events = 0;
+    const bulk = this.minKnown() === 0n && target > BULK_EVENTS;
+    if (bulk) this.db.immediate(() => this.dropIndexes());
+    try {
+      events = await this.pullBatches(target);
+    } finally {
+      if (bulk) this.db.immediate(() => this.createIndexes());
+    }
+    return { events, position: this.minKnown(), ms: performance.now() - t0 };
+  }
+
+  private async pullBatches(target: bigint): Promise<number> {
+    let events = 0;
+    for (;;) {
+      const after = this.minKnown();
+      if (after >= target) break;
+      const batch: StoredEvent[] = [];
+      for await (const e of this.store.readAll({
+        from: after === 0n ? 'start' : after + 1n,
+        maxCount: this.batchSize,
+      })) {
+        if (e.position > target) break;
+        batch.push(e);
+      }
+      if (batch.length === 0) break;
+      const r = this.applyBatch(batch, after);
+      events += r.applied;
+      // Nothing moved (no projection took the batch): stop rather than read the same batch forever.
+      if (!r.restart && this.minKnown() <= after) break;
+    }
+    return events;
+  }
+
+  /**
+   * Applies `events` (read after position `after`, in log order, with nothing left out) in one transaction.
+   * Returns how many were applied, or `restart` when the stored checkpoints are behind `after`.
+   */
+  private applyBatch(events: readonly StoredEvent[], after: bigint): { applied: number; restart: boolean } {
+    const last = events[events.length - 1];
+    if (!last) return { applied: 0, restart: false };
+    const prepared = events.map(projectEvent);
+    let applied = 0;
+    let restart = false;
+    const update = this.db.prepare(`UPDATE projection_checkpoints SET position = ?, event_id = ? WHERE name = ?`);
+    try {
+      this.db.immediate(() => {
+        const stored = this.readCheckpoints();
+        for (const p of this.projections) {
+          const s = stored.get(p.name) ?? 0n;
+          if (this.known.get(p.name) !== s) {
+            p.reset();
+            this.known.set(p.name, s);
+          }
+          if (s < after) restart = true;
+        }
+        if (restart) return;
+        for (const e of prepared) {
+          let used = false;
+          for (const p of this.projections) {
+            if (e.position > (this.known.get(p.name) ?? 0n)) {
+              p.apply(e);
+              used = true;
+            }
+          }
+          if (used) applied++;
+        }
+        for (const p of this.projections) {
+          if (last.position > (this.known.get(p.name) ?? 0n)) {
+            p.flush();
+            update.run([Number(last.position), last.id, p.name]);
+          }
+        }
+      });
+    } catch (e: unknown) {
+      this.forget();
+      this.logger.error({ err: describeError(e), after: Number(after) }, 'projection batch failed');
+      throw e;
+    }
+    if (!restart) {
+      for (const p of this.projections) {
+        if (last.position > (this.known.get(p.name) ?? 0n)) this.known.set(p.name, last.position);
+      }
+      const position = this.minKnown();
+      for (const l of this.listeners) l(position);
+    }
+    return { applied, restart };
+  }
+
+  private flushPending(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const after = this.pendingAfter;
+    this.pendingAfter = batch[batch.length - 1]!.position;
+    try {
+      const r = this.applyBatch(batch, after);
+      if (r.restart) this.restartFollow = true;
+    } catch {
+      this.restartFollow = true;
+    }
+    if (this.restartFollow) void this.subscription?.unsubscribe();
+  }
+
+  private async followLoop(): Promise<void> {
+    while (this.following) {
+      // Catch up first (big batches), then subscribe after what is applied.
+      try {
+        await this.catchUp();
+      } catch (e: unknown) {
+        this.logger.error({ err: describeError(e) }, 'catching up failed; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      const from = this.minKnown();
+      this.restartFollow = false;
+      this.pending = [];
+      this.pendingAfter = from;
+      const sub = this.store.subscribeToAll({ from: from === 0n ? 'start' : from });
+      this.subscription = sub;
+      try {
+        for await (const e of sub) {
+          if (!this.following || this.restartFollow) break;
+          this.pending.push(e);
+          if (this.pending.length >= this.batchSize) this.flushPending();
+          else if (!this.flushScheduled) {
+            this.flushScheduled = true;
+            setImmediate(() => this.flushPending());
+          }
+        }
+      } catch (e: unknown) {
+        if (this.following) this.logger.warn({ err: describeError(e) }, 'the live subscription failed; resubscribing');
+        await new Promise((r) => setTimeout(r, 200));
+      } finally {
+        await sub.unsubscribe();
+      }
+      if (this.restartFollow) this.pending = [];
+      else if (this.pending.length > 0) this.flushPending();
+    }
+  }
+}
