@@ -3,6 +3,7 @@
  * floor(n·R) of n are sampled) and registers `tf_files_per_stf` TF samples per sampled STF, from a PRNG keyed by
  * (seed, STF name): one `tf_file_registered` each.
  */
+import { NotFoundError } from '../errors.js';
 import type { StoredEvent } from '../eventStore/eventStore.js';
 import { isStfSampled, type ParsedEvent, rateToMillionths, sampleTfs, STREAM_PREFIXES } from '../messages/index.js';
 import { common, ExecutionParameters, send } from './common.js';
@@ -24,7 +25,7 @@ export function fastMonAgent(identity: AgentIdentity): Agent {
       if (m.msg_type !== 'stf_ready') return [];
       const config = parameters.get(m.execution_id);
       if (!config)
-        throw new Error(`stf_ready for execution ${m.execution_id}, whose WorkflowExecutionStarted was not seen`);
+        throw new NotFoundError(`stf_ready for execution ${m.execution_id}, whose WorkflowExecutionStarted was never seen`);
       const fp = config.fast_processing;
       if (!isStfSampled(m.sequence, rateToMillionths(fp.stf_sampling_rate))) return [];
       return sampleTfs(m.filename, fp).map((s, i) =>

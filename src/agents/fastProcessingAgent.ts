@@ -12,6 +12,7 @@
  * Every change of state comes from an event in the log, its own `SliceLeaseExpired` included, so folding the
  * log again rebuilds exactly the same state.
  */
+import { NotFoundError } from '../errors.js';
 import type { StoredEvent } from '../eventStore/eventStore.js';
 import {
   type FastSnapshot,
@@ -83,7 +84,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
 
   const fpConfig = (executionId: string) => {
     const config = parameters.get(executionId);
-    if (!config) throw new Error(`execution ${executionId}: its WorkflowExecutionStarted was not seen`);
+    if (!config) throw new NotFoundError(`execution ${executionId}: its WorkflowExecutionStarted was never seen`);
     return config.fast_processing;
   };
 

@@ -11,7 +11,7 @@
  *   `MessageRejected` naming the problem and the original event, and goes on.
  */
 import type { Logger } from 'pino';
-import { describeError } from '../errors.js';
+import { describeError, SwfError } from '../errors.js';
 import {
   type EventStore,
   ExpectedVersionConflictError,
@@ -257,7 +257,14 @@ export function decide(agent: Agent, event: StoredEvent, ctx: HandleContext): Ou
   } catch (e: unknown) {
     return ctx.replaying ? [] : rejection(agent, event, describeError(e), ctx.now);
   }
-  return agent.handle(event, parsed, ctx);
+  try {
+    return agent.handle(event, parsed, ctx);
+  } catch (e: unknown) {
+    // A well-formed message the agent cannot act on (an execution it never saw, a sample it cannot slice) is
+    // rejected like a malformed one; anything else is a bug and stops the agent.
+    if (!(e instanceof SwfError)) throw e;
+    return ctx.replaying ? [] : rejection(agent, event, describeError(e), ctx.now);
+  }
 }
 
 /** Events decided per commit, at most. */

@@ -179,6 +179,7 @@ export async function summarize(
   let failed = 0;
   let tfSamples = 0;
   let stfFiles = 0;
+  let runFinishedStfs: number | undefined;
   let events = 0;
   let phase = 'unknown';
   let imminentAt: string | undefined;
@@ -222,6 +223,7 @@ export async function summarize(
       }
       case 'RunFinished':
         if (d.run_id === runId) {
+          runFinishedStfs = Number(d.stf_files);
           completed = Number(d.slices_completed);
           failed = Number(d.slices_failed);
           finishedAt = String(d.finished_at);
@@ -237,7 +239,8 @@ export async function summarize(
     namespace,
     status: daq.status,
     phase,
-    stf_files: stfFiles,
+    // The STFs the run took (a rejected stf_gen is a message, not an STF); the stored count if it never finished.
+    stf_files: runFinishedStfs ?? (daq.stf_files > 0 ? daq.stf_files : stfFiles),
     tf_samples: tfSamples,
     slices: { created: slices.size, completed, failed, retried },
     messages,

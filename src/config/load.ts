@@ -251,7 +251,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const provenance = new Provenance();
 
   const testbedFile = locate(
-    options.testbed ?? options.env?.SWF_TESTBED_CONFIG ?? DEFAULT_TESTBED,
+    options.testbed ?? (options.env?.SWF_TESTBED_CONFIG || undefined) ?? DEFAULT_TESTBED,
     dirs,
     cwd,
     ['.toml'],
