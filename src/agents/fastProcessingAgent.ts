@@ -111,6 +111,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
   function finishIfDone(run: RunRecord, cause: StoredEvent, ctx: HandleContext): Output[] {
     if (run.finished || !isFinished(run.snapshot)) return [];
     run.finished = true;
+    if (ctx.replaying) return [];
     const c = run.snapshot.context;
     return [
       {
@@ -274,7 +275,8 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
         },
       };
       slices.set(s.tf_filename, record);
-      out.push(sliceMessage(record, 1, event, ctx, 'slice', s.slice_id, 1));
+      // Folding history (a restart, time travel) needs the state, not the messages, which are already stored.
+      if (!ctx.replaying) out.push(sliceMessage(record, 1, event, ctx, 'slice', s.slice_id, 1));
     }
     return out;
   }
@@ -302,7 +304,9 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
       case 'LEASE_EXPIRED': {
         const retry = effects.some((e) => e.type === 'requeueSlice');
         stepRun(run, { type: 'SLICE_FAILED', final: !retry });
-        if (retry) {
+        if (ctx.replaying) {
+          // the state is all a fold needs
+        } else if (retry) {
           out.push(
             sliceMessage(
               record,
