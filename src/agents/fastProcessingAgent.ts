@@ -15,6 +15,7 @@
 import { NotFoundError } from '../errors.js';
 import type { StoredEvent } from '../eventStore/eventStore.js';
 import {
+  type CompiledMachine,
   type FastSnapshot,
   fastRun,
   fastSlice,
@@ -25,6 +26,7 @@ import {
   runEventOf,
   type SliceContext,
   type SliceEvent,
+  type SliceInput,
 } from '../machines/index.js';
 import {
   deriveId,
@@ -65,6 +67,11 @@ export interface FastProcessingAgent extends Agent {
 export interface FastProcessingOptions {
   /** Told of every run machine transition the agent takes (refused events aside), e.g. for the Stately inspector. */
   onRunTransition?: (runId: string, event: RunEvent, snapshot: FastSnapshot<RunContext>) => void;
+  /** The rules to fold with (default: today's machines); `compileRecorded` gives a run's recorded ones. */
+  machines?: {
+    run: CompiledMachine<RunContext, RunEvent>;
+    slice: CompiledMachine<SliceContext, SliceEvent, SliceInput>;
+  };
 }
 
 export function fastProcessingAgent(identity: AgentIdentity, options: FastProcessingOptions = {}): FastProcessingAgent {
@@ -72,10 +79,12 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
   const runs = new Map<string, RunRecord>();
   const slices = new Map<string, SliceRecord>();
   const processing = new Set<SliceRecord>();
+  const runMachine = options.machines?.run ?? fastRun;
+  const sliceMachine = options.machines?.slice ?? fastSlice;
 
   const stepRun = (run: RunRecord, event: RunEvent): { refused?: string } => {
     const before = run.snapshot;
-    run.snapshot = fastRun.next(before, event);
+    run.snapshot = runMachine.next(before, event);
     const refusal = refusalOf(before, run.snapshot);
     if (refusal) return { refused: refusal.reason };
     options.onRunTransition?.(run.run_id, event, run.snapshot);
@@ -156,7 +165,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     if (!runEvent) return [];
     let run = runs.get(m.run_id);
     if (!run) {
-      run = { execution_id: m.execution_id, run_id: m.run_id, snapshot: fastRun.initial(), finished: false };
+      run = { execution_id: m.execution_id, run_id: m.run_id, snapshot: runMachine.initial(), finished: false };
       runs.set(m.run_id, run);
     }
     const ids = { execution_id: m.execution_id, run_id: m.run_id };
@@ -255,7 +264,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     for (const s of specs) {
       const record: SliceRecord = {
         run_id: m.run_id,
-        snapshot: fastSlice.initial({ max_retries: fp.max_slice_retries }),
+        snapshot: sliceMachine.initial({ max_retries: fp.max_slice_retries }),
         content: {
           run_id: m.run_id,
           execution_id: m.execution_id,
@@ -286,7 +295,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     const run = runs.get(record.run_id);
     if (!run) return [];
     const before = record.snapshot;
-    const [after, effects] = fastSlice.transition(before, sliceEvent);
+    const [after, effects] = sliceMachine.transition(before, sliceEvent);
     if (refusalOf(before, after)) return [];
     record.snapshot = after;
     const out: Output[] = [];

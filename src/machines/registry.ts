@@ -75,3 +75,21 @@ export function machineFromDefinition(name: MachineName, definition: unknown): A
     }
   }
 }
+
+/**
+ * The fast paths of machines rebuilt from recorded definitions (a run's `machine_definitions`), with today's
+ * named guards and actions: replaying "with the recorded rules".
+ */
+export function compileRecorded(definitions: unknown): {
+  run: CompiledMachine<RunContext, RunEvent>;
+  slice: CompiledMachine<SliceContext, SliceEvent, SliceInput>;
+} {
+  if (typeof definitions !== 'object' || definitions === null) {
+    throw new ValidationError('the run recorded no machine definitions', { field: 'machine_definitions' });
+  }
+  const defs = definitions as Record<string, unknown>;
+  return {
+    run: compileMachine(machineFromDefinition('run', defs.run), runLogic),
+    slice: compileMachine<SliceContext, SliceEvent, SliceInput>(machineFromDefinition('slice', defs.slice), sliceLogic),
+  };
+}

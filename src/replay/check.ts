@@ -17,7 +17,7 @@ import { fastMonAgent } from '../agents/fastMonAgent.js';
 import { fastProcessingAgent } from '../agents/fastProcessingAgent.js';
 import { type Agent, type AgentIdentity, decide, type Output } from '../agents/runtime.js';
 import { agentNames } from '../agents/workflow.js';
-import { machineHash } from '../machines/index.js';
+import { compileRecorded, machineHash } from '../machines/index.js';
 import { clockTimeOf, readRunEvents, type RunInfo } from './runEvents.js';
 
 export type CheckedAgent = 'data' | 'fastmon' | 'fast_processing';
@@ -25,6 +25,8 @@ export type CheckedAgent = 'data' | 'fastmon' | 'fast_processing';
 export interface CheckOptions {
   /** Replace an agent's factory (tests change a rule this way). */
   factories?: Partial<Record<CheckedAgent, (identity: AgentIdentity) => Agent>>;
+  /** Fold with the machine definitions the run recorded instead of today's. */
+  recordedMachines?: boolean;
 }
 
 export interface Divergence {
@@ -126,10 +128,14 @@ const view = (stream: string, type: string, data: unknown): { stream: string; ty
 export async function checkRun(store: EventStore, info: RunInfo, options: CheckOptions = {}): Promise<CheckResult> {
   const names = await recordedNames(store, info);
   const ns = info.namespace;
+  const recorded = options.recordedMachines
+    ? compileRecorded((info.started?.data as { machine_definitions?: unknown } | undefined)?.machine_definitions)
+    : undefined;
+  const fastProcessing = (identity: AgentIdentity): Agent =>
+    fastProcessingAgent(identity, recorded ? { machines: recorded } : {});
   const make = (kind: CheckedAgent, type: string, produces: string[]): Checked => {
     const factory =
-      options.factories?.[kind] ??
-      { data: dataAgent, fastmon: fastMonAgent, fast_processing: fastProcessingAgent }[kind];
+      options.factories?.[kind] ?? { data: dataAgent, fastmon: fastMonAgent, fast_processing: fastProcessing }[kind];
     const agent = factory({ name: names[kind], type, namespace: ns });
     return { kind, agent, prefixes: agent.streamPrefixes, produces: new Set(produces), inputs: 0, outputs: 0 };
   };

@@ -9,7 +9,8 @@ import { openEventStore } from '../../eventStore/open.js';
 import type { Command } from '../context.js';
 import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
-const usage = 'swf replay RUN [--at POSITION|ISO-TIME] [--check] [--set section.key=value]... [--json] [--store URL]';
+const usage =
+  'swf replay RUN [--at POSITION|ISO-TIME] [--check [--recorded-machines]] [--set section.key=value]... [--json] [--store URL]';
 
 export const replayCommand: Command = {
   name: 'replay',
@@ -23,6 +24,7 @@ export const replayCommand: Command = {
         ...STORE_OPTION,
         at: { type: 'string' },
         check: { type: 'boolean' },
+        'recorded-machines': { type: 'boolean' },
         set: { type: 'string', multiple: true },
         json: { type: 'boolean' },
         speed: { type: 'string' },
@@ -40,6 +42,8 @@ export const replayCommand: Command = {
           "  --check         re-feed the data, FastMon and fast processing agents the recorded inputs with the run's\n" +
           '                  recorded configuration and compare their outputs with the recorded ones; exit 1 on the\n' +
           '                  first divergence\n' +
+          '  --recorded-machines  with --check, fold with the machine definitions the run recorded (its\n' +
+          "                  machine_hash) instead of today's; without it, today's rules, and a changed hash is reported\n" +
           "  --set s.k=v     what-if: drive the run's recorded DAQ announcements (at their recorded times) through\n" +
           "                  today's agents and workers in virtual time on a scratch memory: store, with the run's\n" +
           '                  recorded configuration and these overrides (TOML value syntax, repeatable), and print\n' +
@@ -56,6 +60,8 @@ export const replayCommand: Command = {
       return 0;
     }
     if (positionals.length !== 1) throw new ValidationError(`expected one RUN number; usage: ${usage}`);
+    if (values['recorded-machines'] && !values.check)
+      throw new ValidationError('--recorded-machines chooses the rules for --check; give --check too');
     if (values.check && values.at !== undefined)
       throw new ValidationError('--check replays the whole run; it takes no --at');
     const sets = values.set ?? [];
@@ -85,7 +91,7 @@ export const replayCommand: Command = {
         return 0;
       }
       if (values.check) {
-        const result = await checkRun(store, info);
+        const result = await checkRun(store, info, { recordedMachines: values['recorded-machines'] === true });
         io.stdout.write(values.json ? toJson(result) + '\n' : formatCheck(result));
         return result.ok ? 0 : 1;
       }
