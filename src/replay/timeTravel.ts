@@ -114,16 +114,29 @@ export async function replayRun(
   let last: StoredEvent | undefined;
   let lastTime: number | undefined;
   let events = 0;
+  // Clock stamps are read only when asked for (--at TIME, playback speed): parsing dates costs more than folding.
+  const timed = limit !== undefined || speed !== undefined;
+  let t: number | undefined;
+  const ctx = {
+    replaying: true,
+    get now(): string {
+      return new Date(t ?? lastTime ?? 0).toISOString();
+    },
+  };
   for await (const e of readRunEvents(store, info, until !== undefined ? { until } : {})) {
-    const t = clockTimeOf(e);
+    t = timed ? clockTimeOf(e) : undefined;
     // The log is in clock order for a run's events; stop at the first one stamped after the time asked for.
     if (limit !== undefined && t !== undefined && t > limit) break;
     if (speed !== undefined && t !== undefined && lastTime !== undefined && t > lastTime)
-      await new Promise((r) => setTimeout(r, (t - lastTime!) / speed));
-    decide(agent, e, { now: new Date(t ?? lastTime ?? 0).toISOString(), replaying: true });
+      await new Promise((r) => setTimeout(r, (t! - lastTime!) / speed));
+    decide(agent, e, ctx);
     last = e;
     if (t !== undefined) lastTime = t;
     events++;
+  }
+  if (!timed && last) {
+    // The time the view stands at: the last folded event's clock stamp (or of one before it without one).
+    lastTime = clockTimeOf(last);
   }
   const c = agent.runState(info.run_id) ?? initialRunContext;
   const current = machineHash();
