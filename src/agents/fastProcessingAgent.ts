@@ -349,6 +349,11 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     processing.delete(record);
     record.deadline = undefined;
     record.expiring = undefined;
+    // A final slice takes no more events (the machine would refuse them), so it need not stay in memory: a
+    // 1,000-STF run holds only the slices still in flight, not all 105,000.
+    if (sliceMachine.keyOf(after.value) === 'completed' || sliceMachine.keyOf(after.value) === 'failed') {
+      slices.delete(record.content.tf_filename);
+    }
     out.push(...finishIfDone(run, event, ctx));
     return out;
   }
