@@ -10,8 +10,12 @@ import { stopCommand } from './commands/stop.js';
 import { replayCommand } from './commands/replay.js';
 import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
+import { monitorCommand } from './commands/monitor.js';
+import { mcpCommand } from './commands/mcp.js';
+import { runsCommand } from './commands/runs.js';
+import { projectionsCommand } from './commands/projections.js';
 
-export const commands: Command[] = [runCommand, agentCommand, stopCommand, eventsCommand, machinesCommand, replayCommand, exportCommand, importCommand];
+export const commands: Command[] = [runCommand, agentCommand, stopCommand, eventsCommand, machinesCommand, replayCommand, exportCommand, importCommand, runsCommand, monitorCommand, mcpCommand, projectionsCommand];
 
 function help(io: Io): void {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -468,7 +468,7 @@ export const LISTS: Record<ListName, ListDef> = {
       executionFilter,
       namespaceFilter,
       {
-        name: 'run_id',
+        name: 'run_number',
         kind: 'int',
         where: 'run_id = ?',
         bind: (v) => String(v),
@@ -481,7 +481,7 @@ export const LISTS: Record<ListName, ListDef> = {
         description: 'msg_type, e.g. "stf_gen", "slice", "slice_result".',
       },
       {
-        name: 'sender',
+        name: 'agent',
         kind: 'text',
         where: 'sender_agent = ?',
         description: 'The agent that sent it (its instance name).',
@@ -505,7 +505,7 @@ export const LISTS: Record<ListName, ListDef> = {
       { name: 'instance_name', kind: 'text', where: 'instance_name = ?', description: "The agent's instance name." },
       executionFilter,
       {
-        name: 'run_id',
+        name: 'run_number',
         kind: 'int',
         where: 'run_id = ?',
         bind: (v) => String(v),
@@ -553,6 +553,13 @@ export const LISTS: Record<ListName, ListDef> = {
         values: AGENT_STATUSES,
         where: `(? = 'all' OR status = ?)`,
         description: 'OK, WARNING, ERROR, EXITED (no heartbeat for 3 minutes of log time), or "all".',
+      },
+      {
+        name: 'active',
+        kind: 'bool',
+        where: `(CASE WHEN status = 'EXITED' THEN 0 ELSE 1 END) = ?`,
+        bind: (v) => (v ? 1 : 0),
+        description: 'true: leave out agents shown as EXITED; false: only those.',
       },
       {
         name: 'execution_id',

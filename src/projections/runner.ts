@@ -97,7 +97,8 @@ export class Projector {
     const p = new Projector(store, db, options);
     const reason = await p.staleReason();
     if (reason) {
-      p.logger.warn({ views: db.path, reason }, 'rebuilding the views');
+      if (reason === 'new views database') p.logger.info({ views: db.path }, 'new views database');
+      else p.logger.warn({ views: db.path, reason }, 'rebuilding the views');
       p.resetTables();
     } else {
       db.immediate(() => {

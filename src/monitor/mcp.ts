@@ -1,0 +1,309 @@
+/**
+ * The MCP server: the testbed monitor's tools (testbed-facts §5.2, unprefixed names), over the same queries as
+ * REST. `swf mcp` serves it on stdio, the monitor at `/mcp` (streamable HTTP, stateless JSON). Every tool waits for
+ * the views to catch up with the log, validates its arguments (a bad one is a tool error saying what was wrong)
+ * and returns JSON. Lists return `{ items, total_count, has_more }`; without a run or execution filter they look at
+ * a default time window before the log's latest time.
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import type { ViewsDb } from '../projections/db.js';
+import { convertArguments, type FilterSpec, type FilterValues, zodShape } from '../projections/filters.js';
+import {
+  filtersOf,
+  getExecution,
+  getRunState,
+  getSlice,
+  list,
+  type ListName,
+  logClock,
+  type Row,
+  workflowMonitor,
+} from '../projections/queries.js';
+
+export interface McpViews {
+  db: ViewsDb;
+  /** Catches the views up with the log (before each answer). */
+  ready(): Promise<unknown>;
+  /** The monitor's base URL, for links in answers. */
+  baseUrl?: string;
+}
+
+const HOUR = 3_600_000;
+
+const INSTRUCTIONS = `swf-es monitor: the ePIC streaming workflow testbed's fast processing workflow, as an event log.
+An execution (workflow run by a user, id like "fast_processing_default-swf-0001") allocates a run number (100010...).
+The DAQ announces STF files (swf.<run>.<seq>.stf); FastMon cuts TF samples (..._tf_NNN.tf) from them; fast processing
+cuts each sample into TF slices (..._tf_NNN_slice_NNN.tf) that PanDA workers process (queued → processing →
+completed | failed, failed attempts retried up to max_slice_retries). RunState holds a run's phase
+(imminent → physics ↔ standby → completed) and slice counters. Start from list_workflow_executions or
+get_workflow_monitor(execution_id); list_messages(execution_id) shows every message of an execution.`;
+
+interface ListTool {
+  name: string;
+  title: string;
+  description: string;
+  list: ListName;
+  /** Largest page (and the default). */
+  max: number;
+  /** Default look-back window before the log's latest time, unless one of `lifts` is given. */
+  windowMs?: number;
+  lifts?: readonly string[];
+  /** Tool argument name → list filter name (the testbed's names where they differ). */
+  rename?: Record<string, string>;
+  defaults?: (args: FilterValues) => FilterValues;
+  item?: (r: Row) => Row;
+}
+
+const payloadSummary = (content: unknown): string => {
+  const s = JSON.stringify(content);
+  return s.length > 200 ? `${s.slice(0, 197)}...` : s;
+};
+
+const LIST_TOOLS: ListTool[] = [
+  {
+    name: 'list_workflow_executions',
+    title: 'Workflow executions',
+    description:
+      'Workflow executions, newest first: execution_id, workflow_name, namespace, status (running, completed, failed, terminated), executed_by, start/end time, parameter_values (the full configuration), run_numbers. Default: those started in the 24 h before the latest event, unless currently_running or execution_id is given.',
+    list: 'executions',
+    max: 100,
+    windowMs: 24 * HOUR,
+    lifts: ['currently_running', 'execution_id'],
+  },
+  {
+    name: 'list_runs',
+    title: 'Runs',
+    description:
+      'Runs, newest first: run_number, execution_id, start/end time, duration_seconds, stf_file_count, phase, finished. Default: runs started in the 7 days before the latest event, unless run_number or execution_id is given.',
+    list: 'runs',
+    max: 100,
+    windowMs: 7 * 24 * HOUR,
+    lifts: ['run_number', 'execution_id'],
+  },
+  {
+    name: 'list_messages',
+    title: 'Workflow messages',
+    description:
+      'Workflow messages (run_imminent, start_run, stf_gen, pause_run, resume_run, end_run, stf_ready, tf_file_registered, slice, slice_result, run_imminent_worker), newest first: message_type, sender_agent, namespace, sent_at, execution_id, run_id, position (in the log), payload_summary. Every message carries its execution_id, so execution_id gives a whole run. Default: the last hour before the latest event, unless execution_id or run_number is given.',
+    list: 'messages',
+    max: 200,
+    windowMs: HOUR,
+    lifts: ['execution_id', 'run_number'],
+    item: (r) => ({
+      message_type: r.message_type,
+      sender_agent: r.sender_agent,
+      namespace: r.namespace,
+      sent_at: r.sent_at,
+      execution_id: r.execution_id,
+      run_id: r.run_id,
+      position: r.position,
+      payload_summary: payloadSummary(r.message_content),
+    }),
+  },
+  {
+    name: 'list_stf_files',
+    title: 'STF files',
+    description:
+      'Super Time Frame files, newest first: file_id, stf_filename, run_number, sequence, status (registered when announced, processed when the data agent sent stf_ready), machine_state, file_size_bytes, checksum, created_at, tf_file_count (TF samples taken from it). Default: the 24 h before the latest event, unless run_number, execution_id or stf_filename is given.',
+    list: 'stfFiles',
+    max: 100,
+    windowMs: 24 * HOUR,
+    lifts: ['run_number', 'execution_id', 'stf_filename'],
+  },
+  {
+    name: 'list_tf_slices',
+    title: 'TF slices',
+    description:
+      "TF slices, newest first: id, tf_filename (the slice's own file), fastmon_file (its TF sample), stf_filename, run_number, slice_id, tf_first, tf_last, tf_count, status (queued, processing, completed, failed = failed for good), retries, attempt, assigned_worker, created_at, completed_at. Default: the 24 h before the latest event, unless run_number, execution_id, stf_filename, fastmon_file or tf_filename is given.",
+    list: 'slices',
+    max: 200,
+    windowMs: 24 * HOUR,
+    lifts: ['run_number', 'execution_id', 'stf_filename', 'fastmon_file', 'tf_filename', 'id'],
+  },
+  {
+    name: 'list_logs',
+    title: 'Agent logs',
+    description:
+      'Agent log entries, newest first: id, timestamp, app_name, instance_name, level, levelname, message, extra_data (execution_id, run_id). level is a minimum (WARNING gives warnings and errors). Default: the 24 h before the latest event, unless execution_id or run_number is given.',
+    list: 'logs',
+    max: 200,
+    windowMs: 24 * HOUR,
+    lifts: ['execution_id', 'run_number'],
+  },
+  {
+    name: 'list_agents',
+    title: 'Agents',
+    description:
+      'Agents and their last heartbeat: instance_name, agent_type, status, operational_state (STARTING, READY, PROCESSING, EXITED), namespace, last_heartbeat, stale. An agent without a heartbeat for 3 minutes of log time shows as EXITED. Default: only agents not EXITED; status "all" shows every one.',
+    list: 'agents',
+    max: 200,
+    defaults: (a): FilterValues => (a.status === undefined && a.active === undefined ? { active: true } : {}),
+  },
+];
+
+/** The time `ms` before the log's latest time, or undefined when the log has none. */
+function windowStart(db: ViewsDb, ms: number): string | undefined {
+  const latest = logClock(db);
+  if (!latest) return undefined;
+  return new Date(Date.parse(latest) - ms).toISOString();
+}
+
+function json(value: unknown): CallToolResult {
+  return {
+    content: [{ type: 'text', text: JSON.stringify(value, null, 1) }],
+    structuredContent: value as Record<string, unknown>,
+  };
+}
+
+const pageShape = (max: number) => ({
+  limit: z.number().int().min(1).max(max).optional().describe(`How many items to return (1-${max}, default ${max}).`),
+  offset: z.number().int().min(0).optional().describe('Skip this many items (for the next page when has_more).'),
+});
+
+function toolSpecs(tool: ListTool): FilterSpec[] {
+  const specs = filtersOf(tool.list).filter((s) => !(tool.name === 'list_agents' && s.name === 'active'));
+  const rename = Object.entries(tool.rename ?? {});
+  return specs.map((s) => {
+    const hit = rename.find(([, to]) => to === s.name);
+    return hit ? { ...s, name: hit[0] } : s;
+  });
+}
+
+/** A new MCP server with every tool over `views` (one per connection; they are cheap). */
+export function createMcpServer(views: McpViews): McpServer {
+  const server = new McpServer({ name: 'swf-es-monitor', version: '0.1.0' }, { instructions: INSTRUCTIONS });
+  const readOnly = { readOnlyHint: true, openWorldHint: false } as const;
+  const link = (path: string): { monitor_url?: string } =>
+    views.baseUrl ? { monitor_url: `${views.baseUrl}${path}` } : {};
+
+  for (const tool of LIST_TOOLS) {
+    const specs = toolSpecs(tool);
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: z.strictObject({ ...zodShape(specs), ...pageShape(tool.max) }),
+        annotations: readOnly,
+      },
+      async (args: Record<string, unknown>) => {
+        await views.ready();
+        const given = convertArguments(args, specs);
+        const filters: FilterValues = {};
+        for (const [k, v] of Object.entries(given)) filters[tool.rename?.[k] ?? k] = v;
+        Object.assign(filters, tool.defaults?.(filters) ?? {});
+        if (
+          tool.windowMs !== undefined &&
+          filters.start_time === undefined &&
+          !(tool.lifts ?? []).some((k) => filters[k] !== undefined)
+        ) {
+          const start = windowStart(views.db, tool.windowMs);
+          if (start) filters.start_time = start;
+        }
+        const limit = typeof args.limit === 'number' ? args.limit : tool.max;
+        const offset = typeof args.offset === 'number' ? args.offset : 0;
+        const { count, rows } = list(views.db, tool.list, { filters, page: { limit, offset } });
+        return json({
+          items: tool.item ? rows.map(tool.item) : rows,
+          total_count: count,
+          has_more: offset + rows.length < count,
+          ...(filters.start_time !== undefined && given.start_time === undefined
+            ? { window_start: filters.start_time }
+            : {}),
+        });
+      },
+    );
+  }
+
+  const executionId = z
+    .string()
+    .min(1)
+    .max(256)
+    .describe('Workflow execution id, e.g. "fast_processing_default-swf-0001".');
+  const runNumber = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).describe('Run number, e.g. 100010.');
+
+  server.registerTool(
+    'get_workflow_monitor',
+    {
+      title: 'Workflow monitor',
+      description:
+        "One execution at a glance: status, its run's phase (imminent, physics, standby, completed) and RunState counters, slice counts by status, the lifecycle events (run_imminent, start_run, pause_run, resume_run, end_run with times), stf_count, errors (refused transitions, rejected messages, invalid events, ERROR logs), start/end time and duration.",
+      inputSchema: z.strictObject({ execution_id: executionId }),
+      annotations: readOnly,
+    },
+    async ({ execution_id }) => {
+      await views.ready();
+      return json({
+        ...workflowMonitor(views.db, execution_id),
+        ...link(`/#/executions/${encodeURIComponent(execution_id)}`),
+      });
+    },
+  );
+
+  server.registerTool(
+    'get_workflow_execution',
+    {
+      title: 'Workflow execution',
+      description:
+        'One execution: execution_id, workflow_name, namespace, status, executed_by, start/end time, parameter_values (the full merged configuration), machine_hash, run_numbers.',
+      inputSchema: z.strictObject({ execution_id: executionId }),
+      annotations: readOnly,
+    },
+    async ({ execution_id }) => {
+      await views.ready();
+      return json(getExecution(views.db, execution_id));
+    },
+  );
+
+  server.registerTool(
+    'get_run_state',
+    {
+      title: 'RunState',
+      description:
+        "A run's RunState: phase, state/substate (the DAQ's E0-E1 stamp), target_worker_count, active_worker_count, stf_samples_received, slices_created/queued/processing/completed/failed (failed = failed for good), slices_retried, finished (phase completed and every slice final).",
+      inputSchema: z.strictObject({ run_number: runNumber }),
+      annotations: readOnly,
+    },
+    async ({ run_number }) => {
+      await views.ready();
+      return json({ ...getRunState(views.db, run_number), ...link(`/#/runs/${run_number}`) });
+    },
+  );
+
+  server.registerTool(
+    'get_tf_slice',
+    {
+      title: 'TF slice',
+      description:
+        "One TF slice with its retries, attempt, lease, last error and refusals. Name it by tf_filename (the slice's own file, e.g. swf.100010.000001_tf_001_slice_000.tf), or by fastmon_file (its TF sample) with slice_id, or by id.",
+      inputSchema: z.strictObject({
+        tf_filename: z.string().min(1).max(256).optional().describe("The slice's own file name."),
+        fastmon_file: z.string().min(1).max(256).optional().describe('The TF sample file name (with slice_id).'),
+        slice_id: z.number().int().min(0).max(100_000).optional().describe('Slice number within the sample (0-based).'),
+        id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe("The slice's row id."),
+      }),
+      annotations: readOnly,
+    },
+    async (args) => {
+      await views.ready();
+      if (args.fastmon_file !== undefined && args.slice_id === undefined) {
+        throw new ValidationError('fastmon_file needs slice_id', { field: 'slice_id' });
+      }
+      return json(getSlice(views.db, args));
+    },
+  );
+
+  return server;
+}
+
+/** The tool names, as registered (for tests and docs). */
+export const MCP_TOOL_NAMES = [
+  'get_workflow_monitor',
+  ...LIST_TOOLS.map((t) => t.name),
+  'get_workflow_execution',
+  'get_run_state',
+  'get_tf_slice',
+] as const;
