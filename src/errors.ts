@@ -3,13 +3,7 @@
  * exit code, HTTP status, tool error.
  */
 export type ErrorCode =
-  | 'VALIDATION'
-  | 'NOT_FOUND'
-  | 'CONCURRENCY'
-  | 'ILLEGAL_STATE'
-  | 'STORE_UNAVAILABLE'
-  | 'STORE_LOCKED'
-  | 'STORE_CORRUPT';
+  'VALIDATION' | 'NOT_FOUND' | 'CONCURRENCY' | 'ILLEGAL_STATE' | 'STORE_UNAVAILABLE' | 'STORE_LOCKED' | 'STORE_CORRUPT';
 
 export abstract class SwfError extends Error {
   abstract readonly code: ErrorCode;

@@ -25,7 +25,9 @@ export function fastMonAgent(identity: AgentIdentity): Agent {
       if (m.msg_type !== 'stf_ready') return [];
       const config = parameters.get(m.execution_id);
       if (!config)
-        throw new NotFoundError(`stf_ready for execution ${m.execution_id}, whose WorkflowExecutionStarted was never seen`);
+        throw new NotFoundError(
+          `stf_ready for execution ${m.execution_id}, whose WorkflowExecutionStarted was never seen`,
+        );
       const fp = config.fast_processing;
       if (!isStfSampled(m.sequence, rateToMillionths(fp.stf_sampling_rate))) return [];
       return sampleTfs(m.filename, fp).map((s, i) =>

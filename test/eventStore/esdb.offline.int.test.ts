@@ -48,7 +48,11 @@ describe('EventStoreDB adapter without a server', () => {
   it('opens lazily, reports kind and capabilities, and keeps the password out of its URL', () => {
     expect(store.kind).toBe('esdb');
     expect(store.url).toBe(where);
-    expect(store.capabilities).toEqual({ idempotentWithAnyRevision: false, atomicCommit: false, uniqueEventIds: false });
+    expect(store.capabilities).toEqual({
+      idempotentWithAnyRevision: false,
+      atomicCommit: false,
+      uniqueEventIds: false,
+    });
   });
 
   it('accepts kurrentdb:// URLs and refuses malformed ones with a ValidationError', async () => {

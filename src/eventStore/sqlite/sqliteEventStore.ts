@@ -501,7 +501,9 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     any('stream', filter.streamPrefix);
     any('type', filter.eventTypePrefix);
     const where = parts.length > 0 ? ` AND ${parts.join(' AND ')}` : '';
-    const prepared = db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ?${where} ORDER BY position LIMIT ?`).raw();
+    const prepared = db
+      .prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ?${where} ORDER BY position LIMIT ?`)
+      .raw();
     stmt = { all: (after, upTo, limit) => prepared.all(after, upTo, ...params, limit) };
     filteredStatements.set(key, stmt);
     return stmt;
