@@ -91,7 +91,8 @@ export function createAgentsProjection(db: ViewsDb): Projection {
         }
         loaded = true;
       }
-      const ms = Date.parse(e.time);
+      // The log's clock is the workflow clock: only times the events carry, never when the store recorded them.
+      const ms = e.ownTime === undefined ? Number.NaN : Date.parse(e.ownTime);
       if (ms > latestMs) {
         latestMs = ms;
         latest = new Date(ms).toISOString();

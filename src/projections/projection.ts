@@ -18,6 +18,8 @@ export interface ProjectedEvent {
   invalid: string | undefined;
   /** The event's own time (workflow clock, ISO UTC), or when the store recorded it. */
   time: string;
+  /** The event's own time only (undefined when it carries none): what the log's clock is made of. */
+  ownTime: string | undefined;
 }
 
 export interface Projection {
@@ -34,15 +36,15 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 const TIME_FIELDS = ['created_at', 'started_at', 'expired_at', 'start_time', 'end_time', 'finished_at', 'requested_at'];
 
-/** The time an event carries (the workflow clock's), else the store's recording time. */
-export function eventTime(data: unknown, recordedAt: Date): string {
+/** The time an event carries (the workflow clock's), if any. */
+export function ownTimeOf(data: unknown): string | undefined {
   if (isRecord(data)) {
     for (const f of TIME_FIELDS) {
       const v = data[f];
       if (typeof v === 'string' && v.length > 0) return v;
     }
   }
-  return recordedAt.toISOString();
+  return undefined;
 }
 
 /** Parses a stored event for the projections. Unknown types pass with `parsed` undefined and no `invalid`. */
@@ -56,6 +58,7 @@ export function projectEvent(e: StoredEvent): ProjectedEvent {
       invalid = describeError(err);
     }
   }
+  const ownTime = ownTimeOf(e.data);
   return {
     position: e.position,
     id: e.id,
@@ -66,7 +69,8 @@ export function projectEvent(e: StoredEvent): ProjectedEvent {
     recordedAt: e.recordedAt,
     parsed,
     invalid,
-    time: eventTime(e.data, e.recordedAt),
+    time: ownTime ?? e.recordedAt.toISOString(),
+    ownTime,
   };
 }
 
