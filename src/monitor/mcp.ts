@@ -8,7 +8,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import type { EventStore } from '../eventStore/eventStore.js';
 import { ValidationError } from '../errors.js';
+import { withBodies } from '../projections/bodies.js';
 import type { ViewsDb } from '../projections/db.js';
 import { convertArguments, type FilterSpec, type FilterValues, zodShape } from '../projections/filters.js';
 import {
@@ -25,6 +27,8 @@ import {
 
 export interface McpViews {
   db: ViewsDb;
+  /** The log, for message bodies. */
+  store: EventStore;
   /** Catches the views up with the log (before each answer). */
   ready(): Promise<unknown>;
   /** The monitor's base URL, for links in answers. */
@@ -54,6 +58,8 @@ interface ListTool {
   /** Tool argument name → list filter name (the testbed's names where they differ). */
   rename?: Record<string, string>;
   defaults?: (args: FilterValues) => FilterValues;
+  /** The items need the messages' bodies from the log. */
+  bodies?: boolean;
   item?: (r: Row) => Row;
 }
 
@@ -92,6 +98,7 @@ const LIST_TOOLS: ListTool[] = [
     max: 200,
     windowMs: HOUR,
     lifts: ['execution_id', 'run_number'],
+    bodies: true,
     item: (r) => ({
       message_type: r.message_type,
       sender_agent: r.sender_agent,
@@ -205,7 +212,8 @@ export function createMcpServer(views: McpViews): McpServer {
         }
         const limit = typeof args.limit === 'number' ? args.limit : tool.max;
         const offset = typeof args.offset === 'number' ? args.offset : 0;
-        const { count, rows } = list(views.db, tool.list, { filters, page: { limit, offset } });
+        const { count, rows: found } = list(views.db, tool.list, { filters, page: { limit, offset } });
+        const rows = tool.bodies ? await withBodies(views.store, found) : found;
         return json({
           items: tool.item ? rows.map(tool.item) : rows,
           total_count: count,

@@ -3,7 +3,9 @@
  * query. Lists are plain JSON arrays; with `?limit=&offset=` they are DRF pages `{count, next, previous,
  * results}`. Read-only.
  */
+import type { EventStore } from '../eventStore/eventStore.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import { withBodies } from '../projections/bodies.js';
 import type { ViewsDb } from '../projections/db.js';
 import { parseQuery, type PageRequest } from '../projections/filters.js';
 import {
@@ -31,7 +33,7 @@ export interface ApiResult {
 interface Route {
   pattern: RegExp;
   describe: string;
-  handle(db: ViewsDb, match: string[], url: URL): unknown;
+  handle(db: ViewsDb, match: string[], url: URL, store: EventStore): unknown;
 }
 
 function decode(segment: string | undefined, what: string): string {
@@ -88,12 +90,16 @@ function pageOf(url: URL, page: PageRequest, count: number, results: unknown[]):
   };
 }
 
-function listRoute(name: ListName, options: { order?: (filters: Record<string, unknown>) => 'asc' | 'desc' } = {}) {
-  return (db: ViewsDb, _m: string[], url: URL): unknown => {
+function listRoute(
+  name: ListName,
+  options: { order?: (filters: Record<string, unknown>) => 'asc' | 'desc'; bodies?: boolean } = {},
+) {
+  return async (db: ViewsDb, _m: string[], url: URL, store: EventStore): Promise<unknown> => {
     const { filters, page } = parseQuery(url.searchParams, filtersOf(name));
     const order = options.order?.(filters);
     const result = list(db, name, { filters, page, ...(order ? { order } : {}) });
-    return page ? pageOf(url, page, result.count, result.rows) : result.rows;
+    const rows = options.bodies ? await withBodies(store, result.rows) : result.rows;
+    return page ? pageOf(url, page, result.count, rows) : rows;
   };
 }
 
@@ -160,7 +166,7 @@ const ROUTES: Route[] = [
     pattern: /^\/api\/workflow-messages\/?$/,
     describe: '/api/workflow-messages/',
     // The testbed orders one execution's messages oldest first, everything else newest first.
-    handle: listRoute('messages', { order: (f) => (f.execution_id !== undefined ? 'asc' : 'desc') }),
+    handle: listRoute('messages', { order: (f) => (f.execution_id !== undefined ? 'asc' : 'desc'), bodies: true }),
   },
   { pattern: /^\/api\/logs\/?$/, describe: '/api/logs/', handle: listRoute('logs') },
   {
@@ -202,10 +208,10 @@ export const API_INDEX = [
 ];
 
 /** Finds and runs the route for `url` (a GET); throws NotFoundError for unknown paths. */
-export function handleApi(db: ViewsDb, url: URL): unknown {
+export async function handleApi(db: ViewsDb, store: EventStore, url: URL): Promise<unknown> {
   for (const route of ROUTES) {
     const m = route.pattern.exec(url.pathname);
-    if (m) return route.handle(db, [...m], url);
+    if (m) return route.handle(db, [...m], url, store);
   }
   throw new NotFoundError(`no endpoint ${url.pathname.slice(0, 100)}; GET /api/ lists them`);
 }

@@ -153,7 +153,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       );
       return;
     }
-    const server = createMcpServer({ db: views.db, ready: () => views.ready(), baseUrl });
+    const server = createMcpServer({ db: views.db, store, ready: () => views.ready(), baseUrl });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();
@@ -223,7 +223,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       }
       if (url.pathname.startsWith('/api/')) {
         await views.ready();
-        sendJson(res, 200, handleApi(views.db, url), head);
+        sendJson(res, 200, await handleApi(views.db, store, url), head);
         return;
       }
       serveStatic(res, url.pathname, head);

@@ -1,5 +1,5 @@
 /**
- * The message store (every wire message with a broker destination), the agents (last heartbeat) with the log's
+ * The message store (every wire message with a broker destination: its envelope and log position), the agents (last heartbeat) with the log's
  * clock, and the agents' logs.
  */
 import type { ViewsDb } from './db.js';
@@ -15,8 +15,8 @@ export const isWorkflowMessageType = (type: string): boolean => type !== 'agent_
 
 export function createMessagesProjection(db: ViewsDb): Projection {
   const insert = db.prepare(`INSERT INTO workflow_messages (position, message_id, message_type, sender_agent,
-    namespace, execution_id, run_id, queue_name, correlation_id, causation_id, stream, sent_at, message_content)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+    namespace, execution_id, run_id, queue_name, correlation_id, causation_id, stream, sent_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
   return {
     name: 'messages',
     apply(e: ProjectedEvent) {
@@ -36,7 +36,6 @@ export function createMessagesProjection(db: ViewsDb): Projection {
         str(e.metadata.causationId) ?? null,
         e.stream,
         e.time,
-        json(e.data),
       ]);
     },
     flush() {},

@@ -248,7 +248,6 @@ const messageRow = (r: Raw): Row => ({
   correlation_id: r.correlation_id ?? null,
   causation_id: r.causation_id ?? null,
   sent_at: r.sent_at,
-  message_content: parseJson(r.message_content),
 });
 
 const logRow = (r: Raw): Row => ({
@@ -763,14 +762,12 @@ export function workflowMonitor(db: ViewsDb, executionId: string): Row {
     });
     const events = db
       .prepare<Raw>(
-        `SELECT position, message_type, sent_at, run_id, message_content FROM workflow_messages
+        `SELECT position, message_type, sent_at, run_id, queue_name FROM workflow_messages
          WHERE execution_id = ? AND message_type IN (${LIFECYCLE.map(() => '?').join(', ')}) ORDER BY position`,
       )
       .all([executionId, ...LIFECYCLE])
-      .filter((r) => {
-        const c = parseJson(r.message_content) as { content?: unknown } | null;
-        return !(r.message_type === 'end_run' && c !== null && typeof c.content === 'object');
-      })
+      // the fast processing agent's end_run to the workers is not a lifecycle step
+      .filter((r) => r.queue_name !== '/topic/panda.workers')
       .map((r) => ({ type: r.message_type, time: r.sent_at, run_id: r.run_id, position: r.position }));
     const problems = db
       .prepare<Raw>(

@@ -321,9 +321,17 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
     metadata: row.metadata,
   });
 
+  /** Slices a batch refers to that have no row (learnt by `prefetch`, valid for that batch). */
+  const absent = new Set<string>();
+  const PREFETCH = 200;
+  const prefetchSlices = db.prepare<SliceRow>(
+    `SELECT * FROM tf_slices WHERE tf_filename IN (${Array.from({ length: PREFETCH }, () => '?').join(', ')})`,
+  );
+
   const sliceFor = (tfFilename: string): SliceEntry | undefined => {
     let entry = slices.get(tfFilename);
     if (!entry) {
+      if (absent.has(tfFilename)) return undefined;
       const row = s.slice.get([tfFilename]);
       if (!row) return undefined;
       entry = sliceFrom(row);
@@ -447,6 +455,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
       metadata,
     };
     slices.set(entry.tfFilename, entry);
+    absent.delete(entry.tfFilename);
     dirtySlices.set(entry.tfFilename, entry);
     sampleSlices.set(c.fastmon_file, (sampleSlices.get(c.fastmon_file) ?? 0) + 1);
     const r = runFor(run, e);
@@ -593,8 +602,38 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
     ]);
   };
 
+  /** The slice file names an event refers to. */
+  const sliceNameOf = (e: ProjectedEvent): string | undefined => {
+    const p = e.parsed;
+    if (!p) return undefined;
+    if (p.kind === 'message') {
+      const m = p.message;
+      return m.msg_type === 'slice' || m.msg_type === 'slice_result' ? m.content.tf_filename : undefined;
+    }
+    return p.type === 'SliceProcessingStarted' || p.type === 'SliceLeaseExpired' ? p.data.tf_filename : undefined;
+  };
+
   return {
     name: 'workflow',
+    prefetch(events) {
+      absent.clear();
+      const wanted = new Set<string>();
+      for (const e of events) {
+        const name = sliceNameOf(e);
+        if (name !== undefined && !slices.has(name)) wanted.add(name);
+      }
+      const names = [...wanted];
+      for (let i = 0; i < names.length; i += PREFETCH) {
+        const chunk = names.slice(i, i + PREFETCH);
+        const params: (string | null)[] = [...chunk];
+        while (params.length < PREFETCH) params.push(null);
+        for (const row of prefetchSlices.all(params)) {
+          slices.set(row.tf_filename, sliceFrom(row));
+          wanted.delete(row.tf_filename);
+        }
+      }
+      for (const name of wanted) absent.add(name);
+    },
     apply(e) {
       if (e.invalid !== undefined) {
         problem(e, 'InvalidEvent', undefined, `${e.type} at position ${e.position}: ${e.invalid}`);
@@ -689,6 +728,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
       if (slices.size > 200_000) slices.clear();
     },
     reset() {
+      absent.clear();
       executions.clear();
       runs.clear();
       dirtyRuns.clear();

@@ -12,7 +12,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openEventStore } from '../../src/eventStore/open.js';
+import { parseEvent } from '../../src/messages/index.js';
 import { openViewsDb } from '../../src/projections/db.js';
+import { fastParse } from '../../src/projections/projection.js';
 import { type Child, startNode } from '../helpers/spawn.js';
 import { dump } from '../projections/helpers.js';
 import { get } from './helpers.js';
@@ -77,6 +80,19 @@ describe('swf monitor, runs, projections, mcp on a real run', () => {
       stf_files: 4,
     });
     expect(slices.retried).toBeGreaterThan(0);
+  });
+
+  it('the projections’ hand check of the hottest events agrees with the schemas on what the agents wrote', async () => {
+    const store = await openEventStore(storeUrl);
+    let checked = 0;
+    for await (const e of store.readAll()) {
+      const fast = fastParse(e);
+      if (fast === undefined) continue;
+      expect(fast).toEqual(parseEvent(e));
+      checked++;
+    }
+    await store.close();
+    expect(checked).toBeGreaterThan(1000);
   });
 
   it('swf runs --json lists the execution and its run with phase and counts', async () => {

@@ -85,7 +85,7 @@ describe('MCP over streamable HTTP', () => {
       ]),
     );
     expect((first.items as Record<string, unknown>[])[0]).toMatchObject({
-      payload_summary: expect.any(String),
+      payload_summary: expect.stringMatching(/^\{"msg_type":"[a-z_]+"/),
       sender_agent: expect.any(String),
     });
   });

@@ -111,6 +111,16 @@ describe('REST', () => {
         'end_run',
       ]),
     );
+    // Bodies come from the log, by position: for a page (point reads) and for a whole execution (one range read).
+    const page = (await json(`/api/workflow-messages/?execution_id=${run.executionId}&limit=3&offset=10`)) as {
+      results: { position: number; message_type: string; message_content: { msg_type: string } }[];
+    };
+    expect(page.results.map((x) => x.message_content.msg_type)).toEqual(page.results.map((x) => x.message_type));
+    expect(
+      (messages as unknown as { message_content: { execution_id: string } }[]).every(
+        (x) => x.message_content.execution_id === run.executionId,
+      ),
+    ).toBe(true);
     expect(await json('/api/logs/?level=ERROR')).toHaveLength(1);
     const agents = (await json('/api/systemagents/')) as { instance_name: string }[];
     expect(agents.map((a) => a.instance_name).sort()).toEqual([...run.agents].sort());

@@ -25,7 +25,7 @@ export const mcpCommand: Command = {
     }
     if (positionals.length > 0) throw new ValidationError(`unexpected argument '${positionals[0]}'; usage: ${usage}`);
     const side = await openReadSide(values, io);
-    const server = createMcpServer({ db: side.views.db, ready: () => side.views.ready() });
+    const server = createMcpServer({ db: side.views.db, store: side.store, ready: () => side.views.ready() });
     const transport = new StdioServerTransport();
     const closed = new Promise<void>((resolve) => {
       transport.onclose = () => resolve();
