@@ -160,7 +160,7 @@ function windowStart(db: ViewsDb, ms: number): string | undefined {
 
 function json(value: unknown): CallToolResult {
   return {
-    content: [{ type: 'text', text: JSON.stringify(value, null, 1) }],
+    content: [{ type: 'text', text: JSON.stringify(value) }],
     structuredContent: value as Record<string, unknown>,
   };
 }
@@ -179,23 +179,38 @@ function toolSpecs(tool: ListTool): FilterSpec[] {
   });
 }
 
-/** A new MCP server with every tool over `views` (one per connection; they are cheap). */
+/** Built once: the monitor makes a server per HTTP request (stateless), and building schemas is the costly part. */
+const LIST_TOOL_SCHEMAS = LIST_TOOLS.map((tool) => {
+  const specs = toolSpecs(tool);
+  return { tool, specs, inputSchema: z.strictObject({ ...zodShape(specs), ...pageShape(tool.max) }) };
+});
+
+const executionId = z
+  .string()
+  .min(1)
+  .max(256)
+  .describe('Workflow execution id, e.g. "fast_processing_default-swf-0001".');
+const runNumber = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).describe('Run number, e.g. 100010.');
+const EXECUTION_INPUT = z.strictObject({ execution_id: executionId });
+const RUN_INPUT = z.strictObject({ run_number: runNumber });
+const SLICE_INPUT = z.strictObject({
+  tf_filename: z.string().min(1).max(256).optional().describe("The slice's own file name."),
+  fastmon_file: z.string().min(1).max(256).optional().describe('The TF sample file name (with slice_id).'),
+  slice_id: z.number().int().min(0).max(100_000).optional().describe('Slice number within the sample (0-based).'),
+  id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe("The slice's row id."),
+});
+
+/** A new MCP server with every tool over `views` (one per connection or stateless request). */
 export function createMcpServer(views: McpViews): McpServer {
   const server = new McpServer({ name: 'swf-es-monitor', version: '0.1.0' }, { instructions: INSTRUCTIONS });
   const readOnly = { readOnlyHint: true, openWorldHint: false } as const;
   const link = (path: string): { monitor_url?: string } =>
     views.baseUrl ? { monitor_url: `${views.baseUrl}${path}` } : {};
 
-  for (const tool of LIST_TOOLS) {
-    const specs = toolSpecs(tool);
+  for (const { tool, specs, inputSchema } of LIST_TOOL_SCHEMAS) {
     server.registerTool(
       tool.name,
-      {
-        title: tool.title,
-        description: tool.description,
-        inputSchema: z.strictObject({ ...zodShape(specs), ...pageShape(tool.max) }),
-        annotations: readOnly,
-      },
+      { title: tool.title, description: tool.description, inputSchema, annotations: readOnly },
       async (args: Record<string, unknown>) => {
         await views.ready();
         const given = convertArguments(args, specs);
@@ -226,20 +241,13 @@ export function createMcpServer(views: McpViews): McpServer {
     );
   }
 
-  const executionId = z
-    .string()
-    .min(1)
-    .max(256)
-    .describe('Workflow execution id, e.g. "fast_processing_default-swf-0001".');
-  const runNumber = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).describe('Run number, e.g. 100010.');
-
   server.registerTool(
     'get_workflow_monitor',
     {
       title: 'Workflow monitor',
       description:
         "One execution at a glance: status, its run's phase (imminent, physics, standby, completed) and RunState counters, slice counts by status, the lifecycle events (run_imminent, start_run, pause_run, resume_run, end_run with times), stf_count, errors (refused transitions, rejected messages, invalid events, ERROR logs), start/end time and duration.",
-      inputSchema: z.strictObject({ execution_id: executionId }),
+      inputSchema: EXECUTION_INPUT,
       annotations: readOnly,
     },
     async ({ execution_id }) => {
@@ -257,7 +265,7 @@ export function createMcpServer(views: McpViews): McpServer {
       title: 'Workflow execution',
       description:
         'One execution: execution_id, workflow_name, namespace, status, executed_by, start/end time, parameter_values (the full merged configuration), machine_hash, run_numbers.',
-      inputSchema: z.strictObject({ execution_id: executionId }),
+      inputSchema: EXECUTION_INPUT,
       annotations: readOnly,
     },
     async ({ execution_id }) => {
@@ -272,7 +280,7 @@ export function createMcpServer(views: McpViews): McpServer {
       title: 'RunState',
       description:
         "A run's RunState: phase, state/substate (the DAQ's E0-E1 stamp), target_worker_count, active_worker_count, stf_samples_received, slices_created/queued/processing/completed/failed (failed = failed for good), slices_retried, finished (phase completed and every slice final).",
-      inputSchema: z.strictObject({ run_number: runNumber }),
+      inputSchema: RUN_INPUT,
       annotations: readOnly,
     },
     async ({ run_number }) => {
@@ -287,12 +295,7 @@ export function createMcpServer(views: McpViews): McpServer {
       title: 'TF slice',
       description:
         "One TF slice with its retries, attempt, lease, last error and refusals. Name it by tf_filename (the slice's own file, e.g. swf.100010.000001_tf_001_slice_000.tf), or by fastmon_file (its TF sample) with slice_id, or by id.",
-      inputSchema: z.strictObject({
-        tf_filename: z.string().min(1).max(256).optional().describe("The slice's own file name."),
-        fastmon_file: z.string().min(1).max(256).optional().describe('The TF sample file name (with slice_id).'),
-        slice_id: z.number().int().min(0).max(100_000).optional().describe('Slice number within the sample (0-based).'),
-        id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe("The slice's row id."),
-      }),
+      inputSchema: SLICE_INPUT,
       annotations: readOnly,
     },
     async (args) => {
