@@ -8,10 +8,20 @@ const driverRule = (allowed) => ({
       paths: [
         ...(allowed.includes('esdb')
           ? []
-          : [{ name: '@eventstore/db-client', message: 'Only src/eventStore/esdb/ may import the EventStoreDB client.' }]),
+          : [
+              {
+                name: '@eventstore/db-client',
+                message: 'Only src/eventStore/esdb/ may import the EventStoreDB client.',
+              },
+            ]),
         ...(allowed.includes('sqlite')
           ? []
-          : [{ name: 'better-sqlite3', message: 'Only src/eventStore/sqlite/ and src/projections/db.ts may import better-sqlite3.' }]),
+          : [
+              {
+                name: 'better-sqlite3',
+                message: 'Only src/eventStore/sqlite/ and src/projections/db.ts may import better-sqlite3.',
+              },
+            ]),
       ],
     },
   ],
@@ -23,7 +33,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -36,6 +49,43 @@ export default tseslint.config(
   { files: ['src/eventStore/esdb/**/*.ts'], rules: driverRule(['esdb']) },
   { files: ['src/eventStore/sqlite/**/*.ts', 'src/projections/db.ts'], rules: driverRule(['sqlite']) },
   { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'], rules: { 'no-console': 'off' } },
-  { files: ['test/**/*.ts', 'bench/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-unsafe-assignment': 'off', '@typescript-eslint/no-unsafe-member-access': 'off' } },
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+    },
+  },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  {
+    // The monitor's page: plain browser scripts, no build step.
+    files: ['src/monitor/public/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        fetch: 'readonly',
+        EventSource: 'readonly',
+        Event: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+      },
+    },
+  },
+  {
+    // Child processes of the tests, run by plain Node on the built package.
+    files: ['test/fixtures/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', setTimeout: 'readonly', console: 'readonly' },
+    },
+  },
 );

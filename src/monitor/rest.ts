@@ -4,6 +4,8 @@
  * results}`. Read-only.
  */
 import type { EventStore } from '../eventStore/eventStore.js';
+import { locateRun } from '../replay/runEvents.js';
+import { replayRun } from '../replay/timeTravel.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { withBodies } from '../projections/bodies.js';
 import type { ViewsDb } from '../projections/db.js';
@@ -188,6 +190,22 @@ const ROUTES: Route[] = [
     pattern: /^\/api\/workflow-monitor\/([^/]+)\/?$/,
     describe: '/api/workflow-monitor/{execution_id}/',
     handle: (db, m, url) => (noQuery(url), workflowMonitor(db, decode(m[1], 'execution id'))),
+  },
+  {
+    pattern: /^\/api\/runs\/(\d{1,15})\/timeline\/?$/,
+    describe: '/api/runs/{run_number}/timeline/?position= (the run as it stood at a log position)',
+    handle: async (_db, m, url, store) => {
+      const { extra } = parseQuery(url.searchParams, [], { paging: false, extra: ['position'] });
+      const raw = extra.position;
+      if (raw !== undefined && !/^\d{1,15}$/.test(raw))
+        throw new ValidationError(`position must be a log position (digits), got ${JSON.stringify(raw.slice(0, 40))}`, {
+          field: 'position',
+        });
+      const info = await locateRun(store, runNumberIn(m[1]));
+      const end = await replayRun(store, info.run_id, undefined, info);
+      const view = raw === undefined ? end : await replayRun(store, info.run_id, { position: BigInt(raw) }, info);
+      return { ...view, first_position: info.started?.position ?? 0n, last_position: end.position };
+    },
   },
   {
     pattern: /^\/api\/machines\/?$/,

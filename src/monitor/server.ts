@@ -79,7 +79,8 @@ function statusOf(e: unknown): number {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, head = false): void {
-  const text = JSON.stringify(body);
+  // Positions and revisions are bigints in the store; JSON numbers on the wire.
+  const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v));
   res.writeHead(status, {
     ...SECURITY_HEADERS,
     'Content-Type': 'application/json; charset=utf-8',

@@ -95,7 +95,7 @@ describe.skipIf(skipReason !== undefined)('the monitor’s web page in Chromium'
     await expect.poll(() => page.textContent('#run-phase'), { timeout: 10_000 }).toContain('finished');
     expect(phases.has('physics') || phases.has('completed')).toBe(true);
     expect(await page.getAttribute('.statechart .state.current', 'data-state')).toBe('completed');
-    expect(await page.locator('.statechart').count()).toBe(2);
+    expect(await page.locator('.charts').first().locator('.statechart').count()).toBe(2);
     expect(await page.locator('#feed li').count()).toBeGreaterThan(10);
     expect(await page.textContent('[data-counter="slices_created"] .value')).toBe(
       slices.created.toLocaleString('en-US'),
@@ -103,8 +103,33 @@ describe.skipIf(skipReason !== undefined)('the monitor’s web page in Chromium'
 
     await page.screenshot({ path: join(ARTIFACTS, 'monitor-run.png'), fullPage: true });
     expect(existsSync(join(ARTIFACTS, 'monitor-run.png'))).toBe(true);
+
+    // The timeline: the same run at its first event, then at its end, folded from the log.
+    await page.reload();
+    const slider = page.locator('#timeline-slider');
+    await slider.waitFor({ timeout: 20_000 });
+    const [min, max] = [Number(await slider.getAttribute('min')), Number(await slider.getAttribute('max'))];
+    expect(max).toBeGreaterThan(min);
+    const moveTo = async (position: number): Promise<void> => {
+      await slider.evaluate((el, v) => {
+        (el as HTMLInputElement).value = String(v);
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      }, position);
+      await expect
+        .poll(() => page.textContent('#timeline-position'), { timeout: 20_000 })
+        .toBe(`position ${position.toLocaleString('en-US')}`);
+    };
+    await moveTo(min);
+    expect(await page.textContent('#timeline-counts')).toContain('completed 0');
+    expect(await page.getAttribute('#timeline-at .statechart .state.current', 'data-state')).not.toBe('completed');
+    await moveTo(max);
+    expect(await page.textContent('#timeline-counts')).toContain(
+      `completed ${slices.completed.toLocaleString('en-US')}`,
+    );
+    expect(await page.getAttribute('#timeline-at .statechart .state.current', 'data-state')).toBe('completed');
+    await page.screenshot({ path: join(ARTIFACTS, 'monitor-timeline.png'), fullPage: true });
     expect(errors).toEqual([]);
-  }, 120_000);
+  }, 180_000);
 
   it('says clearly when a run does not exist', async () => {
     await page.goto(`${url}/#/runs/999999`);

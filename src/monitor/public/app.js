@@ -245,6 +245,11 @@
     const charts = h('div', { class: 'charts' });
     const feedList = h('ol', { class: 'feed', id: 'feed' });
     const feedNote = h('p', { class: 'muted' }, 'Messages of this run, newest first (the last 100).');
+    const timeline = h(
+      'div',
+      { class: 'timeline', id: 'timeline' },
+      h('p', { class: 'muted' }, 'Loading the timeline…'),
+    );
     app.replaceChildren(
       h(
         'section',
@@ -259,6 +264,8 @@
         bar,
         h('h2', {}, 'State charts'),
         charts,
+        h('h2', {}, 'Timeline'),
+        timeline,
         h('h2', {}, 'Messages'),
         feedNote,
         feedList,
@@ -365,6 +372,97 @@
       }
     };
     await refresh();
+
+    // The timeline: the run as it stood at any event of the log, folded by the server from the log
+    // (GET /api/runs/{run}/timeline/?position=).
+    const timelineView = (v) => {
+      const c = v.run_state;
+      return h(
+        'div',
+        { class: 'timeline-view' },
+        h(
+          'p',
+          {},
+          badge(c.phase),
+          ' ',
+          h('span', { class: 'stamp' }, `${c.state}${c.substate ? ` / ${c.substate}` : ''}`),
+          ` · position ${fmt(v.position)} · ${fmtTime(v.time)} · ${fmt(v.events)} events of the run folded`,
+        ),
+        h(
+          'p',
+          { class: 'muted', id: 'timeline-counts' },
+          `STFs ${fmt(v.stf_files)} · samples ${fmt(v.tf_samples)} · slices created ${fmt(c.slices_created)}: ` +
+            `queued ${fmt(v.slices.queued)}, processing ${fmt(v.slices.processing)}, ` +
+            `completed ${fmt(v.slices.completed)}, failed ${fmt(v.slices.failed)}` +
+            (v.last_message ? ` · last: ${v.last_message.type} from ${v.last_message.sender || '—'}` : ''),
+        ),
+        h(
+          'div',
+          { class: 'charts' },
+          h(
+            'figure',
+            {},
+            window.swfCharts.drawStateChart(machines.definitions.run, { current: c.phase }),
+            h('figcaption', {}, 'Run machine at this point'),
+          ),
+          h(
+            'figure',
+            {},
+            window.swfCharts.drawStateChart(machines.definitions.slice, { counts: v.slices }),
+            h('figcaption', {}, 'Slices in each state at this point'),
+          ),
+        ),
+      );
+    };
+    const loadTimeline = async () => {
+      let end;
+      try {
+        end = await api(`/api/runs/${run}/timeline/`);
+      } catch (err) {
+        timeline.replaceChildren(h('p', { class: 'empty' }, `No timeline: ${err.message || err}`));
+        return;
+      }
+      const slider = h('input', {
+        type: 'range',
+        id: 'timeline-slider',
+        min: String(end.first_position),
+        max: String(end.last_position),
+        value: String(end.last_position),
+        step: '1',
+        'aria-label': 'log position',
+      });
+      const label = h(
+        'span',
+        { class: 'muted', id: 'timeline-position' },
+        `position ${fmt(end.last_position)} (the end)`,
+      );
+      const view = h('div', { id: 'timeline-at' }, timelineView(end));
+      let asked = 0;
+      const show = throttle(async () => {
+        const position = slider.value;
+        const ask = ++asked;
+        label.textContent = `position ${fmt(Number(position))}…`;
+        try {
+          const v = await api(`/api/runs/${run}/timeline/?position=${position}`);
+          if (ask !== asked) return; // a later move already asked for another point
+          label.textContent = `position ${fmt(Number(position))}`;
+          view.replaceChildren(timelineView(v));
+        } catch (err) {
+          showError(err);
+        }
+      }, 250);
+      slider.addEventListener('input', show);
+      timeline.replaceChildren(
+        h(
+          'p',
+          { class: 'muted' },
+          `Drag to see the run at any of its events, positions ${fmt(end.first_position)}–${fmt(end.last_position)}.`,
+        ),
+        h('div', { class: 'timeline-control' }, slider, ' ', label),
+        view,
+      );
+    };
+    void loadTimeline();
 
     // The feed: the newest stored messages, then live from the last of them (no gap, no duplicate).
     const addMessage = (m) => {
