@@ -15,7 +15,20 @@ import { mcpCommand } from './commands/mcp.js';
 import { runsCommand } from './commands/runs.js';
 import { projectionsCommand } from './commands/projections.js';
 
-export const commands: Command[] = [runCommand, agentCommand, stopCommand, eventsCommand, machinesCommand, replayCommand, exportCommand, importCommand, runsCommand, monitorCommand, mcpCommand, projectionsCommand];
+export const commands: Command[] = [
+  runCommand,
+  agentCommand,
+  stopCommand,
+  eventsCommand,
+  machinesCommand,
+  replayCommand,
+  exportCommand,
+  importCommand,
+  runsCommand,
+  monitorCommand,
+  mcpCommand,
+  projectionsCommand,
+];
 
 function help(io: Io): void {
   const width = Math.max(...commands.map((c) => c.name.length));

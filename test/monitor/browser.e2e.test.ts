@@ -111,10 +111,7 @@ describe.skipIf(skipReason !== undefined)('the monitor’s web page in Chromium'
     const [min, max] = [Number(await slider.getAttribute('min')), Number(await slider.getAttribute('max'))];
     expect(max).toBeGreaterThan(min);
     const moveTo = async (position: number): Promise<void> => {
-      await slider.evaluate((el, v) => {
-        (el as HTMLInputElement).value = String(v);
-        el.dispatchEvent(new Event('input', { bubbles: true }));
-      }, position);
+      await slider.fill(String(position));
       await expect
         .poll(() => page.textContent('#timeline-position'), { timeout: 20_000 })
         .toBe(`position ${position.toLocaleString('en-US')}`);
