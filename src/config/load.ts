@@ -243,6 +243,13 @@ function checkSetPath(spec: string, path: readonly string[]): void {
   if (!(keys as readonly string[]).includes(rest[0]!)) fail(`unknown key '${rest[0]}' in [${section}]`);
 }
 
+/** One `--set section.key=value`: its path and TOML value, the path checked against the schema's keys. */
+export function parseOverride(spec: string): { path: string[]; value: unknown } {
+  const parsed = parseSet(spec);
+  checkSetPath(spec, parsed.path);
+  return parsed;
+}
+
 /** Loads, merges and validates a configuration (see the module comment for the order). */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const cwd = options.cwd ?? process.cwd();

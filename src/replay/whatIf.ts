@@ -12,8 +12,14 @@
  * without effect.
  */
 import type { Logger } from 'pino';
-import { parse as parseToml } from 'smol-toml';
-import { type Config, daqSchema, type JsonObject, knownKeys, type LoadedConfig, parseConfig } from '../config/index.js';
+import {
+  type Config,
+  daqSchema,
+  type JsonObject,
+  type LoadedConfig,
+  parseConfig,
+  parseOverride,
+} from '../config/index.js';
 import { ValidationError } from '../errors.js';
 import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
 import { type Clock, VirtualClock } from '../agents/clock.js';
@@ -79,35 +85,6 @@ const DAQ_KEYS: ReadonlySet<string> = new Set(Object.keys(daqSchema.shape));
 
 type Table = Record<string, unknown>;
 const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** `section.key=value` with a TOML value (a bare word is a string), checked against the schema's keys. */
-function parseOverride(spec: string): { path: string[]; value: unknown } {
-  const eq = spec.indexOf('=');
-  const path = eq > 0 ? spec.slice(0, eq).trim().split('.') : [];
-  if (path.length < 2 || path.some((p) => p === ''))
-    throw new ValidationError(`--set ${spec}: expected section.key=value`, { file: '--set' });
-  const raw = spec.slice(eq + 1).trim();
-  let value: unknown = raw;
-  try {
-    value = (parseToml(`v = ${raw}`) as { v: unknown }).v;
-  } catch {
-    // A bare word (the shell ate its quotes); the schema still checks its type.
-  }
-  const [section, ...rest] = path as [string, ...string[]];
-  const fail = (what: string): never => {
-    throw new ValidationError(`--set ${spec}: ${what}`, { file: '--set', section, key: rest.join('.') });
-  };
-  const keys = knownKeys(section);
-  if (keys === undefined) fail(`unknown section [${section}]`);
-  if (keys !== 'any') {
-    const nested = section === 'agents' ? 2 : 1;
-    if (rest.length !== nested)
-      fail(section === 'agents' ? 'expected agents.<name>.<key>=value' : `[${section}] has no nested keys`);
-    const key = rest[nested - 1]!;
-    if (!(keys as readonly string[]).includes(key)) fail(`unknown key '${key}' in [${section}]`);
-  }
-  return { path, value };
-}
 
 /**
  * The recorded `parameter_values` with the overrides laid over them, validated as a whole (an error names the

@@ -50,6 +50,7 @@ import {
   prepareEvents,
 } from '../validation.js';
 import { SQLiteGroup } from './sqliteGroup.js';
+import { type RawRow, rowToEvent } from './rows.js';
 
 export interface SQLiteEventStoreOptions {
   path: string;
@@ -83,19 +84,7 @@ CREATE TABLE IF NOT EXISTS swf_meta (
 `;
 const SCHEMA_VERSION = '1';
 
-type RawRow = [number, string, string, number, string, string, string, number];
 const COLUMNS = 'position, id, stream, revision, type, data, metadata, recorded_at';
-
-export const rowToEvent = (r: RawRow): StoredEvent => ({
-  id: r[1],
-  type: r[4],
-  data: JSON.parse(r[5]) as unknown,
-  metadata: JSON.parse(r[6]) as unknown,
-  streamName: r[2],
-  revision: BigInt(r[3]),
-  position: BigInt(r[0]),
-  recordedAt: new Date(r[7]),
-});
 
 interface SqliteErrorLike {
   code?: unknown;

@@ -8,18 +8,8 @@
 import type Database from 'better-sqlite3';
 import type { GroupOptions, NackAction, ParkedEvent, StoredEvent } from '../eventStore.js';
 import type { Delivery, GroupBackend } from '../shared/subscriptions.js';
+import { type RawRow, rowToEvent } from './rows.js';
 
-type RawRow = [number, string, string, number, string, string, string, number];
-const toEvent = (r: RawRow): StoredEvent => ({
-  id: r[1],
-  type: r[4],
-  data: JSON.parse(r[5]) as unknown,
-  metadata: JSON.parse(r[6]) as unknown,
-  streamName: r[2],
-  revision: BigInt(r[3]),
-  position: BigInt(r[0]),
-  recordedAt: new Date(r[7]),
-});
 const COLUMNS = 'e.position, e.id, e.stream, e.revision, e.type, e.data, e.metadata, e.recorded_at';
 
 export class SQLiteGroup implements GroupBackend {
@@ -144,14 +134,14 @@ export class SQLiteGroup implements GroupBackend {
       const out: Delivery[] = [];
       for (const r of pending || expired ? (this.q.pending.all(s, g, max) as [...RawRow, number][]) : []) {
         this.q.take.run(member, now + ackTimeout, s, g, r[3]);
-        out.push({ event: toEvent(r as unknown as RawRow), retryCount: r[8] });
+        out.push({ event: rowToEvent(r as unknown as RawRow), retryCount: r[8] });
       }
       if (out.length < max) {
         const cursor = this.q.cursor.get(s, g) as { next_revision: number };
         const rows = this.q.fresh.all(s, cursor.next_revision, max - out.length) as RawRow[];
         for (const r of rows) {
           this.q.insertDelivery.run(s, g, r[3], member, now + ackTimeout);
-          out.push({ event: toEvent(r), retryCount: 0 });
+          out.push({ event: rowToEvent(r), retryCount: 0 });
         }
         if (rows.length > 0) this.q.advance.run(rows[rows.length - 1]![3] + 1, s, g);
       }
@@ -232,7 +222,7 @@ export class SQLiteGroup implements GroupBackend {
   parked(): ParkedEvent[] {
     return this.run(() =>
       (this.q.parked.all(this.stream, this.group) as [...RawRow, string | null, number | null][]).map((r) => ({
-        event: toEvent(r as unknown as RawRow),
+        event: rowToEvent(r as unknown as RawRow),
         reason: r[8] ?? '',
         parkedAt: new Date(r[9] ?? 0),
       })),
