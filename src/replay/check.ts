@@ -18,7 +18,7 @@ import { fastProcessingAgent } from '../agents/fastProcessingAgent.js';
 import { type Agent, type AgentIdentity, decide, type Output } from '../agents/runtime.js';
 import { agentNames } from '../agents/workflow.js';
 import { compileRecorded, machineHash } from '../machines/index.js';
-import { clockTimeOf, readRunEvents, type RunInfo } from './runEvents.js';
+import { clockTimeOf, readRunEvents, type RunInfo, TIME_KEYS } from './runEvents.js';
 
 export type CheckedAgent = 'data' | 'fastmon' | 'fast_processing';
 
@@ -49,16 +49,7 @@ export interface CheckResult {
   machines: { recorded_hash: string | null; current_hash: string; same: boolean | null };
 }
 
-const TIME_FIELDS = new Set([
-  'created_at',
-  'timestamp',
-  'started_at',
-  'finished_at',
-  'expired_at',
-  'start_time',
-  'end_time',
-  'requested_at',
-]);
+const TIME_FIELDS: ReadonlySet<string> = new Set(TIME_KEYS);
 
 /** Data without the clock's stamps, keys sorted, as canonical JSON. */
 export function canonicalData(value: unknown): string {

@@ -139,7 +139,8 @@ export async function counterEvents(store: EventStore, info: RunInfo): Promise<S
   return out;
 }
 
-const TIME_KEYS = [
+/** The fields of an event's data that carry the workflow clock's time. */
+export const TIME_KEYS = [
   'created_at',
   'timestamp',
   'started_at',

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { main } from '../../src/cli/main.js';
+import { swfIn } from '../helpers/cli.js';
 import { DEFAULT_INSPECTOR_URL, INSPECTOR_HOWTO, takeInspectOption } from '../../src/replay/inspect.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swf-inspect-'));
@@ -29,19 +29,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function swf(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const sink = (f: (s: string) => void) =>
-    ({ write: (c: string | Uint8Array) => (f(String(c)), true) }) as unknown as NodeJS.WritableStream;
-  const code = await main(argv, {
-    stdout: sink((s) => (out += s)),
-    stderr: sink((s) => (err += s)),
-    env: {},
-    cwd: dir,
-  });
-  return { code, out, err };
-}
+const swf = (...argv: string[]) => swfIn(dir, ...argv);
 
 interface Step {
   type: string;

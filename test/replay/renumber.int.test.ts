@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunSummary, runWorkflow } from '../../src/agents/workflow.js';
-import { main } from '../../src/cli/main.js';
+import { swfIn } from '../helpers/cli.js';
 import { loadConfig } from '../../src/config/index.js';
 import { openEventStore } from '../../src/eventStore/open.js';
 
@@ -18,19 +18,7 @@ const source = `sqlite:${join(dir, 'source.db')}`;
 let summary: RunSummary;
 let file: string;
 
-async function swf(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const sink = (f: (s: string) => void) =>
-    ({ write: (c: string | Uint8Array) => (f(String(c)), true) }) as unknown as NodeJS.WritableStream;
-  const code = await main(argv, {
-    stdout: sink((s) => (out += s)),
-    stderr: sink((s) => (err += s)),
-    env: {},
-    cwd: dir,
-  });
-  return { code, out, err };
-}
+const swf = (...argv: string[]) => swfIn(dir, ...argv);
 
 beforeAll(async () => {
   const store = await openEventStore(source);
