@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { daqParameters, type LoadedConfig } from '../config/index.js';
-import { ExpectedVersionConflictError, type EventStore, type StoredEvent } from '../eventStore/eventStore.js';
+import { ExpectedVersionConflictError, type EventStore } from '../eventStore/eventStore.js';
 import { daqEventOf, daqStamp, fastDaq, machineDefinitions, machineHash, refusalOf } from '../machines/index.js';
 import {
   deriveId,
@@ -90,7 +90,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
 
   // Identity: the execution id and the run number, from per-store counters.
   let executionId = '';
-  const sequence = await allocate(store, EXECUTION_IDS_STREAM, (rev) => {
+  await allocate(store, EXECUTION_IDS_STREAM, (rev) => {
     executionId = `${workflowName}-${options.user}-${String(rev + 1).padStart(4, '0')}`;
     return domainEvent(
       'ExecutionIdAllocated',
@@ -98,7 +98,6 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
       { id: deriveId(EXECUTION_IDS_STREAM, rev), namespace },
     );
   });
-  void sequence;
   const runRevision = await allocate(store, RUN_NUMBERS_STREAM, (rev) =>
     domainEvent(
       'RunNumberAllocated',
@@ -162,8 +161,6 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   let seq = 0;
   let stfs = 0;
   let runImminentAt: string | undefined;
-  const sent: StoredEvent[] = [];
-  void sent;
   const emit = async (body: Record<string, unknown>, purpose: string | number = ''): Promise<void> => {
     const msgType = String(body.msg_type);
     const event = daqEventOf({ msg_type: msgType, run_id: runId });
@@ -197,7 +194,8 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
     // Every broadcast takes 0.1 s in the testbed's SimPy process.
     await clock.sleep(0.1);
   };
-  const advance = async (event: Parameters<typeof fastDaq.next>[1]): Promise<void> => {
+  /** A DAQ transition without a message (beam ready, beam off). */
+  const advance = (event: Parameters<typeof fastDaq.next>[1]): void => {
     daq = fastDaq.next(daq, event);
   };
   /** Sleeps `seconds`, or less if a stop comes first. Returns whether the run should go on. */
@@ -218,7 +216,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
       await wait(params.broadcast_delay);
       await wait(params.beam_not_ready_delay);
       if (!stopped) {
-        await advance({ type: 'BEAM_READY' });
+        advance({ type: 'BEAM_READY' });
         await wait(params.beam_ready_delay);
       }
       const periods = params.physics_period_count;
@@ -250,7 +248,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
       await emit({ msg_type: 'end_run', total_stf_files: stfs });
       if (!stopped) await wait(params.broadcast_delay);
       if (!stopped) await wait(params.beam_not_ready_end_delay);
-      if (!stopped) await advance({ type: 'BEAM_OFF' });
+      if (!stopped) advance({ type: 'BEAM_OFF' });
     }
     if (stopped) status = 'terminated';
     else {
@@ -321,11 +319,10 @@ async function waitForRunFinished(
   const sub = store.subscribeToStream(streams.fastproc(runId));
   const iterator = sub[Symbol.asyncIterator]();
   let stopped = false;
-  const stopping = stop.then(() => {
+  void stop.then(() => {
     stopped = true;
     void sub.unsubscribe();
   });
-  void stopping;
   try {
     for (;;) {
       const next = await clock.idle(iterator.next());
