@@ -31,7 +31,10 @@ const BULK_EVENTS = 20_000n;
 import { createWorkflowProjection } from './workflowProjection.js';
 
 export interface ProjectorOptions {
-  /** Events per transaction while catching up. Default 10 000. */
+  /**
+   * Events per transaction while catching up. Default 1 000: a batch's events stay alive until it commits, and
+   * bigger batches make the garbage collector copy and promote them (10 000 folded a 1,000-STF log ~12 % slower).
+   */
   batchSize?: number;
   logger?: Pick<Logger, 'warn' | 'info' | 'debug' | 'error'>;
 }
@@ -74,7 +77,7 @@ export class Projector {
     readonly db: ViewsDb,
     options: ProjectorOptions,
   ) {
-    this.batchSize = Math.max(1, options.batchSize ?? 10_000);
+    this.batchSize = Math.max(1, options.batchSize ?? 1_000);
     this.logger = options.logger ?? quiet;
   }
 
