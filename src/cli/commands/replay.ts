@@ -10,7 +10,7 @@ import type { Command } from '../context.js';
 import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
 const usage =
-  'swf replay RUN [--at POSITION|ISO-TIME] [--check [--recorded-machines]] [--set section.key=value]... [--json] [--store URL]';
+  'swf replay RUN [--at POSITION|ISO-TIME] [--check [--recorded-machines]] [--set section.key=value]... [--json] [--inspect [URL] [--speed N]] [--store URL]';
 
 export const replayCommand: Command = {
   name: 'replay',

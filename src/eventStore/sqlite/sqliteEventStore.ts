@@ -203,11 +203,6 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     streamBackward: db
       .prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
       .raw(),
-    // Filtered scans look at stream and type first and parse only the rows that match.
-    scanForward: db
-      .prepare(`SELECT position, stream, type FROM events WHERE position > ? ORDER BY position LIMIT ?`)
-      .raw(),
-    byPosition: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position = ?`).raw(),
     dataVersion: db.prepare(`PRAGMA data_version`).pluck(),
     getCheckpoint: db.prepare(`SELECT position FROM checkpoints WHERE name = ?`).pluck(),
     setCheckpoint: db.prepare(
