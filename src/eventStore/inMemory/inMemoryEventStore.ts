@@ -156,7 +156,8 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
       });
       // All or nothing: remember the lengths and undo on failure.
       const logLength = log.length;
-      const streamLengths = new Map([...streams].map(([k, v]) => [k, v.length]));
+      // Only the streams this commit touches can change (copying every stream's length was O(log) per commit).
+      const streamLengths = new Map(prepared.map((p) => [p.stream, streams.get(p.stream)?.length] as const));
       try {
         const results = prepared.map((p) => appendPrepared(p.stream, p.events, p.expected));
         if (checkpoint) checkpoints.set(checkpoint.name, checkpoint.position);
@@ -164,10 +165,9 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
         return { appends: results };
       } catch (e: unknown) {
         for (const row of log.splice(logLength)) byId.delete(row.event.id);
-        for (const [k, v] of streams) {
-          const n = streamLengths.get(k);
+        for (const [k, n] of streamLengths) {
           if (n === undefined) streams.delete(k);
-          else v.length = n;
+          else streams.get(k)!.length = n;
         }
         throw e;
       }
