@@ -7,13 +7,13 @@ import type { AgentIdentity, Output } from './runtime.js';
 /** A message caused by `cause`, with an id derived from the cause and `purpose` (and any further parts). */
 export function send(
   body: Record<string, unknown>,
-  cause: { id: string; metadata?: unknown },
+  cause: { id: string; metadata?: unknown; revision?: bigint },
   ...purpose: (string | number)[]
 ): Output {
   const message = body as unknown as Message;
   return {
     stream: streamForMessage(message),
-    event: messageEvent(message, { id: deriveId(cause.id, ...purpose), cause }),
+    event: messageEvent(message, { id: deriveId(cause, ...purpose), cause }),
   };
 }
 

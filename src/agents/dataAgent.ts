@@ -39,7 +39,7 @@ export function dataAgent(identity: AgentIdentity): Agent {
             {
               stream: streams.data(m.run_id),
               event: domainEvent('DatasetOpened', dataset, {
-                id: deriveId(event.id, 'dataset-opened'),
+                id: deriveId(event, 'dataset-opened'),
                 namespace: identity.namespace,
                 cause: event,
               }),
@@ -81,7 +81,7 @@ export function dataAgent(identity: AgentIdentity): Agent {
               event: domainEvent(
                 'DatasetClosed',
                 { ...dataset, total_stf_files: m.total_stf_files },
-                { id: deriveId(event.id, 'dataset-closed'), namespace: identity.namespace, cause: event },
+                { id: deriveId(event, 'dataset-closed'), namespace: identity.namespace, cause: event },
               ),
             },
             logLine(agent, 'info', `run ${m.run_id}: dataset closed with ${m.total_stf_files} STF files`, {

@@ -184,7 +184,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
               reason: refused,
               original_event_id: event.id,
             },
-            { id: deriveId(event.id, 'refused', agent.name), namespace: identity.namespace, cause: event },
+            { id: deriveId(event, 'refused', agent.name), namespace: identity.namespace, cause: event },
           ),
         },
         logLine(agent, 'warning', `run ${m.run_id}: ${m.msg_type} refused: ${refused}`, {
@@ -364,7 +364,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
       STREAM_PREFIXES.execution,
       STREAM_PREFIXES.run,
       STREAM_PREFIXES.fastmon,
-      STREAM_PREFIXES.worker,
+      STREAM_PREFIXES.results,
       STREAM_PREFIXES.fastproc,
     ],
     handles: new Set([

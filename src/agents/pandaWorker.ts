@@ -158,7 +158,7 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
         const startedAt = clock.now();
         await writer.commit([
           {
-            stream: streams.worker(identity.name),
+            stream: streams.results(content.run_id),
             event: domainEvent(
               'SliceProcessingStarted',
               {
@@ -173,7 +173,7 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
                 started_at: new Date(startedAt).toISOString(),
                 lease_deadline: new Date(startedAt + leaseMs).toISOString(),
               },
-              { id: deriveId(delivery.id, 'started', identity.name, delivery.retryCount), namespace, cause: delivery },
+              { id: deriveId(delivery, 'started', identity.name, delivery.retryCount), namespace, cause: delivery },
             ),
           },
         ]);
@@ -227,7 +227,7 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
           original_stream: event.streamName,
           original_position: Number(event.position),
         },
-        { id: deriveId(event.id, 'rejected', identity.name), namespace, cause: event },
+        { id: deriveId(event, 'rejected', identity.name), namespace, cause: event },
       ),
     };
   }

@@ -23,6 +23,7 @@ import {
   deriveId,
   domainEvent,
   type EnvelopedEvent,
+  hasManyWriters,
   isDomainEventType,
   isMessageType,
   messageEvent,
@@ -82,7 +83,10 @@ export interface RuntimeOptions {
   hostname?: string;
 }
 
-/** Appends with exact expected revisions, tracking each stream's revision (the agent is its only writer). */
+/**
+ * Appends with exact expected revisions, tracking each stream's revision (the agent is its only writer); to a
+ * stream with many writers (`hasManyWriters`: a run's results) with `any`, the derived ids keeping it idempotent.
+ */
 export class StreamWriter {
   private readonly revisions = new Map<string, bigint | 'no_stream'>();
 
@@ -115,7 +119,11 @@ export class StreamWriter {
     }
     const appends: StreamAppend[] = [];
     for (const [stream, events] of byStream) {
-      appends.push({ stream, events, expectedRevision: await this.revisionOf(stream) });
+      appends.push({
+        stream,
+        events,
+        expectedRevision: hasManyWriters(stream) ? 'any' : await this.revisionOf(stream),
+      });
     }
     return appends;
   }
@@ -207,7 +215,7 @@ export function logLine(
   } as unknown as Message;
   return {
     stream: streams.agent(agent.name),
-    event: messageEvent(body, { id: deriveId(opts.cause.id, 'log', agent.name, opts.purpose), cause: opts.cause }),
+    event: messageEvent(body, { id: deriveId(opts.cause, 'log', agent.name, opts.purpose), cause: opts.cause }),
   };
 }
 
@@ -225,7 +233,7 @@ function rejection(agent: AgentIdentity, event: StoredEvent, reason: string, now
           original_stream: event.streamName,
           original_position: Number(event.position),
         },
-        { id: deriveId(event.id, 'rejected', agent.name), namespace: agent.namespace, cause: event },
+        { id: deriveId(event, 'rejected', agent.name), namespace: agent.namespace, cause: event },
       ),
     },
     logLine(agent, 'warning', `rejected ${event.type} at position ${event.position}: ${reason}`, {

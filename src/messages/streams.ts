@@ -9,7 +9,7 @@
  * | `fastmon-<run>` | tf_file_registered |
  * | `fastproc-<run>` | run_imminent_worker, the workers' end_run, SliceLeaseExpired, RunTransitionRefused, the fast processing agent's MessageRejected |
  * | `slices-<run>` | slice (the queue the workers consume as a competing-consumer group) |
- * | `worker-<worker>` | SliceProcessingStarted, slice_result |
+ * | `results-<run>` | SliceProcessingStarted, slice_result: every worker of the run writes here (many writers) |
  * | `agent-<agent>` | agent_heartbeat, agent_log (and that agent's MessageRejected when it has no run) |
  * | `swf-run-numbers`, `swf-execution-ids` | the counters |
  */
@@ -39,7 +39,7 @@ export const STREAM_PREFIXES = {
   fastmon: 'fastmon-',
   fastproc: 'fastproc-',
   slices: 'slices-',
-  worker: 'worker-',
+  results: 'results-',
   agent: 'agent-',
 } as const;
 export type StreamKind = keyof typeof STREAM_PREFIXES;
@@ -70,9 +70,16 @@ export const streams = {
   fastmon: (run: string | number | bigint): string => named(STREAM_PREFIXES.fastmon, runKey(run)),
   fastproc: (run: string | number | bigint): string => named(STREAM_PREFIXES.fastproc, runKey(run)),
   slices: (run: string | number | bigint): string => named(STREAM_PREFIXES.slices, runKey(run)),
-  worker: (worker: string): string => named(STREAM_PREFIXES.worker, worker),
+  results: (run: string | number | bigint): string => named(STREAM_PREFIXES.results, runKey(run)),
   agent: (agent: string): string => named(STREAM_PREFIXES.agent, agent),
 } as const;
+
+/**
+ * Streams with many writers, appended to with expected revision `any`: a run's workers all report to its
+ * `results-<run>` stream, as the testbed's workers share one results queue. Every other stream has one writer,
+ * which appends with exact expected revisions.
+ */
+export const hasManyWriters = (name: string): boolean => name.startsWith(STREAM_PREFIXES.results);
 
 /** Which kind of stream a name is, and its key (run number, execution id, worker or agent name). */
 export function parseStreamName(name: string): { kind: StreamKind; key: string } | undefined {
@@ -102,7 +109,7 @@ export function streamForMessage(m: Message): string {
     case 'slice':
       return streams.slices(m.run_id);
     case 'slice_result':
-      return streams.worker(m.sender);
+      return streams.results(m.run_id);
     case 'agent_heartbeat':
     case 'agent_log':
       return streams.agent(m.instance_name);

@@ -27,6 +27,7 @@ import {
   EXECUTION_IDS_STREAM,
   parseEvent,
   RUN_NUMBERS_STREAM,
+  STREAM_PREFIXES,
   streams,
 } from '../messages/index.js';
 import { counterEvents, locateRun, readRunEvents, type RunInfo } from './runEvents.js';
@@ -56,8 +57,8 @@ export interface BundleEvent {
 }
 
 const COUNTERS = new Set([EXECUTION_IDS_STREAM, RUN_NUMBERS_STREAM]);
-/** Streams that serve many runs (workers, agents): a bundle holds only this run's part of them. */
-const isShared = (stream: string): boolean => stream.startsWith('agent-') || stream.startsWith('worker-');
+/** Streams that serve many runs (the agents'): a bundle holds only this run's part of them. */
+const isShared = (stream: string): boolean => stream.startsWith(STREAM_PREFIXES.agent);
 
 /** The run's bundle events, in log order. */
 export async function bundleEvents(store: EventStore, info: RunInfo): Promise<StoredEvent[]> {

@@ -1,8 +1,8 @@
 /**
  * Which events belong to a run, and how to read them from the log.
  *
- * A run's events: the streams `run-<n>`, `data-<n>`, `fastmon-<n>`, `fastproc-<n>`, `slices-<n>`, the workers'
- * events (`worker-*`) whose metadata names the run, and its execution's stream `execution-<execution_id>`.
+ * A run's events: the streams `run-<n>`, `data-<n>`, `fastmon-<n>`, `fastproc-<n>`, `slices-<n>`, `results-<n>`
+ * (the workers' reports) and its execution's stream `execution-<execution_id>`.
  * Bundles (and the determinism check) also take the agents' heartbeats and logs that carry the execution id
  * (`agent-*`), and the counter events that allocated the run number and the execution id.
  */
@@ -89,15 +89,14 @@ export function runScope(
     streams.fastmon(info.run_id),
     streams.fastproc(info.run_id),
     streams.slices(info.run_id),
+    streams.results(info.run_id),
     streams.execution(info.execution_id),
   ]);
-  const prefixes = [...own, STREAM_PREFIXES.worker, ...(options.agents ? [STREAM_PREFIXES.agent] : [])];
+  const prefixes = [...own, ...(options.agents ? [STREAM_PREFIXES.agent] : [])];
   const belongs = (e: StoredEvent): boolean => {
     const name = e.streamName;
     if (own.has(name)) return true;
-    // Workers and agents serve every run: their events name theirs in the metadata (read without parsing data).
-    if (name.startsWith(STREAM_PREFIXES.worker))
-      return (e.metadata as { runNumber?: unknown } | null)?.runNumber === info.run_number;
+    // Agents serve every run: their events name theirs in the metadata (read without parsing data).
     if (options.agents && name.startsWith(STREAM_PREFIXES.agent))
       return (e.metadata as { executionId?: unknown } | null)?.executionId === info.execution_id;
     return false;

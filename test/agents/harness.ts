@@ -128,7 +128,7 @@ export function streamOf(e: EnvelopedEvent): string {
     case 'WorkflowExecutionStarted':
       return streams.execution(EXECUTION);
     case 'SliceProcessingStarted':
-      return streams.worker(d.worker!);
+      return streams.results(d.run_id!);
     case 'SliceLeaseExpired':
       return streams.fastproc(d.run_id!);
     default:

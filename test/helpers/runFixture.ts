@@ -371,7 +371,7 @@ export async function appendRunFixture(store: EventStore, options: RunFixtureOpt
       if (taken === 4) plan[s.name] = 'fail-always';
     }
     const started = now(5);
-    dom(streams.worker(worker), 'SliceProcessingStarted', {
+    dom(streams.results(runId), 'SliceProcessingStarted', {
       run_id: runId,
       execution_id: executionId,
       namespace,

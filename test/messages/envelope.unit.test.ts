@@ -17,6 +17,7 @@ import {
   SCHEMA_VERSION,
   STREAM_NAME_PATTERN,
   streamForMessage,
+  hasManyWriters,
   streams,
   type Message,
   type MessageKind,
@@ -232,7 +233,9 @@ describe('streams', () => {
     expect(streams.fastmon(100010)).toBe('fastmon-100010');
     expect(streams.fastproc(100010)).toBe('fastproc-100010');
     expect(streams.slices(100010)).toBe('slices-100010');
-    expect(streams.worker('panda-worker-01')).toBe('worker-panda-worker-01');
+    expect(streams.results(100010)).toBe('results-100010');
+    expect(hasManyWriters('results-100010')).toBe(true);
+    expect(hasManyWriters('slices-100010')).toBe(false);
     expect(streams.agent('data-agent-swf-1')).toBe('agent-data-agent-swf-1');
     expect([RUN_NUMBERS_STREAM, EXECUTION_IDS_STREAM]).toEqual(['swf-run-numbers', 'swf-execution-ids']);
   });
@@ -248,7 +251,7 @@ describe('streams', () => {
       stf_ready: 'data-100010',
       tf_file_registered: 'fastmon-100010',
       slice: 'slices-100010',
-      slice_result: 'worker-panda-worker-swf-01',
+      slice_result: 'results-100010',
       run_imminent_worker: 'fastproc-100010',
       worker_end_run: 'fastproc-100010',
       agent_heartbeat: 'agent-data-agent-swf-1',
@@ -258,7 +261,8 @@ describe('streams', () => {
   });
 
   it('refuses names the store would refuse', () => {
-    expect(() => streams.worker('has space')).toThrow(/invalid stream name/);
+    expect(() => streams.agent('has space')).toThrow(/invalid stream name/);
+    expect(() => streams.results('r1')).toThrow(/invalid run number/);
     expect(() => streams.run('abc')).toThrow(/invalid run number/);
     expect(() => streams.agent('x'.repeat(200))).toThrow(/invalid stream name/);
     expect(STREAM_NAME_PATTERN.test(streams.execution('a'.repeat(180)))).toBe(true);
@@ -266,7 +270,8 @@ describe('streams', () => {
 
   it('parses a stream name back into its kind and key', () => {
     expect(parseStreamName('slices-100010')).toEqual({ kind: 'slices', key: '100010' });
-    expect(parseStreamName('worker-panda-worker-01')).toEqual({ kind: 'worker', key: 'panda-worker-01' });
+    expect(parseStreamName('results-100010')).toEqual({ kind: 'results', key: '100010' });
+    expect(parseStreamName('agent-panda-worker-01')).toEqual({ kind: 'agent', key: 'panda-worker-01' });
     expect(parseStreamName('swf-run-numbers')).toBeUndefined();
   });
 });
@@ -291,5 +296,23 @@ describe('deriveId', () => {
       expect(u[14]).toBe('5');
       expect('89ab').toContain(u[19]);
     }
+  });
+
+  it('seeded by a stored event, leads with its revision (version 8) so ids written together sort together', () => {
+    const input = { id: '6f1c2d3e-4b5a-5c6d-8e7f-0a1b2c3d4e5f', revision: 41n };
+    const u = deriveId(input, 'started', 'panda-worker-01', 0);
+    expect(z.uuid().safeParse(u).success).toBe(true);
+    expect(u.slice(0, 13)).toBe('00000000-0029');
+    expect(u[14]).toBe('8');
+    expect('89ab').toContain(u[19]);
+    // A pure function of the input event: the same again, and the hash part is the string seed's.
+    expect(deriveId({ ...input }, 'started', 'panda-worker-01', 0)).toBe(u);
+    expect(u.slice(15)).toBe(deriveId(input.id, 'started', 'panda-worker-01', 0).slice(15));
+    expect(deriveId(input, 'started', 'panda-worker-02', 0)).not.toBe(u);
+    // Consecutive inputs give ids in the same order.
+    const ids = [5n, 6n, 7n, 300n, 70000n].map((r) => deriveId({ id: `x${r}`, revision: r }, 'slice'));
+    expect([...ids].sort()).toEqual(ids);
+    // Without a revision (an event not yet stored) it is the version-5 id of its id.
+    expect(deriveId({ id: input.id }, 'x')).toBe(deriveId(input.id, 'x'));
   });
 });

@@ -141,7 +141,9 @@ describe('each agent in its own process', () => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       let results = 0;
-      for await (const e of store.readAll({ filter: { streamPrefix: ['worker-'], eventTypePrefix: ['slice_result'] } }))
+      for await (const e of store.readAll({
+        filter: { streamPrefix: ['results-'], eventTypePrefix: ['slice_result'] },
+      }))
         results += e ? 1 : 0;
       if (results >= 60 || Date.now() > deadline) break;
       await sleep(100);
