@@ -26,6 +26,7 @@ import {
   type Delivery,
   type GroupBackend,
   groupSubscription,
+  streamInterest,
 } from '../shared/subscriptions.js';
 import {
   assertExpectedRevision,
@@ -142,7 +143,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
       const expected = opts.expectedRevision ?? 'any';
       assertExpectedRevision(expected);
       const result = appendPrepared(stream, prepareEvents(events), expected);
-      notifier.notify();
+      notifier.notify(new Set([stream]));
       return result;
     },
 
@@ -161,7 +162,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
       try {
         const results = prepared.map((p) => appendPrepared(p.stream, p.events, p.expected));
         if (checkpoint) checkpoints.set(checkpoint.name, checkpoint.position);
-        if (results.length > 0) notifier.notify();
+        if (results.length > 0) notifier.notify(new Set(prepared.map((p) => p.stream)));
         return { appends: results };
       } catch (e: unknown) {
         for (const row of log.splice(logLength)) byId.delete(row.event.id);
@@ -236,6 +237,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
         },
         notifier,
         (e) => e.position,
+        streamInterest(opts.filter),
       );
     },
 
@@ -254,6 +256,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
         },
         notifier,
         (e) => e.revision + 1n,
+        (s) => s === stream,
       );
     },
 
@@ -267,7 +270,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
         g = new MemoryGroup(() => streams.get(stream) ?? [], opts);
         groups.set(key, g);
       }
-      return groupSubscription(g, randomUUID(), opts.bufferSize ?? 1, notifier);
+      return groupSubscription(g, randomUUID(), opts.bufferSize ?? 1, notifier, Date.now, (s) => s === stream);
     },
 
     async listParked(stream: string, group: string): Promise<ParkedEvent[]> {

@@ -2,15 +2,42 @@
  * The catch-up subscription and competing-consumer drivers shared by the embedded adapters (memory, SQLite).
  * An adapter supplies a page reader and a change notifier; the driver does the rest.
  */
-import type { GroupEvent, GroupSubscription, NackAction, StoredEvent, Subscription } from '../eventStore.js';
+import type {
+  EventFilter,
+  GroupEvent,
+  GroupSubscription,
+  NackAction,
+  StoredEvent,
+  Subscription,
+} from '../eventStore.js';
 
-/** Wakes waiters when the log may have changed (an append here, or one seen from another process). */
+/** Which streams a waiter cares about; without one it wakes at every change. */
+export type StreamInterest = (stream: string) => boolean;
+
+const TOUCHED_LIMIT = 1000;
+
+/** The interest of a subscription with this filter: its stream prefixes (a filter on types alone: any stream). */
+export function streamInterest(filter: EventFilter | undefined): StreamInterest | undefined {
+  const prefixes = filter?.streamPrefix;
+  if (!prefixes || prefixes.length === 0) return undefined;
+  return (stream) => prefixes.some((p) => stream.startsWith(p));
+}
+
+/**
+ * Wakes waiters when the log may have changed (an append here, or one seen from another process). A notification
+ * from an append here names the streams it touched, and wakes only the waiters interested in one of them: a
+ * subscriber to the data agent's streams does not query the store after every commit of the workers.
+ */
 export class ChangeNotifier {
-  private waiters = new Set<() => void>();
+  private waiters = new Map<() => void, StreamInterest | undefined>();
   /** Counts notifications, so a waiter can tell that one happened while it was busy (and not wait for the next). */
   version = 0;
   private onFirstWaiter: (() => void) | undefined;
   private onNoWaiter: (() => void) | undefined;
+  /** The version of each stream's latest append here (bounded: past the limit it starts again from `anyVersion`). */
+  private readonly touched = new Map<string, number>();
+  /** The version of the latest notification that named no streams. */
+  private anyVersion = 0;
 
   /** Hooks for adapters that must poll for foreign changes only while someone waits. */
   setPollingHooks(start: () => void, stop: () => void): void {
@@ -22,9 +49,20 @@ export class ChangeNotifier {
     return this.waiters.size;
   }
 
-  /** Resolves at the next notify(), or after `timeoutMs`; at once if one came after version `since`. */
-  wait(timeoutMs?: number, since?: number): Promise<void> {
-    if (since !== undefined && since !== this.version) return Promise.resolve();
+  /** Whether a notification that concerns `interest` (any, without one) came after version `since`. */
+  changedSince(since: number, interest?: StreamInterest): boolean {
+    if (since === this.version) return false;
+    if (interest === undefined || this.anyVersion > since) return true;
+    for (const [stream, version] of this.touched) if (version > since && interest(stream)) return true;
+    return false;
+  }
+
+  /**
+   * Resolves at the next notify() that concerns `interest` (any, without one), or after `timeoutMs`; at once if
+   * any notification came after version `since`.
+   */
+  wait(timeoutMs?: number, since?: number, interest?: StreamInterest): Promise<void> {
+    if (since !== undefined && this.changedSince(since, interest)) return Promise.resolve();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (): void => {
@@ -33,16 +71,33 @@ export class ChangeNotifier {
         if (this.waiters.size === 0) this.onNoWaiter?.();
         resolve();
       };
-      this.waiters.add(done);
+      this.waiters.set(done, interest);
       if (this.waiters.size === 1) this.onFirstWaiter?.();
       if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
     });
   }
 
-  notify(): void {
-    this.version++;
+  /** Something changed: in `streams` (appends here), or anywhere (undefined: another process, a delivery state). */
+  notify(streams?: ReadonlySet<string>): void {
+    const version = ++this.version;
+    if (streams === undefined) this.anyVersion = version;
+    else {
+      for (const s of streams) this.touched.set(s, version);
+      if (this.touched.size > TOUCHED_LIMIT) {
+        this.touched.clear();
+        this.anyVersion = version;
+      }
+    }
     if (this.waiters.size === 0) return;
-    for (const w of [...this.waiters]) w();
+    for (const [w, interest] of [...this.waiters]) {
+      if (streams === undefined || interest === undefined) w();
+      else
+        for (const s of streams)
+          if (interest(s)) {
+            w();
+            break;
+          }
+    }
   }
 }
 
@@ -59,6 +114,8 @@ export function catchUpSubscription(
   readPage: PageReader,
   notifier: ChangeNotifier,
   cursorOf: (e: StoredEvent) => bigint,
+  /** The streams this subscription reads (undefined: any), so appends elsewhere do not wake it. */
+  interest?: StreamInterest,
 ): Subscription {
   let closed = false;
   let wake: (() => void) | undefined;
@@ -67,11 +124,19 @@ export function catchUpSubscription(
   let index = 0;
   const end: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
+  /** The notifier's version when the store last had nothing new for us: no need to ask again until it moves. */
+  let emptyAt: number | undefined;
   /** Fills the buffer from the store; false when there is nothing new. */
   const fill = (limit: number): boolean => {
+    if (emptyAt !== undefined && !notifier.changedSince(emptyAt, interest)) return false;
+    const version = notifier.version;
     const page = readPage(cursor, limit);
     if (page.scanned > cursor) cursor = page.scanned;
-    if (page.events.length === 0) return false;
+    if (page.events.length === 0) {
+      emptyAt = version;
+      return false;
+    }
+    emptyAt = undefined;
     buffer = page.events;
     index = 0;
     const last = cursorOf(buffer[buffer.length - 1]!);
@@ -86,7 +151,7 @@ export function catchUpSubscription(
         if (fill(PAGE)) continue;
         await new Promise<void>((resolve) => {
           wake = resolve;
-          void notifier.wait().then(resolve);
+          void notifier.wait(undefined, undefined, interest).then(resolve);
         });
         wake = undefined;
       }
@@ -148,6 +213,8 @@ export function groupSubscription(
   bufferSize: number,
   notifier: ChangeNotifier,
   now: () => number = Date.now,
+  /** The group's stream: appends elsewhere do not wake an idle member. */
+  interest?: StreamInterest,
 ): GroupSubscription {
   let closed = false;
   let inFlight = 0;
@@ -170,7 +237,7 @@ export function groupSubscription(
       const timeout = Math.max(5, Math.min(next ?? 1000, 1000));
       await new Promise<void>((resolve) => {
         wake = resolve;
-        void notifier.wait(timeout, seen).then(resolve);
+        void notifier.wait(timeout, seen, interest).then(resolve);
       });
       wake = undefined;
     }

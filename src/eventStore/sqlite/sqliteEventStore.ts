@@ -38,7 +38,13 @@ import {
   type SubscribeToAllOptions,
   type SubscribeToStreamOptions,
 } from '../eventStore.js';
-import { ChangeNotifier, catchUpSubscription, groupSubscription, pagedEvents } from '../shared/subscriptions.js';
+import {
+  ChangeNotifier,
+  catchUpSubscription,
+  groupSubscription,
+  pagedEvents,
+  streamInterest,
+} from '../shared/subscriptions.js';
 import {
   assertExpectedRevision,
   assertGroupName,
@@ -286,6 +292,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
         throw new ExpectedVersionConflictError(stream, expected, current === -1 ? 'no_stream' : BigInt(current));
       }
     }
+    touched.add(stream);
     let revision = current;
     let position = 0;
     for (const e of events) {
@@ -325,6 +332,8 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   }
   let jobs: Job[] = [];
   let flushScheduled = false;
+  /** The streams appended to by the flush under way: its notification wakes only their subscribers. */
+  let touched = new Set<string>();
   const savepoint = db.transaction((run: () => unknown) => run());
   /** Every job in a savepoint of its own: a failing job rolls back alone. */
   const flushIsolated = db.transaction((batch: Job[]) => {
@@ -366,6 +375,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     const batch = jobs;
     jobs = [];
     if (batch.length === 0) return;
+    touched = new Set();
     if (closed) {
       for (const job of batch) job.reject(new StoreUnavailableError(`the store ${path} is closed`));
       return;
@@ -382,7 +392,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     } catch {
       // only an optimisation: the poller will look again
     }
-    notifier.notify();
+    notifier.notify(touched);
     for (const job of batch) {
       if (job.ok) job.resolve(job.value);
       else job.reject(translateSqliteError(job.value, path));
@@ -634,6 +644,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
         },
         notifier,
         (e) => e.position,
+        streamInterest(filter),
       );
     },
 
@@ -654,6 +665,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
         },
         notifier,
         (e) => e.revision + 1n,
+        (s) => s === stream,
       );
     },
 
@@ -661,7 +673,14 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       assertStreamName(stream);
       assertGroupName(group);
       ensureOpen();
-      return groupSubscription(groupFor(stream, group, opts), randomUUID(), opts.bufferSize ?? 1, notifier);
+      return groupSubscription(
+        groupFor(stream, group, opts),
+        randomUUID(),
+        opts.bufferSize ?? 1,
+        notifier,
+        Date.now,
+        (s) => s === stream,
+      );
     },
 
     async listParked(stream: string, group: string): Promise<ParkedEvent[]> {
