@@ -312,14 +312,20 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     return { nextRevision: BigInt(revision), position: BigInt(position) };
   }
 
-  const writeTx = db.transaction(
-    (batch: { stream: string; events: PreparedEvent[]; expected: ExpectedRevision }[], checkpoint?: Checkpoint) => {
-      const now = Date.now();
-      const results = batch.map((b) => appendInTx(b.stream, b.events, b.expected, now));
-      if (checkpoint) q.setCheckpoint.run(checkpoint.name, checkpoint.position);
-      return results;
-    },
-  );
+  /**
+   * A commit's appends and checkpoint. It runs as a job of the group commit, inside its transaction, which makes it
+   * all or nothing (the whole transaction, or the job's own savepoint when the batch runs isolated): no savepoint
+   * of its own on the fast path.
+   */
+  const writeJob = (
+    batch: { stream: string; events: PreparedEvent[]; expected: ExpectedRevision }[],
+    checkpoint?: Checkpoint,
+  ): AppendResult[] => {
+    const now = Date.now();
+    const results = batch.map((b) => appendInTx(b.stream, b.events, b.expected, now));
+    if (checkpoint) q.setCheckpoint.run(checkpoint.name, checkpoint.position);
+    return results;
+  };
 
   // Group commit: every write of one turn of the event loop (all agents and workers of a process) goes into one
   // IMMEDIATE transaction, each in a savepoint of its own, so a conflict fails only its own write.
@@ -414,7 +420,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     checkpoint?: Checkpoint,
   ): Promise<AppendResult[]> {
     try {
-      return await enqueue(() => writeTx(batch, checkpoint));
+      return await enqueue(() => writeJob(batch, checkpoint));
     } catch (e: unknown) {
       if (!(e instanceof IdempotencyProbe)) return fail(e);
     }

@@ -3,7 +3,8 @@
  * processes share it and it survives restarts:
  * - `group_cursors`: the next revision of the stream not yet handed out, and the group's settings;
  * - `group_deliveries`: events handed out and not yet acked (in flight, waiting for a retry, or parked).
- * Every change runs in an IMMEDIATE transaction, so two members never hold the same event at once.
+ * Every change is a job of the store's group commit (one IMMEDIATE transaction per turn of the event loop), so two
+ * members never hold the same event at once.
  */
 import type Database from 'better-sqlite3';
 import type { GroupOptions, NackAction, ParkedEvent, StoredEvent } from '../eventStore.js';
@@ -40,7 +41,7 @@ export class SQLiteGroup implements GroupBackend {
   }
 
   private readonly q;
-  private readonly claimTx;
+  private readonly claimJob;
   private settings: { maxRetry: number; ackTimeout: number } | undefined;
 
   constructor(
@@ -124,12 +125,13 @@ export class SQLiteGroup implements GroupBackend {
           WHERE stream = ? AND grp = ? AND state = 'parked'`,
       ),
     };
-    this.claimTx = db.transaction((member: string, max: number, now: number): Delivery[] => {
+    // A job of the store's group commit: it runs inside the flush's transaction (all or nothing with it, or in a
+    // savepoint of its own when the batch runs isolated). `pending` and `expired` are what `claim` saw just before
+    // (the same turn): a retry or an expiry that appears in between waits for the next claim.
+    this.claimJob = (member: string, max: number, now: number, pending: number, expired: number): Delivery[] => {
       const { maxRetry, ackTimeout } = this.ensure();
       const s = this.stream;
       const g = this.group;
-      // The same look as `claim` took, now inside the write lock: skip the statements with nothing to do.
-      const [pending, expired] = this.q.work.get(s, g, s, g, now, s, s, g) as [number, number, number];
       if (expired) this.q.expire.run(maxRetry, maxRetry, maxRetry, maxRetry, now, s, g, now);
       const out: Delivery[] = [];
       for (const r of pending || expired ? (this.q.pending.all(s, g, max) as [...RawRow, number][]) : []) {
@@ -146,7 +148,7 @@ export class SQLiteGroup implements GroupBackend {
         if (rows.length > 0) this.q.advance.run(rows[rows.length - 1]![3] + 1, s, g);
       }
       return out;
-    });
+    };
   }
 
   /** The group's settings: stored by the first member that created it, shared by all. */
@@ -182,16 +184,16 @@ export class SQLiteGroup implements GroupBackend {
   }
 
   async claim(member: string, max: number, now: number): Promise<Delivery[]> {
-    const idle = this.run(() => {
+    // Is there anything to do? A read, so that idle members do not take the write lock.
+    const [pending, expired, fresh] = this.run(() => {
       this.ensure();
       const s = this.stream;
       const g = this.group;
-      const [pending, expired, fresh] = this.q.work.get(s, g, s, g, now, s, s, g) as [number, number, number];
-      return !pending && !expired && !fresh;
+      return this.q.work.get(s, g, s, g, now, s, s, g) as [number, number, number];
     });
-    if (idle) return [];
+    if (!pending && !expired && !fresh) return [];
     // Claims ride in the store's group commit, with the appends and acks of the same turn.
-    return this.enqueue(() => this.claimTx(member, max, now));
+    return this.enqueue(() => this.claimJob(member, max, now, pending, expired));
   }
 
   async ack(member: string, event: StoredEvent): Promise<void> {
