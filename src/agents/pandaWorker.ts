@@ -140,9 +140,14 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
       });
     await writer.commit([beat('READY')]);
     const iterator = sub[Symbol.asyncIterator]();
+    /** The last slice's ack (its error, if it failed): the claim of the next one goes with it (one commit, not two). */
+    let acked: Promise<Error | undefined> | undefined;
     try {
       for (;;) {
         const next = await clock.idle(iterator.next());
+        const ackFailed = await acked;
+        acked = undefined;
+        if (ackFailed !== undefined) throw ackFailed;
         if (next.done) break;
         const delivery = next.value;
         let content: SliceContent;
@@ -206,9 +211,13 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
             delivery.retryCount,
           ),
         ]);
-        await sub.ack(delivery);
+        acked = sub.ack(delivery).then(
+          () => undefined,
+          (e: unknown) => (e instanceof Error ? e : new Error(`ack failed: ${String(e)}`)),
+        );
       }
     } finally {
+      await acked;
       await writer.commit([beat('EXITED')]).catch(() => {});
     }
   }

@@ -249,9 +249,10 @@ export function groupSubscription(
       return started;
     },
     async ack(event) {
-      await backend.ack(member, event);
+      // The room is free at once, so the next claim can ride in the same commit as this ack.
       inFlight = Math.max(0, inFlight - 1);
       signal();
+      await backend.ack(member, event);
     },
     async nack(event, action, reason) {
       await backend.nack(member, event, action, reason, now());
