@@ -2,7 +2,7 @@
  * Deterministic ids. An agent derives each output event's id from its input event's id, the purpose and (for
  * retries) the attempt, so a handler re-run after a crash appends the same ids and the store drops the repeats.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** A stored event, as a seed: its id and, when it has one, its revision in its stream. */
 export interface IdSeed {
@@ -27,7 +27,7 @@ export interface IdSeed {
 export function deriveId(seed: string | IdSeed, ...parts: readonly (string | number | bigint)[]): string {
   const seedId = typeof seed === 'string' ? seed : seed.id;
   const key = JSON.stringify([seedId, ...parts.map((p) => (typeof p === 'bigint' ? `${p}n` : p))]);
-  const b = createHash('sha1').update(key).digest();
+  const b = hash('sha1', key, 'buffer');
   const revision = typeof seed === 'string' ? undefined : seed.revision;
   if (revision === undefined) {
     b[6] = (b[6]! & 0x0f) | 0x50;

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConcurrencyError,
+  type EventFilter,
   type EventStore,
   ExpectedVersionConflictError,
   type GroupEvent,
@@ -350,6 +351,25 @@ export function describeEventStore(
             ),
           ),
         ).toEqual(['run-1:stf_gen', 'data-1:stf_ready', 'run-2:stf_gen']);
+      });
+
+      it('a prefix matches exactly the names that start with it, at its edges too', async () => {
+        setup();
+        // '.' is the character after '-': a range filter must not take 'x.1' for 'x-'; 'x-' itself starts with 'x-'.
+        await store.appendToStream(stream('x-'), [ev('A')]);
+        await store.appendToStream(stream('x-1'), [ev('B')]);
+        await store.appendToStream(stream('x.1'), [ev('C')]);
+        await store.appendToStream(stream('x+1'), [ev('D')]);
+        await store.appendToStream(stream('x-1'), [ev('B2')]);
+        const read = async (filter: EventFilter): Promise<string[]> =>
+          (await collect(store.readAll({ filter }))).filter((e) => e.streamName.startsWith(p)).map((e) => e.type);
+        expect(await read({ streamPrefix: [`${p}-x-`] })).toEqual(['A', 'B', 'B2']);
+        expect(await read({ streamPrefix: [`${p}-x.`, `${p}-x+`] })).toEqual(['C', 'D']);
+        expect(await read({ streamPrefix: [`${p}-x`], eventTypePrefix: ['B2'] })).toEqual(['B2']);
+        expect(await read({ streamPrefix: [`${p}-x`], eventTypePrefix: ['B'] })).toEqual(['B', 'B2']);
+        expect(await read({ streamPrefix: [`${p}-x`], eventTypePrefix: [''] })).toEqual(['A', 'B', 'C', 'D', 'B2']);
+        // A prefix no name can have (names are ASCII) matches nothing.
+        expect(await read({ streamPrefix: [`${p}-x`], eventTypePrefix: ['Bé'] })).toEqual([]);
       });
     });
 
