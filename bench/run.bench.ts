@@ -35,6 +35,11 @@ const TARGET_RATIO = 0.4;
 const TARGET_RSS_MB = 500;
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+/** Node's flags as `swf` runs (its `#!/usr/bin/env -S node <flags>` line, which `npm start` repeats). */
+const NODE_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(CLI, 'utf8').split('\n', 1)[0]!)?.[1] ?? '')
+  .trim()
+  .split(/\s+/)
+  .filter(Boolean);
 const TIME = '/usr/bin/time';
 const work = mkdtempSync(join(tmpdir(), 'swf-bench-run-'));
 
@@ -50,7 +55,8 @@ interface ChildRun {
 /** Runs `node <cli> args...` to completion, timing it from spawn to exit and measuring its peak RSS if asked. */
 function runCli(args: string[], measureRss: boolean): Promise<ChildRun> {
   const useTime = measureRss && existsSync(TIME);
-  const [cmd, argv] = useTime ? [TIME, ['-v', process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+  const node = [process.execPath, ...NODE_FLAGS, CLI, ...args];
+  const [cmd, argv] = useTime ? [TIME, ['-v', ...node]] : [node[0]!, node.slice(1)];
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWF_')));
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -185,7 +191,7 @@ const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
 
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
-  console.log(`swf run benchmark, node ${process.version}${quick ? ' (--quick)' : ''}`);
+  console.log(`swf run benchmark, node ${process.version} ${NODE_FLAGS.join(' ')}${quick ? ' (--quick)' : ''}`);
 
   // Warm the file cache for the CLI's modules, so the first measured run is not a cold start of the disk.
   await runCli(['--help'], false);
