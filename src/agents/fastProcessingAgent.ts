@@ -34,6 +34,7 @@ import {
   type ParsedEvent,
   type Slice,
   sliceSample,
+  LEGACY_WORKER_PREFIX,
   STREAM_PREFIXES,
   streams,
 } from '../messages/index.js';
@@ -365,6 +366,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
       STREAM_PREFIXES.run,
       STREAM_PREFIXES.fastmon,
       STREAM_PREFIXES.results,
+      LEGACY_WORKER_PREFIX, // the workers' reports in logs written before results-<run>
       STREAM_PREFIXES.fastproc,
     ],
     handles: new Set([

@@ -44,6 +44,12 @@ export const STREAM_PREFIXES = {
 } as const;
 export type StreamKind = keyof typeof STREAM_PREFIXES;
 
+/**
+ * Logs written before the workers reported to `results-<run>` have a stream per worker, `worker-<worker>`, shared by
+ * every run it worked for (the run in each event's metadata). Replay and bundles still read them.
+ */
+export const LEGACY_WORKER_PREFIX = 'worker-';
+
 /** The counter streams. */
 export const RUN_NUMBERS_STREAM = 'swf-run-numbers';
 export const EXECUTION_IDS_STREAM = 'swf-execution-ids';

@@ -25,6 +25,7 @@ import {
   deriveId,
   domainEvent,
   EXECUTION_IDS_STREAM,
+  LEGACY_WORKER_PREFIX,
   parseEvent,
   RUN_NUMBERS_STREAM,
   STREAM_PREFIXES,
@@ -57,8 +58,9 @@ export interface BundleEvent {
 }
 
 const COUNTERS = new Set([EXECUTION_IDS_STREAM, RUN_NUMBERS_STREAM]);
-/** Streams that serve many runs (the agents'): a bundle holds only this run's part of them. */
-const isShared = (stream: string): boolean => stream.startsWith(STREAM_PREFIXES.agent);
+/** Streams that serve many runs (the agents', and the workers' in older logs): a bundle holds only this run's part. */
+const isShared = (stream: string): boolean =>
+  stream.startsWith(STREAM_PREFIXES.agent) || stream.startsWith(LEGACY_WORKER_PREFIX);
 
 /** The run's bundle events, in log order. */
 export async function bundleEvents(store: EventStore, info: RunInfo): Promise<StoredEvent[]> {

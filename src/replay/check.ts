@@ -82,6 +82,13 @@ interface Checked {
 }
 
 /** The agent that recorded an event, by the name it carries. */
+/**
+ * What identifies an output across id layouts: its id past the version digit. A derived id is sha1 of its input
+ * and purpose; logs written before ids led with the input's revision (`deriveId`) hold the version-5 form of the
+ * same hash, which differs only in the first 48 bits and the version. So a run recorded then checks as well.
+ */
+const derivationOf = (id: string): string => id.slice(15);
+
 const producerOf = (e: StoredEvent): string | undefined => {
   const d = e.data as { sender?: unknown; instance_name?: unknown; agent?: unknown } | null;
   const n = d?.sender ?? d?.instance_name ?? d?.agent;
@@ -136,6 +143,7 @@ export async function checkRun(store: EventStore, info: RunInfo, options: CheckO
     make('fast_processing', 'Fast_Processing', ['RunFinished']),
   ];
 
+  /** Recomputed outputs not yet matched, by `derivationOf` their id. */
   const pending = new Map<string, Pending>();
   /** Inputs fed, per agent: a recorded output caused by one of them must have been recomputed. */
   const fed = new Map<string, { agents: Checked[]; input: Divergence['input'] }>();
@@ -156,9 +164,9 @@ export async function checkRun(store: EventStore, info: RunInfo, options: CheckO
   for await (const e of readRunEvents(store, info, { agents: true })) {
     if (divergence) break;
     // 1. Is it a recorded output? Match it with its recomputed twin.
-    const twin = pending.get(e.id);
+    const twin = pending.get(derivationOf(e.id));
     if (twin) {
-      pending.delete(e.id);
+      pending.delete(derivationOf(e.id));
       compared++;
       const o = twin.output;
       if (
@@ -207,7 +215,7 @@ export async function checkRun(store: EventStore, info: RunInfo, options: CheckO
       else fed.set(e.id, { agents: [a], input: inputOf(e) });
       for (const o of outputs) {
         a.outputs++;
-        pending.set(o.event.id, { agent: a.agent.name, input: e, output: o });
+        pending.set(derivationOf(o.event.id), { agent: a.agent.name, input: e, output: o });
       }
     }
     if (counted) inputs++;

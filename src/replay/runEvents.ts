@@ -10,6 +10,7 @@ import { NotFoundError } from '../errors.js';
 import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
 import {
   EXECUTION_IDS_STREAM,
+  LEGACY_WORKER_PREFIX,
   runKey,
   RUN_NUMBERS_STREAM,
   STREAM_PREFIXES,
@@ -92,11 +93,14 @@ export function runScope(
     streams.results(info.run_id),
     streams.execution(info.execution_id),
   ]);
-  const prefixes = [...own, ...(options.agents ? [STREAM_PREFIXES.agent] : [])];
+  const prefixes = [...own, LEGACY_WORKER_PREFIX, ...(options.agents ? [STREAM_PREFIXES.agent] : [])];
   const belongs = (e: StoredEvent): boolean => {
     const name = e.streamName;
     if (own.has(name)) return true;
-    // Agents serve every run: their events name theirs in the metadata (read without parsing data).
+    // Agents (and, in older logs, workers) serve every run: their events name theirs in the metadata (read without
+    // parsing data).
+    if (name.startsWith(LEGACY_WORKER_PREFIX))
+      return (e.metadata as { runNumber?: unknown } | null)?.runNumber === info.run_number;
     if (options.agents && name.startsWith(STREAM_PREFIXES.agent))
       return (e.metadata as { executionId?: unknown } | null)?.executionId === info.execution_id;
     return false;
