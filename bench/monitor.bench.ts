@@ -42,7 +42,8 @@ const QUERIES = Number(flag('--queries') ?? (quick ? 200 : 500));
 const JSON_OUT = args.includes('--json');
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
+// the CLI of the same build as this file (dist/ or another --outDir)
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const cacheDir = join(root, '.swf-bench');
 const storeFile = join(cacheDir, `monitor-${STF}.db`);
 const work = mkdtempSync(join(tmpdir(), 'swf-bench-monitor-'));

@@ -2,9 +2,15 @@
  * The read-model database: one SQLite file of its own (never the store's), in WAL mode so readers never wait for
  * the projector. The only module of `projections/` that imports `better-sqlite3`; everything else sees `ViewsDb`.
  * Driver errors are translated here, like the store adapter does.
+ *
+ * Also the writer thread (`startWriterThread`): a second connection on a worker thread that applies batches of
+ * writes, each with the checkpoints in one transaction, while the main thread reads the log and folds the next
+ * batch (a catch-up from empty views uses it; see `writer.ts`).
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { StoreCorruptError, StoreLockedError, StoreUnavailableError, SwfError } from '../errors.js';
 
@@ -35,7 +41,8 @@ export interface OpenViewsOptions {
   busyTimeoutMs?: number;
 }
 
-function translate(e: unknown, path: string): unknown {
+/** Translates a driver error (or one rebuilt from the writer thread's code and message) into ours. */
+export function translateViewsError(e: unknown, path: string): unknown {
   if (e instanceof SwfError) return e;
   const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '';
   const msg = e instanceof Error ? e.message : String(e);
@@ -51,6 +58,19 @@ function translate(e: unknown, path: string): unknown {
   return e;
 }
 
+function pragmasFor(file: string, options: OpenViewsOptions): string[] {
+  return [
+    `busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`,
+    // Bigger pages: fewer splits for the message store's rows (set before the first table; a no-op afterwards).
+    'page_size = 16384',
+    ...(file !== ':memory:' ? ['journal_mode = WAL'] : []),
+    'synchronous = NORMAL',
+    'cache_size = -65536',
+    'temp_store = MEMORY',
+    'foreign_keys = OFF',
+  ];
+}
+
 const bind = (params: SqlParams | undefined): unknown[] =>
   params === undefined ? [] : Array.isArray(params) ? (params as unknown[]) : [params];
 
@@ -61,16 +81,9 @@ export function openViewsDb(path: string, options: OpenViewsOptions = {}): Views
   try {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     db = new Database(file);
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-    // Bigger pages: fewer splits for the message store's rows (set before the first table; a no-op afterwards).
-    db.pragma('page_size = 16384');
-    if (file !== ':memory:') db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('cache_size = -65536');
-    db.pragma('temp_store = MEMORY');
-    db.pragma('foreign_keys = OFF');
+    for (const p of pragmasFor(file, options)) db.pragma(p);
   } catch (e: unknown) {
-    throw translate(e, file);
+    throw translateViewsError(e, file);
   }
   const cache = new Map<string, Database.Statement>();
   const statement = (sql: string): Database.Statement => {
@@ -79,7 +92,7 @@ export function openViewsDb(path: string, options: OpenViewsOptions = {}): Views
       try {
         s = db.prepare(sql);
       } catch (e: unknown) {
-        throw translate(e, file);
+        throw translateViewsError(e, file);
       }
       cache.set(sql, s);
     }
@@ -91,7 +104,7 @@ export function openViewsDb(path: string, options: OpenViewsOptions = {}): Views
       try {
         return fn(...args);
       } catch (e: unknown) {
-        throw translate(e, file);
+        throw translateViewsError(e, file);
       }
     };
   return {
@@ -117,4 +130,163 @@ export function openViewsDb(path: string, options: OpenViewsOptions = {}): Views
       if (db.open) db.close();
     },
   };
+}
+
+// ---- the writer thread ---------------------------------------------------------------------------
+
+/** A batch for the writer thread, applied in one IMMEDIATE transaction with the checkpoints it moves. */
+export interface WriterBatch {
+  t: 'batch';
+  seq: number;
+  /** Statements first used in this batch; the thread numbers them after the ones it has, in this order. */
+  sqls: string[];
+  /** The writes, flat: statement number, parameter count, the parameters; and again. */
+  ops: SqlValue[];
+  /** Each projection's checkpoint as the batch expects to find it: another value means another process wrote. */
+  expect: [string, number][];
+  /** The checkpoints the batch moves: name, position, event id. */
+  set: [string, number, string][];
+}
+
+/** The last request: `sql` in one IMMEDIATE transaction, then a TRUNCATE checkpoint, then the thread ends. */
+export interface WriterFinish {
+  t: 'finish';
+  sql: string[];
+}
+
+/** Ends the thread without anything more (after a conflict or a failure, or when the fold failed). */
+export interface WriterClose {
+  t: 'close';
+}
+
+export type WriterReply =
+  | { t: 'ok'; seq: number }
+  /** The stored checkpoints were not the expected ones: nothing written, and every later batch is skipped. */
+  | { t: 'conflict'; seq: number }
+  | { t: 'skipped'; seq: number }
+  /** The batch (or the finish, seq -1) failed and was rolled back; every later batch is skipped. */
+  | { t: 'error'; seq: number; message: string; code: string }
+  | { t: 'finished' };
+
+export interface WriterThread {
+  readonly worker: Worker;
+  /** Shared with the thread: [0] the last batch answered, [1] 0, or 1 after a conflict, 2 after an error. */
+  readonly state: Int32Array;
+  post(request: WriterBatch | WriterFinish | WriterClose): void;
+}
+
+interface WriterData {
+  driver: string;
+  path: string;
+  pragmas: string[];
+  state: SharedArrayBuffer;
+}
+
+/**
+ * The writer thread's body. It runs from its source text (`toString`), so it uses nothing from this module: the
+ * driver is loaded with the `require` it is given.
+ */
+function writerThread(load: NodeJS.Require, data: WriterData): void {
+  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
+  const Sqlite = load(data.driver) as typeof import('better-sqlite3');
+  const port = parentPort!;
+  const state = new Int32Array(data.state);
+  const answer = (seq: number, status: number, reply: WriterReply): void => {
+    if (status !== 0) Atomics.store(state, 1, status);
+    if (seq >= 0) Atomics.store(state, 0, seq);
+    Atomics.notify(state, 0);
+    port.postMessage(reply);
+  };
+  const failure = (e: unknown): { message: string; code: string } => ({
+    message: e instanceof Error ? e.message : String(e),
+    code: typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '',
+  });
+  let db: import('better-sqlite3').Database | undefined;
+  let opened: unknown;
+  try {
+    db = new Sqlite(data.path);
+    for (const p of data.pragmas) db.pragma(p);
+    // The WAL is copied into the file every 64 MB (4 000 pages) as the thread goes, not all at the end.
+    db.pragma('wal_autocheckpoint = 4000');
+  } catch (e: unknown) {
+    opened = e;
+  }
+  const statements: import('better-sqlite3').Statement[] = [];
+  let checkpoints: import('better-sqlite3').Statement | undefined;
+  let move: import('better-sqlite3').Statement | undefined;
+  let stopped = false;
+  const CONFLICT = new Error('the stored checkpoints are not the expected ones');
+  port.on('message', (m: WriterBatch | WriterFinish | WriterClose) => {
+    if (m.t === 'close') {
+      db?.close();
+      port.close();
+      return;
+    }
+    if (m.t === 'batch') {
+      if (stopped) return answer(m.seq, 0, { t: 'skipped', seq: m.seq });
+      try {
+        if (!db) throw opened;
+        const conn = db;
+        for (const sql of m.sqls) statements.push(conn.prepare(sql));
+        checkpoints ??= conn.prepare('SELECT name, position FROM projection_checkpoints');
+        move ??= conn.prepare('UPDATE projection_checkpoints SET position = ?, event_id = ? WHERE name = ?');
+        const [read, write] = [checkpoints, move];
+        conn
+          .transaction(() => {
+            const stored = new Map<string, number>();
+            for (const r of read.all() as { name: string; position: number }[]) stored.set(r.name, r.position);
+            for (const [name, position] of m.expect) if (stored.get(name) !== position) throw CONFLICT;
+            const ops = m.ops;
+            for (let i = 0; i < ops.length;) {
+              const n = ops[i + 1] as number;
+              statements[ops[i] as number]!.run(...ops.slice(i + 2, i + 2 + n));
+              i += 2 + n;
+            }
+            for (const [name, position, id] of m.set) write.run(position, id, name);
+          })
+          .immediate();
+        answer(m.seq, 0, { t: 'ok', seq: m.seq });
+      } catch (e: unknown) {
+        stopped = true;
+        if (e === CONFLICT) answer(m.seq, 1, { t: 'conflict', seq: m.seq });
+        else answer(m.seq, 2, { t: 'error', seq: m.seq, ...failure(e) });
+      }
+      return;
+    }
+    try {
+      if (!db) throw opened;
+      if (stopped) throw new Error('the writer thread stopped after a failed batch');
+      const conn = db;
+      conn
+        .transaction(() => {
+          for (const sql of m.sql) conn.exec(sql);
+        })
+        .immediate();
+      conn.pragma('wal_autocheckpoint = 1000');
+      conn.pragma('wal_checkpoint(TRUNCATE)');
+      conn.close();
+      port.postMessage({ t: 'finished' } satisfies WriterReply);
+    } catch (e: unknown) {
+      db?.close();
+      port.postMessage({ t: 'error', seq: -1, ...failure(e) } satisfies WriterReply);
+    }
+    port.close();
+  });
+}
+
+/** Starts a writer thread on the views database at `path` (a file: `:memory:` has no second connection). */
+export function startWriterThread(path: string, options: OpenViewsOptions = {}): WriterThread {
+  const file = resolve(path);
+  const state = new Int32Array(new SharedArrayBuffer(8));
+  const data: WriterData = {
+    driver: createRequire(import.meta.url).resolve('better-sqlite3'),
+    path: file,
+    pragmas: pragmasFor(file, options).filter((p) => !p.startsWith('page_size') && !p.startsWith('journal_mode')),
+    state: state.buffer,
+  };
+  const worker = new Worker(`(${writerThread.toString()})(require, require('node:worker_threads').workerData)`, {
+    eval: true,
+    workerData: data,
+  });
+  return { worker, state, post: (request) => worker.postMessage(request) };
 }

@@ -59,11 +59,11 @@ interface AgentEntry {
   created_at: string;
 }
 
-export function createAgentsProjection(db: ViewsDb): Projection {
+/** `bulk`: the tables were empty when the fold began and nothing else writes them (see the workflow projection). */
+export function createAgentsProjection(db: ViewsDb, options: { bulk?: boolean } = {}): Projection {
   const upsert = db.prepare(`INSERT INTO systemagents (instance_name, agent_type, description, status,
     operational_state, namespace, last_heartbeat, pid, hostname, execution_id, run_id, heartbeat_count, created_at,
-    updated_at) VALUES (@instance_name, @agent_type, @description, @status, @operational_state, @namespace,
-    @last_heartbeat, @pid, @hostname, @execution_id, @run_id, @beats, @created_at, @last_heartbeat)
+    updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (instance_name) DO UPDATE SET agent_type = excluded.agent_type,
     description = coalesce(excluded.description, systemagents.description), status = excluded.status,
     operational_state = excluded.operational_state, namespace = excluded.namespace,
@@ -77,7 +77,7 @@ export function createAgentsProjection(db: ViewsDb): Projection {
   let latestMs = Number.NEGATIVE_INFINITY;
   let latest: string | undefined;
   let changed = false;
-  let loaded = false;
+  let loaded = options.bulk === true;
 
   return {
     name: 'agents',
@@ -117,12 +117,30 @@ export function createAgentsProjection(db: ViewsDb): Projection {
       });
     },
     flush() {
-      for (const a of pending.values()) upsert.run({ ...a });
+      for (const a of pending.values()) {
+        upsert.run([
+          a.instance_name,
+          a.agent_type,
+          a.description,
+          a.status,
+          a.operational_state,
+          a.namespace,
+          a.last_heartbeat,
+          a.pid,
+          a.hostname,
+          a.execution_id,
+          a.run_id,
+          a.beats,
+          a.created_at,
+          a.last_heartbeat,
+        ]);
+      }
       pending.clear();
       if (changed && latest !== undefined) setClock.run([latest]);
       changed = false;
     },
     reset() {
+      if (options.bulk === true) throw new Error('a bulk fold cannot start again: its tables are no longer empty');
       pending.clear();
       latestMs = Number.NEGATIVE_INFINITY;
       latest = undefined;

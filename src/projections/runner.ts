@@ -26,9 +26,8 @@ import {
   VIEWS_VERSION,
 } from './schema.js';
 
-/** A fold from the start of a log longer than this builds the secondary indexes at the end. */
-const BULK_EVENTS = 20_000n;
 import { createWorkflowProjection } from './workflowProjection.js';
+import { Pipeline } from './writer.js';
 
 export interface ProjectorOptions {
   /**
@@ -36,6 +35,13 @@ export interface ProjectorOptions {
    * bigger batches make the garbage collector copy and promote them (10 000 folded a 1,000-STF log ~12 % slower).
    */
   batchSize?: number;
+  /**
+   * A fold from empty views of a log longer than this many events is a bulk fold: the secondary indexes are built
+   * at the end, and the writes go to the writer thread. Default 20 000.
+   */
+  bulkEvents?: number;
+  /** Whether a bulk fold writes on a writer thread (default true; never for `:memory:`). */
+  writerThread?: boolean;
   logger?: Pick<Logger, 'warn' | 'info' | 'debug' | 'error'>;
 }
 
@@ -61,6 +67,8 @@ export class Projector {
   /** What this process believes each checkpoint is; undefined = re-read from the database. */
   private known = new Map<ProjectionName, bigint>();
   private readonly batchSize: number;
+  private readonly bulkEvents: bigint;
+  private readonly writerThread: boolean;
   private readonly logger: NonNullable<ProjectorOptions['logger']>;
   private queue: Promise<unknown> = Promise.resolve();
   private following = false;
@@ -78,16 +86,22 @@ export class Projector {
     options: ProjectorOptions,
   ) {
     this.batchSize = Math.max(1, options.batchSize ?? 1_000);
+    this.bulkEvents = BigInt(Math.max(0, Math.floor(options.bulkEvents ?? 20_000)));
+    this.writerThread = options.writerThread ?? true;
     this.logger = options.logger ?? quiet;
   }
 
   /** After the tables exist: the projections prepare their statements. */
   private createProjections(): void {
-    this.projections = [
-      createWorkflowProjection(this.db),
-      createMessagesProjection(this.db),
-      createAgentsProjection(this.db),
-      createLogsProjection(this.db),
+    this.projections = Projector.projectionsOn(this.db, false);
+  }
+
+  private static projectionsOn(db: ViewsDb, bulk: boolean): Projection[] {
+    return [
+      createWorkflowProjection(db, { bulk }),
+      createMessagesProjection(db),
+      createAgentsProjection(db, { bulk }),
+      createLogsProjection(db),
     ];
   }
 
@@ -250,14 +264,19 @@ export class Projector {
     const head = (await this.store.headPosition()) ?? 0n;
     const target = until !== undefined && until < head ? until : head;
     let events = 0;
-    const bulk = this.minKnown() === 0n && target > BULK_EVENTS;
+    const bulk = this.minKnown() === 0n && target > this.bulkEvents;
+    const threaded = bulk && this.writerThread && this.db.path !== ':memory:';
     if (bulk) {
-      this.db.immediate(() => this.dropIndexes());
+      // Without the writer thread the indexes are built at the end (a sorted build is several times cheaper); with
+      // it, the thread keeps them as it goes, which it has the time for, and the end comes sooner.
+      if (!threaded) this.db.immediate(() => this.dropIndexes());
       // One checkpoint at the end instead of one every 1000 pages: the WAL is written once, copied once.
       this.db.exec('PRAGMA wal_autocheckpoint = 0');
     }
     try {
-      events = await this.pullBatches(target);
+      // The writer thread builds the indexes and checkpoints itself; after a conflict the loop below goes on.
+      if (threaded) events += await this.pullPipelined(target);
+      events += await this.pullBatches(target);
     } finally {
       if (bulk) {
         this.db.immediate(() => this.createIndexes());
@@ -288,6 +307,72 @@ export class Projector {
       if (!r.restart && this.minKnown() <= after) break;
     }
     return events;
+  }
+
+  /**
+   * The bulk fold with the writer thread: reads and folds a batch while the thread commits the ones before. The
+   * views were empty (every checkpoint 0); each batch expects every checkpoint where the one before left it, so
+   * another process writing meanwhile is a conflict: the thread stops, and `pullBatches` goes on from the stored
+   * checkpoints. Returns the events committed.
+   */
+  private async pullPipelined(target: bigint): Promise<number> {
+    const pipeline = new Pipeline(this.db, {
+      // every checkpoint moves together in a bulk fold
+      onCommitted: (position) => {
+        for (const l of this.listeners) l(position);
+      },
+    });
+    const projections = Projector.projectionsOn(pipeline.db, true);
+    let after = 0n;
+    let finishMs = 0;
+    try {
+      for (;;) {
+        if (after >= target) break;
+        const batch: StoredEvent[] = [];
+        for await (const e of this.store.readAll({
+          from: after === 0n ? 'start' : after + 1n,
+          maxCount: this.batchSize,
+        })) {
+          if (e.position > target) break;
+          batch.push(e);
+        }
+        const last = batch[batch.length - 1];
+        if (!last) break;
+        const prepared = batch.map(projectEvent);
+        for (const p of projections) p.prefetch?.(prepared);
+        for (const e of prepared) for (const p of projections) p.apply(e);
+        for (const p of projections) p.flush();
+        const position = Number(last.position);
+        const outcome = await pipeline.commit(
+          PROJECTION_NAMES.map((name) => [name, Number(after)]),
+          PROJECTION_NAMES.map((name) => [name, position, last.id]),
+          last.position,
+          batch.length,
+        );
+        if (outcome === 'conflict') break;
+        after = last.position;
+      }
+      if ((await pipeline.drain()) === 'conflict') {
+        this.logger.info({ views: this.db.path }, 'another process writes these views; going on without the writer');
+        await pipeline.close();
+      } else {
+        const t = performance.now();
+        await pipeline.finish(PROJECTION_NAMES.flatMap((name) => INDEX_DDL[name]));
+        finishMs = performance.now() - t;
+      }
+    } catch (e: unknown) {
+      await pipeline.close();
+      this.forget();
+      this.logger.error({ err: describeError(e), after: Number(after) }, 'projection batch failed');
+      throw e;
+    }
+    // The rows are the truth now: the main thread's projections start from them.
+    this.forget();
+    this.logger.debug(
+      { events: pipeline.committedEvents, waitedMs: Math.round(pipeline.waitedMs), finishMs: Math.round(finishMs) },
+      'bulk fold with the writer thread',
+    );
+    return pipeline.committedEvents;
   }
 
   /**

@@ -25,6 +25,9 @@ export interface OpenViewsOptions {
   cwd?: string;
   logger?: Pick<Logger, 'warn' | 'info' | 'debug' | 'error'>;
   batchSize?: number;
+  /** See `ProjectorOptions`. */
+  bulkEvents?: number;
+  writerThread?: boolean;
 }
 
 /**
@@ -56,6 +59,8 @@ export async function openViews(store: EventStore, options: OpenViewsOptions = {
     projector = await Projector.open(store, db, {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+      ...(options.bulkEvents !== undefined ? { bulkEvents: options.bulkEvents } : {}),
+      ...(options.writerThread !== undefined ? { writerThread: options.writerThread } : {}),
     });
   } catch (e: unknown) {
     db.close();

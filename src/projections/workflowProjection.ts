@@ -122,13 +122,28 @@ function paramsOf(parameterValues: unknown): ExecutionParams {
   };
 }
 
-export function createWorkflowProjection(db: ViewsDb): Projection {
+export interface WorkflowProjectionOptions {
+  /**
+   * The tables were empty when this fold began and nothing else writes them until it ends (a catch-up from empty
+   * views, its writes pipelined to the writer thread): what is not in memory is not in the tables, so the fold
+   * reads nothing back, but for slices it let go of (`evicted`), and never asks for a write's result.
+   */
+  bulk?: boolean;
+}
+
+export function createWorkflowProjection(db: ViewsDb, options: WorkflowProjectionOptions = {}): Projection {
+  const bulk = options.bulk === true;
   const executions = new Map<string, ExecutionParams>();
   const runs = new Map<number, RunEntry>();
   const dirtyRuns = new Set<RunEntry>();
   const slices = new Map<string, SliceEntry>();
   const dirtySlices = new Map<string, SliceEntry>();
   const sampleSlices = new Map<string, number>();
+  /** Bulk: the slices with a row that are no longer in memory (read back when an event needs them). */
+  const evicted = new Set<string>();
+  /** Bulk: the TF samples with a row; the next slice id. */
+  const samples = new Set<string>();
+  let nextSliceId = 1;
 
   // ---- statements ---------------------------------------------------------------------------------
   const s = {
@@ -157,10 +172,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
       active_worker_count, stf_samples_received, slices_created, slices_queued, slices_processing, slices_completed,
       slices_failed, slices_retried, stf_files, total_stf_files, refusals, finished, finished_at, state_changed_at,
       updated_at, execution_id, namespace, metadata, snapshot)
-      VALUES (@run_number, @phase, @state, @substate, @target_worker_count, @active_worker_count,
-      @stf_samples_received, @slices_created, @slices_queued, @slices_processing, @slices_completed, @slices_failed,
-      @slices_retried, @stf_files, @total_stf_files, @refusals, @finished, @finished_at, @state_changed_at,
-      @updated_at, @execution_id, @namespace, @metadata, @snapshot)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_number) DO UPDATE SET phase = excluded.phase, state = excluded.state,
       substate = excluded.substate, target_worker_count = excluded.target_worker_count,
       active_worker_count = excluded.active_worker_count, stf_samples_received = excluded.stf_samples_received,
@@ -187,10 +199,11 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tf_filename) DO NOTHING`),
     sampleSlices: db.prepare(`UPDATE fastmon_files SET slice_count = slice_count + ? WHERE tf_filename = ?`),
     slice: db.prepare<SliceRow>(`SELECT * FROM tf_slices WHERE tf_filename = ?`),
-    insertSlice: db.prepare(`INSERT INTO tf_slices (tf_filename, fastmon_file, stf_filename, run_number,
+    // id: null lets SQLite number the row (max + 1); the bulk fold numbers them itself, the same way
+    insertSlice: db.prepare(`INSERT INTO tf_slices (id, tf_filename, fastmon_file, stf_filename, run_number,
       execution_id, namespace, slice_id, tf_first, tf_last, tf_count, status, attempt, retries, max_retries,
       assigned_worker, assigned_at, lease_deadline, completed_at, last_error, refusals, last_refusal, created_at,
-      updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     updateSlice: db.prepare(`UPDATE tf_slices SET status = ?, attempt = ?, retries = ?, assigned_worker = ?,
       assigned_at = ?, lease_deadline = ?, completed_at = ?, last_error = ?, refusals = ?, last_refusal = ?,
       updated_at = ?, metadata = ? WHERE id = ?`),
@@ -204,6 +217,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
     if (!executionId) return fallback;
     let p = executions.get(executionId);
     if (!p) {
+      if (bulk) return fallback;
       const row = s.executionParams.get([executionId]);
       if (!row) return fallback;
       p = paramsOf(JSON.parse(row.parameter_values) as unknown);
@@ -216,7 +230,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
   const runFor = (run: number, e: ProjectedEvent): RunEntry => {
     let entry = runs.get(run);
     if (!entry) {
-      const row = s.runState.get([run]);
+      const row = bulk ? undefined : s.runState.get([run]);
       entry = row
         ? {
             run,
@@ -258,32 +272,32 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
 
   const writeRun = (r: RunEntry): void => {
     const c = r.snapshot.context;
-    s.upsertRunState.run({
-      run_number: r.run,
-      phase: c.phase,
-      state: c.state,
-      substate: c.substate,
-      target_worker_count: c.target_worker_count,
-      active_worker_count: c.active_worker_count,
-      stf_samples_received: r.samples,
-      slices_created: c.slices_created,
-      slices_queued: c.slices_queued,
-      slices_processing: c.slices_processing,
-      slices_completed: c.slices_completed,
-      slices_failed: c.slices_failed,
-      slices_retried: c.slices_retried,
-      stf_files: c.stf_files,
-      total_stf_files: c.total_stf_files,
-      refusals: c.refusals,
-      finished: isFinished(r.snapshot) ? 1 : 0,
-      finished_at: r.finishedAt,
-      state_changed_at: r.stateChangedAt,
-      updated_at: r.updatedAt,
-      execution_id: r.executionId,
-      namespace: r.namespace,
-      metadata: r.metadata,
-      snapshot: json({ value: r.snapshot.value, context: c }),
-    });
+    s.upsertRunState.run([
+      r.run,
+      c.phase,
+      c.state,
+      c.substate,
+      c.target_worker_count,
+      c.active_worker_count,
+      r.samples,
+      c.slices_created,
+      c.slices_queued,
+      c.slices_processing,
+      c.slices_completed,
+      c.slices_failed,
+      c.slices_retried,
+      c.stf_files,
+      c.total_stf_files,
+      c.refusals,
+      isFinished(r.snapshot) ? 1 : 0,
+      r.finishedAt,
+      r.stateChangedAt,
+      r.updatedAt,
+      r.executionId,
+      r.namespace,
+      r.metadata,
+      json({ value: r.snapshot.value, context: c }),
+    ]);
   };
 
   // ---- slices -------------------------------------------------------------------------------------
@@ -331,7 +345,8 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
   const sliceFor = (tfFilename: string): SliceEntry | undefined => {
     let entry = slices.get(tfFilename);
     if (!entry) {
-      if (absent.has(tfFilename)) return undefined;
+      if (absent.has(tfFilename) || (bulk && !evicted.has(tfFilename))) return undefined;
+      evicted.delete(tfFilename);
       const row = s.slice.get([tfFilename]);
       if (!row) return undefined;
       entry = sliceFrom(row);
@@ -345,7 +360,9 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
     const status = x.snapshot.value as string;
     const lastRefusal = c.lastRefusal === null ? null : json(c.lastRefusal);
     if (x.id === undefined) {
+      const id = bulk ? nextSliceId++ : null;
       const r = s.insertSlice.run([
+        id,
         x.tfFilename,
         x.fastmonFile,
         x.stfFilename,
@@ -371,7 +388,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
         x.updatedAt,
         x.metadata,
       ]);
-      x.id = Number(r.lastInsertRowid);
+      x.id = id ?? Number(r.lastInsertRowid);
     } else {
       s.updateSlice.run([
         status,
@@ -535,6 +552,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
         ]);
         return;
       case 'tf_file_registered': {
+        if (bulk && samples.has(m.tf_filename)) return;
         const inserted = s.insertSample.run([
           e.id,
           m.tf_filename,
@@ -551,7 +569,8 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
           e.time,
           json({ created_from: m.stf_filename, agent_name: m.processed_by ?? m.sender }),
         ]);
-        if (inserted.changes > 0) {
+        if (bulk) samples.add(m.tf_filename);
+        if (bulk || inserted.changes > 0) {
           s.stfSample.run([m.stf_filename]);
           const r = runFor(Number(m.run_id), e);
           r.samples += 1;
@@ -620,7 +639,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
       const wanted = new Set<string>();
       for (const e of events) {
         const name = sliceNameOf(e);
-        if (name !== undefined && !slices.has(name)) wanted.add(name);
+        if (name !== undefined && !slices.has(name) && (!bulk || evicted.has(name))) wanted.add(name);
       }
       const names = [...wanted];
       for (let i = 0; i < names.length; i += PREFETCH) {
@@ -630,6 +649,7 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
         for (const row of prefetchSlices.all(params)) {
           slices.set(row.tf_filename, sliceFrom(row));
           wanted.delete(row.tf_filename);
+          evicted.delete(row.tf_filename);
         }
       }
       for (const name of wanted) absent.add(name);
@@ -720,14 +740,21 @@ export function createWorkflowProjection(db: ViewsDb): Projection {
       for (const x of dirtySlices.values()) {
         writeSlice(x);
         // Final slices take no more events (a late one is refused): keep only live ones in memory.
-        if (x.snapshot.value === 'completed' || x.snapshot.value === 'failed') slices.delete(x.tfFilename);
+        if (x.snapshot.value === 'completed' || x.snapshot.value === 'failed') {
+          slices.delete(x.tfFilename);
+          if (bulk) evicted.add(x.tfFilename);
+        }
       }
       dirtySlices.clear();
       for (const r of dirtyRuns) writeRun(r);
       dirtyRuns.clear();
-      if (slices.size > 200_000) slices.clear();
+      if (slices.size > 200_000) {
+        if (bulk) for (const name of slices.keys()) evicted.add(name);
+        slices.clear();
+      }
     },
     reset() {
+      if (bulk) throw new Error('a bulk fold cannot start again: its tables are no longer empty');
       absent.clear();
       executions.clear();
       runs.clear();

@@ -1,0 +1,166 @@
+/**
+ * The bulk fold with the writer thread (a catch-up from empty views): the same rows as the plain fold, every
+ * batch with its checkpoints in one transaction, a failure in the thread surfacing as an error with nothing
+ * half-written, and another process writing meanwhile handled like any other.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/eventStore/eventStore.js';
+import { openEventStore } from '../../src/eventStore/open.js';
+import { openViewsDb } from '../../src/projections/db.js';
+import { Projector } from '../../src/projections/runner.js';
+import { INDEX_DDL, indexNameOf, PROJECTION_NAMES } from '../../src/projections/schema.js';
+import { openViews } from '../../src/projections/views.js';
+import { Pipeline } from '../../src/projections/writer.js';
+import { appendRunFixture } from '../helpers/runFixture.js';
+import { checkpoints, dump } from './helpers.js';
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'swf-writer-'));
+
+/** The rows of a plain fold (in memory, no writer thread) of the log up to `until`. */
+async function cleanFold(store: EventStore, until?: bigint): Promise<Record<string, unknown[]>> {
+  const db = openViewsDb(':memory:');
+  const p = await Projector.open(store, db);
+  await p.catchUp(until !== undefined ? { until } : {});
+  const rows = dump(db);
+  db.close();
+  return rows;
+}
+
+/** Two runs with incidents, and at the end a duplicate result for a slice long completed (read back from the rows). */
+async function makeLog(dir: string): Promise<EventStore> {
+  const store = await openEventStore(`sqlite:${join(dir, 'swf.db')}`);
+  await appendRunFixture(store, { stfCount: 5 });
+  await appendRunFixture(store, { runNumber: 100011, stfCount: 3 });
+  let result: { stream: string; data: unknown; metadata: unknown } | undefined;
+  for await (const e of store.readAll()) {
+    if (e.type === 'slice_result' && result === undefined) {
+      result = { stream: e.streamName, data: e.data, metadata: e.metadata };
+    }
+  }
+  await store.appendToStream(result!.stream, [
+    { type: 'slice_result', data: result!.data, metadata: result!.metadata },
+  ]);
+  return store;
+}
+
+const logger = () => {
+  const lines: string[] = [];
+  const log = (_o: unknown, m?: string) => void lines.push(m ?? '');
+  return { lines, logger: { debug: log, info: log, warn: log, error: log } };
+};
+
+describe('the writer thread', () => {
+  it('folds from empty views to the same rows as the plain fold, with the indexes, and goes on live', async () => {
+    const dir = tmp();
+    const store = await makeLog(dir);
+    const { lines, logger: log } = logger();
+    const views = await openViews(store, { path: join(dir, 'v.db'), bulkEvents: 0, batchSize: 25, logger: log });
+    const r = await views.ready();
+    expect(lines).toContain('bulk fold with the writer thread');
+    const head = Number(await store.headPosition());
+    expect(r.events).toBe(head);
+    expect(Object.values(checkpoints(views.db))).toEqual(PROJECTION_NAMES.map(() => head));
+    expect(dump(views.db)).toEqual(await cleanFold(store));
+    const indexes = views.db
+      .prepare<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index'`)
+      .all()
+      .map((x) => x.name);
+    for (const ddl of Object.values(INDEX_DDL).flat()) expect(indexes).toContain(indexNameOf(ddl));
+    // the refused late result was counted on the completed slice it read back
+    const refused = views.db.prepare<{ n: number }>(`SELECT count(*) AS n FROM tf_slices WHERE refusals > 0`).get();
+    expect(refused?.n).toBeGreaterThan(0);
+    await appendRunFixture(store, { runNumber: 100012, stfCount: 2 });
+    await views.ready();
+    expect(dump(views.db)).toEqual(await cleanFold(store));
+    await views.close();
+    await store.close();
+  });
+
+  it('a write failing in the thread surfaces as an error; the committed batches stand, and the fold resumes', async () => {
+    const dir = tmp();
+    const store = await makeLog(dir);
+    const db = openViewsDb(join(dir, 'v.db'));
+    const projector = await Projector.open(store, db, { bulkEvents: 0, batchSize: 25 });
+    db.exec(`CREATE TRIGGER boom BEFORE INSERT ON workflow_messages WHEN NEW.position > 150
+      BEGIN SELECT RAISE(ABORT, 'boom'); END`);
+    await expect(projector.catchUp()).rejects.toThrow(/views writer thread failed: boom/);
+    const stuck = checkpoints(db);
+    const at = stuck.workflow!;
+    expect(at).toBeGreaterThan(0);
+    expect(at).toBeLessThan(151);
+    expect(Object.values(stuck)).toEqual(PROJECTION_NAMES.map(() => at));
+    // nothing of the failed batch (nor of the ones after it) was written
+    expect(dump(db)).toEqual(await cleanFold(store, BigInt(at)));
+    db.exec('DROP TRIGGER boom');
+    await projector.catchUp();
+    expect(dump(db)).toEqual(await cleanFold(store));
+    db.close();
+    await store.close();
+  });
+
+  it('another process writing the views meanwhile is a conflict: the fold goes on without the thread', async () => {
+    const dir = tmp();
+    const store = await makeLog(dir);
+    const { lines, logger: log } = logger();
+    const a = await openViews(store, { path: join(dir, 'v.db'), bulkEvents: 0, batchSize: 10, logger: log });
+    const other = await openEventStore(`sqlite:${join(dir, 'swf.db')}`);
+    const b = await openViews(other, { path: join(dir, 'v.db'), batchSize: 7, writerThread: false });
+    let started: Promise<unknown> | undefined;
+    a.projector.onApplied(() => {
+      started ??= b.ready();
+    });
+    await a.ready();
+    await started;
+    await Promise.all([a.ready(), b.ready()]);
+    expect(lines).toContain('another process writes these views; going on without the writer');
+    const clean = await cleanFold(store);
+    expect(dump(a.db)).toEqual(clean);
+    expect(dump(b.db)).toEqual(clean);
+    await a.close();
+    await b.close();
+    await store.close();
+    await other.close();
+  });
+
+  it('a writer thread that dies fails the fold with a clear error; what it committed is whole', async () => {
+    const dir = tmp();
+    const store = await makeLog(dir);
+    const db = openViewsDb(join(dir, 'v.db'));
+    await Projector.open(store, db);
+    const pipeline = new Pipeline(db, { maxInFlight: 100 });
+    const insert = pipeline.db.prepare(`INSERT INTO applog (position, app_name, instance_name, timestamp, level,
+      levelname, message) VALUES (?, 'a', 'i', 't', 20, 'INFO', 'm')`);
+    const names = PROJECTION_NAMES.map((n): [string, number] => [n, 0]);
+    for (let p = 1; p <= 3; p++) {
+      insert.run([p]);
+      const expect0 = names.map(([n]): [string, number] => [n, p - 1]);
+      await pipeline.commit(
+        expect0,
+        names.map(([n]): [string, number, string] => [n, p, `e${p}`]),
+        BigInt(p),
+        1,
+      );
+    }
+    await pipeline.drain();
+    // a batch in flight when the thread dies is not written, and the next call says so
+    for (let i = 0; i < 5000; i++) insert.run([100 + i]);
+    await pipeline.commit(
+      names.map(([n]): [string, number] => [n, 3]),
+      names.map(([n]): [string, number, string] => [n, 4, 'e4']),
+      4n,
+      1,
+    );
+    await (pipeline as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await expect(pipeline.drain()).rejects.toThrow(/views writer thread stopped|views writer thread failed/);
+    const rows = db.prepare<{ n: number }>('SELECT count(*) AS n FROM applog').get()!.n;
+    const at = checkpoints(db).logs!;
+    expect([3, 4]).toContain(at);
+    expect(rows).toBe(at === 3 ? 3 : 5003);
+    await pipeline.close();
+    db.close();
+    await store.close();
+  });
+});
