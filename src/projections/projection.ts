@@ -32,6 +32,8 @@ export interface Projection {
   flush(): void;
   /** Forgets in-memory state: the rows changed behind its back, or the transaction rolled back. */
   reset(): void;
+  /** A bulk fold: whether it holds as much as it should in memory (the runner goes on with the plain fold). */
+  full?(): boolean;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -129,10 +129,13 @@ export interface WorkflowProjectionOptions {
    * reads nothing back, but for slices it let go of (`evicted`), and never asks for a write's result.
    */
   bulk?: boolean;
+  /** Bulk: how many slices let go of the fold remembers by name (~100 bytes each) before it says it is full. */
+  maxEvicted?: number;
 }
 
 export function createWorkflowProjection(db: ViewsDb, options: WorkflowProjectionOptions = {}): Projection {
   const bulk = options.bulk === true;
+  const maxEvicted = options.maxEvicted ?? 500_000;
   const executions = new Map<string, ExecutionParams>();
   const runs = new Map<number, RunEntry>();
   const dirtyRuns = new Set<RunEntry>();
@@ -345,8 +348,7 @@ export function createWorkflowProjection(db: ViewsDb, options: WorkflowProjectio
   const sliceFor = (tfFilename: string): SliceEntry | undefined => {
     let entry = slices.get(tfFilename);
     if (!entry) {
-      if (absent.has(tfFilename) || (bulk && !evicted.has(tfFilename))) return undefined;
-      evicted.delete(tfFilename);
+      if (bulk ? !evicted.delete(tfFilename) : absent.has(tfFilename)) return undefined;
       const row = s.slice.get([tfFilename]);
       if (!row) return undefined;
       entry = sliceFrom(row);
@@ -635,11 +637,13 @@ export function createWorkflowProjection(db: ViewsDb, options: WorkflowProjectio
   return {
     name: 'workflow',
     prefetch(events) {
+      // The bulk fold has every slice in memory but the evicted ones, which `sliceFor` reads back (seldom).
+      if (bulk) return;
       absent.clear();
       const wanted = new Set<string>();
       for (const e of events) {
         const name = sliceNameOf(e);
-        if (name !== undefined && !slices.has(name) && (!bulk || evicted.has(name))) wanted.add(name);
+        if (name !== undefined && !slices.has(name)) wanted.add(name);
       }
       const names = [...wanted];
       for (let i = 0; i < names.length; i += PREFETCH) {
@@ -649,7 +653,6 @@ export function createWorkflowProjection(db: ViewsDb, options: WorkflowProjectio
         for (const row of prefetchSlices.all(params)) {
           slices.set(row.tf_filename, sliceFrom(row));
           wanted.delete(row.tf_filename);
-          evicted.delete(row.tf_filename);
         }
       }
       for (const name of wanted) absent.add(name);
@@ -753,6 +756,7 @@ export function createWorkflowProjection(db: ViewsDb, options: WorkflowProjectio
         slices.clear();
       }
     },
+    full: () => evicted.size > maxEvicted,
     reset() {
       if (bulk) throw new Error('a bulk fold cannot start again: its tables are no longer empty');
       absent.clear();

@@ -79,6 +79,20 @@ describe('the writer thread', () => {
     await store.close();
   });
 
+  it('a bulk fold that remembers too many finished slices goes on without the thread, to the same rows', async () => {
+    const dir = tmp();
+    const store = await makeLog(dir);
+    const { lines, logger: log } = logger();
+    const db = openViewsDb(join(dir, 'v.db'));
+    const projector = await Projector.open(store, db, { bulkEvents: 0, batchSize: 25, bulkSlices: 5, logger: log });
+    const r = await projector.catchUp();
+    expect(lines).toContain('the bulk fold is full; going on without the writer');
+    expect(r.events).toBe(Number(await store.headPosition()));
+    expect(dump(db)).toEqual(await cleanFold(store));
+    db.close();
+    await store.close();
+  });
+
   it('a write failing in the thread surfaces as an error; the committed batches stand, and the fold resumes', async () => {
     const dir = tmp();
     const store = await makeLog(dir);
