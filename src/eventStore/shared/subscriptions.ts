@@ -176,7 +176,7 @@ export function catchUpSubscription(
           for (let i = 0; i < take; i++) out.push(buffer[index++]!);
           continue;
         }
-        if (!fill(Math.min(PAGE, max - out.length))) break;
+        if (!fill(PAGE)) break; // a whole page (one statement for every call); what is not taken stays buffered
       }
       return out;
     },

@@ -55,6 +55,7 @@ import {
   type PreparedEvent,
   prepareEvents,
 } from '../validation.js';
+import { limitedStatement } from './limited.js';
 import { SQLiteGroup } from './sqliteGroup.js';
 import { type RawRow, rowToEvent } from './rows.js';
 
@@ -201,14 +202,19 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     ),
     byId: db.prepare(`SELECT stream, revision, position, type FROM events WHERE id = ?`),
     lastPosition: db.prepare(`SELECT max(position) FROM events`).pluck(),
-    allForward: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?`).raw(),
-    allBackward: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position <= ? ORDER BY position DESC LIMIT ?`).raw(),
-    streamForward: db
-      .prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`)
-      .raw(),
-    streamBackward: db
-      .prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
-      .raw(),
+    allForward: limitedStatement(db, `SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?`),
+    allBackward: limitedStatement(
+      db,
+      `SELECT ${COLUMNS} FROM events WHERE position <= ? ORDER BY position DESC LIMIT ?`,
+    ),
+    streamForward: limitedStatement(
+      db,
+      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
+    ),
+    streamBackward: limitedStatement(
+      db,
+      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+    ),
     dataVersion: db.prepare(`PRAGMA data_version`).pluck(),
     getCheckpoint: db.prepare(`SELECT position FROM checkpoints WHERE name = ?`).pluck(),
     setCheckpoint: db.prepare(
@@ -512,9 +518,10 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     any('stream', filter.streamPrefix);
     any('type', filter.eventTypePrefix);
     const where = parts.length > 0 ? ` AND ${parts.join(' AND ')}` : '';
-    const prepared = db
-      .prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ?${where} ORDER BY position LIMIT ?`)
-      .raw();
+    const prepared = limitedStatement(
+      db,
+      `SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ?${where} ORDER BY position LIMIT ?`,
+    );
     stmt = { all: (after, upTo, limit) => prepared.all(after, upTo, ...params, limit) };
     filteredStatements.set(key, stmt);
     return stmt;

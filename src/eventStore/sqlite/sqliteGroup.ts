@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import type { GroupOptions, NackAction, ParkedEvent, StoredEvent } from '../eventStore.js';
 import type { Delivery, GroupBackend } from '../shared/subscriptions.js';
+import { limitedStatement } from './limited.js';
 import { type RawRow, rowToEvent } from './rows.js';
 
 const COLUMNS = 'e.position, e.id, e.stream, e.revision, e.type, e.data, e.metadata, e.recorded_at';
@@ -77,18 +78,18 @@ export class SQLiteGroup implements GroupBackend {
                 parked_at = CASE WHEN retry_count + 1 > ? THEN ? ELSE parked_at END
           WHERE stream = ? AND grp = ? AND state = 'inflight' AND deadline <= ?`,
       ),
-      pending: db
-        .prepare(
-          `SELECT ${COLUMNS}, d.retry_count FROM group_deliveries d JOIN events e ON e.stream = d.stream AND e.revision = d.revision
+      pending: limitedStatement(
+        db,
+        `SELECT ${COLUMNS}, d.retry_count FROM group_deliveries d JOIN events e ON e.stream = d.stream AND e.revision = d.revision
             WHERE d.stream = ? AND d.grp = ? AND d.state = 'pending' ORDER BY d.revision LIMIT ?`,
-        )
-        .raw(),
+      ),
       take: db.prepare(
         `UPDATE group_deliveries SET state = 'inflight', member = ?, deadline = ? WHERE stream = ? AND grp = ? AND revision = ?`,
       ),
-      fresh: db
-        .prepare(`SELECT ${COLUMNS} FROM events e WHERE e.stream = ? AND e.revision >= ? ORDER BY e.revision LIMIT ?`)
-        .raw(),
+      fresh: limitedStatement(
+        db,
+        `SELECT ${COLUMNS} FROM events e WHERE e.stream = ? AND e.revision >= ? ORDER BY e.revision LIMIT ?`,
+      ),
       insertDelivery: db.prepare(
         `INSERT INTO group_deliveries (stream, grp, revision, retry_count, state, member, deadline) VALUES (?, ?, ?, 0, 'inflight', ?, ?)`,
       ),
