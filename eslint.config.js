@@ -28,7 +28,16 @@ const driverRule = (allowed) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-*/**', 'node_modules/**', 'swf-data/**', 'test-artifacts/**', 'src/monitor/public/vendor/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist-*/**',
+      'node_modules/**',
+      'swf-data/**',
+      'test-artifacts/**',
+      'src/monitor/public/vendor/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
