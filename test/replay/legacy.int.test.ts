@@ -7,12 +7,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunSummary, runWorkflow } from '../../src/agents/workflow.js';
-import { loadConfig } from '../../src/config/index.js';
-import { openEventStore } from '../../src/eventStore/open.js';
+import type { RunSummary } from '../../src/agents/workflow.js';
 import { swfIn } from '../helpers/cli.js';
+import { runInto } from '../helpers/runs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swf-legacy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,20 +29,11 @@ interface Line {
 }
 
 beforeAll(async () => {
-  const store = await openEventStore(source);
-  try {
-    const config = loadConfig({
-      set: [
-        'fast_processing.stf_count=3',
-        'fast_processing.slices_per_sample=4',
-        'fast_processing.worker_failure_rate=0.2',
-      ],
-      env: {},
-    });
-    summary = await runWorkflow({ store, config, logger: pino({ level: 'silent' }), user: 'test' });
-  } finally {
-    await store.close();
-  }
+  summary = await runInto(source, [
+    'fast_processing.stf_count=3',
+    'fast_processing.slices_per_sample=4',
+    'fast_processing.worker_failure_rate=0.2',
+  ]);
   const exported = await swf('export', String(summary.run_number), '--store', source);
   expect(exported.code).toBe(0);
   const [header, ...body] = exported.out.trimEnd().split('\n');

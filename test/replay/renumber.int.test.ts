@@ -5,12 +5,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunSummary, runWorkflow } from '../../src/agents/workflow.js';
+import type { RunSummary } from '../../src/agents/workflow.js';
 import { swfIn } from '../helpers/cli.js';
-import { loadConfig } from '../../src/config/index.js';
-import { openEventStore } from '../../src/eventStore/open.js';
+import { runInto } from '../helpers/runs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swf-renumber-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,20 +19,11 @@ let file: string;
 const swf = (...argv: string[]) => swfIn(dir, ...argv);
 
 beforeAll(async () => {
-  const store = await openEventStore(source);
-  try {
-    const config = loadConfig({
-      set: [
-        'fast_processing.stf_count=3',
-        'fast_processing.slices_per_sample=4',
-        'fast_processing.worker_failure_rate=0.2',
-      ],
-      env: {},
-    });
-    summary = await runWorkflow({ store, config, logger: pino({ level: 'silent' }), user: 'test' });
-  } finally {
-    await store.close();
-  }
+  summary = await runInto(source, [
+    'fast_processing.stf_count=3',
+    'fast_processing.slices_per_sample=4',
+    'fast_processing.worker_failure_rate=0.2',
+  ]);
   const exported = await swf('export', String(summary.run_number), '--store', source);
   file = join(dir, 'run.ndjson');
   writeFileSync(file, exported.out);
@@ -110,15 +99,9 @@ describe('swf import --renumber', () => {
       run_number: number;
     };
     expect(again.run_number).toBe(next + 1);
-    const store = await openEventStore(source);
-    try {
-      const config = loadConfig({ set: ['fast_processing.stf_count=1'], env: {} });
-      const s = await runWorkflow({ store, config, logger: pino({ level: 'silent' }), user: 'test' });
-      expect(s.run_number).toBe(next + 2);
-      expect(s.execution_id).toMatch(/-0004$/);
-    } finally {
-      await store.close();
-    }
+    const s = await runInto(source, ['fast_processing.stf_count=1']);
+    expect(s.run_number).toBe(next + 2);
+    expect(s.execution_id).toMatch(/-0004$/);
   }, 60_000);
 
   it('into an empty store, --renumber gives the first run number', async () => {

@@ -4,13 +4,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fastProcessingAgent } from '../../src/agents/fastProcessingAgent.js';
 import type { Agent, AgentIdentity } from '../../src/agents/runtime.js';
-import { type RunSummary, runWorkflow } from '../../src/agents/workflow.js';
+import type { RunSummary } from '../../src/agents/workflow.js';
 import { swfIn } from '../helpers/cli.js';
-import { loadConfig } from '../../src/config/index.js';
+import { runInto } from '../helpers/runs.js';
 import { openEventStore } from '../../src/eventStore/open.js';
 import { checkRun } from '../../src/replay/check.js';
 import { locateRun } from '../../src/replay/runEvents.js';
@@ -30,14 +29,8 @@ const withoutPositions = (json: string): unknown => {
 };
 
 beforeAll(async () => {
-  const store = await openEventStore(source);
-  try {
-    // A small run: 4 STFs, 5 slices per TF sample.
-    const config = loadConfig({ set: ['fast_processing.stf_count=4', 'fast_processing.slices_per_sample=5'], env: {} });
-    summary = await runWorkflow({ store, config, logger: pino({ level: 'silent' }), user: 'test' });
-  } finally {
-    await store.close();
-  }
+  // A small run: 4 STFs, 5 slices per TF sample.
+  summary = await runInto(source, ['fast_processing.stf_count=4', 'fast_processing.slices_per_sample=5']);
 }, 60_000);
 
 describe('swf replay (time travel)', () => {

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunSummary, runWorkflow } from '../../src/agents/workflow.js';
+import type { RunSummary } from '../../src/agents/workflow.js';
 import { swfIn } from '../helpers/cli.js';
-import { loadConfig } from '../../src/config/index.js';
+import { runInto } from '../helpers/runs.js';
 import { openEventStore } from '../../src/eventStore/open.js';
 import { locateRun } from '../../src/replay/runEvents.js';
 import { whatIf, type WhatIfResult } from '../../src/replay/whatIf.js';
@@ -21,14 +21,8 @@ let summary: RunSummary;
 const swf = (...argv: string[]) => swfIn(dir, ...argv);
 
 beforeAll(async () => {
-  const store = await openEventStore(source);
-  try {
-    // 4 STFs → 28 TF samples × 5 slices, no failures; then a second run so the first is not the log's last.
-    const config = loadConfig({ set: ['fast_processing.stf_count=4', 'fast_processing.slices_per_sample=5'], env: {} });
-    summary = await runWorkflow({ store, config, logger: pino({ level: 'silent' }), user: 'test' });
-  } finally {
-    await store.close();
-  }
+  // 4 STFs → 28 TF samples × 5 slices, no failures; then a second run so the first is not the log's last.
+  summary = await runInto(source, ['fast_processing.stf_count=4', 'fast_processing.slices_per_sample=5']);
 }, 60_000);
 
 describe('swf replay RUN --set (what-if)', () => {
