@@ -92,14 +92,24 @@ async function readRate(parse: boolean): Promise<number> {
   return rate;
 }
 
-async function catchUpRate(round: number): Promise<{ rate: number; events: number; seconds: number }> {
+async function catchUpRate(
+  round: number,
+): Promise<{ rate: number; events: number; seconds: number; cpuSeconds: number }> {
   const store = await openEventStore(`sqlite:${storeFile}`);
   const db = openViewsDb(join(work, `catchup-${round}.views.db`));
   const projector = await Projector.open(store, db);
+  // the process's CPU (user + system, every thread: the writer thread's too)
+  const cpu0 = process.cpuUsage();
   const r = await projector.catchUp();
+  const cpu = process.cpuUsage(cpu0);
   db.close();
   await store.close();
-  return { rate: r.events / (r.ms / 1000), events: r.events, seconds: r.ms / 1000 };
+  return {
+    rate: r.events / (r.ms / 1000),
+    events: r.events,
+    seconds: r.ms / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  };
 }
 
 // ---- queries ---------------------------------------------------------------------------------------
@@ -138,14 +148,16 @@ const raw: number[] = [];
 const parsed: number[] = [];
 const catchUp: number[] = [];
 const catchUpSeconds: number[] = [];
+const catchUpCpu: number[] = [];
 for (let round = 0; round < ROUNDS; round++) {
   raw.push(await readRate(false));
   parsed.push(await readRate(true));
   const c = await catchUpRate(round);
   catchUp.push(c.rate);
   catchUpSeconds.push(c.seconds);
+  catchUpCpu.push(c.cpuSeconds);
   log(
-    `round ${round + 1}: read ${raw.at(-1)!.toFixed(0)} ev/s, read+parse ${parsed.at(-1)!.toFixed(0)} ev/s, catch-up ${c.rate.toFixed(0)} ev/s (${c.seconds.toFixed(2)} s)`,
+    `round ${round + 1}: read ${raw.at(-1)!.toFixed(0)} ev/s, read+parse ${parsed.at(-1)!.toFixed(0)} ev/s, catch-up ${c.rate.toFixed(0)} ev/s (${c.seconds.toFixed(2)} s, ${c.cpuSeconds.toFixed(2)} s CPU)`,
   );
 }
 
@@ -191,6 +203,7 @@ const result = {
   read_parse_events_per_s: Math.round(median(parsed)),
   catch_up_events_per_s: Math.round(median(catchUp)),
   catch_up_seconds: Number(median(catchUpSeconds).toFixed(2)),
+  catch_up_cpu_seconds: Number(median(catchUpCpu).toFixed(2)),
   catch_up_vs_read_parse: Number(ratio.toFixed(2)),
   catch_up_vs_read: Number((median(catchUp) / median(raw)).toFixed(2)),
   rebuild_seconds: Number(rebuildSeconds.toFixed(2)),
@@ -217,7 +230,7 @@ if (JSON_OUT) {
     ['read + parseEvent', `${result.read_parse_events_per_s} events/s`],
     [
       'projection catch-up',
-      `${result.catch_up_events_per_s} events/s (${result.catch_up_seconds} s) = ${Math.round(ratio * 100)}% of read+parse, ${Math.round(result.catch_up_vs_read * 100)}% of read — ${verdict(ratio >= 0.4 && result.catch_up_vs_read >= 0.4)} (≥ 40% of both)`,
+      `${result.catch_up_events_per_s} events/s (${result.catch_up_seconds} s, ${result.catch_up_cpu_seconds} s CPU) = ${Math.round(ratio * 100)}% of read+parse, ${Math.round(result.catch_up_vs_read * 100)}% of read — ${verdict(ratio >= 0.4 && result.catch_up_vs_read >= 0.4)} (≥ 40% of both)`,
     ],
     ['swf projections rebuild', `${result.rebuild_seconds} s (process, wall)`],
     [
