@@ -76,6 +76,8 @@ export function createAgentsProjection(db: ViewsDb, options: { bulk?: boolean } 
   const pending = new Map<string, AgentEntry>();
   let latestMs = Number.NEGATIVE_INFINITY;
   let latest: string | undefined;
+  /** The last event's own time: the next event's is nearly always the same text, which moves the clock no more. */
+  let lastOwnTime: string | undefined;
   let changed = false;
   let loaded = options.bulk === true;
 
@@ -91,11 +93,14 @@ export function createAgentsProjection(db: ViewsDb, options: { bulk?: boolean } 
         loaded = true;
       }
       // The log's clock is the workflow clock: only times the events carry, never when the store recorded them.
-      const ms = e.ownTime === undefined ? Number.NaN : Date.parse(e.ownTime);
-      if (ms > latestMs) {
-        latestMs = ms;
-        latest = new Date(ms).toISOString();
-        changed = true;
+      if (e.ownTime !== lastOwnTime) {
+        lastOwnTime = e.ownTime;
+        const ms = e.ownTime === undefined ? Number.NaN : Date.parse(e.ownTime);
+        if (ms > latestMs) {
+          latestMs = ms;
+          latest = new Date(ms).toISOString();
+          changed = true;
+        }
       }
       if (e.parsed?.kind !== 'message' || e.parsed.message.msg_type !== 'agent_heartbeat') return;
       const m = e.parsed.message;
@@ -144,6 +149,7 @@ export function createAgentsProjection(db: ViewsDb, options: { bulk?: boolean } 
       pending.clear();
       latestMs = Number.NEGATIVE_INFINITY;
       latest = undefined;
+      lastOwnTime = undefined;
       changed = false;
       loaded = false;
     },
