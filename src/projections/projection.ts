@@ -53,7 +53,9 @@ export function ownTimeOf(data: unknown): string | undefined {
 
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isRunId = (v: unknown): v is string => typeof v === 'string' && /^[0-9]{1,15}$/.test(v);
+/** One object for every test: a regular expression literal is a new object each time it is evaluated. */
+const RUN_ID = /^[0-9]{1,15}$/;
+const isRunId = (v: unknown): v is string => typeof v === 'string' && RUN_ID.test(v);
 const hasEnvelope = (d: Record<string, unknown>): boolean =>
   isText(d.namespace) && isText(d.sender) && isText(d.execution_id) && isRunId(d.run_id) && isText(d.created_at);
 
@@ -157,7 +159,7 @@ export function runNumberOf(e: ProjectedEvent): number | undefined {
   const d = isRecord(e.data) ? e.data : {};
   const c = isRecord(d.content) ? d.content : {};
   const raw = d.run_id ?? c.run_id ?? d.run_number ?? e.metadata.runNumber;
-  const n = typeof raw === 'string' && /^[0-9]{1,15}$/.test(raw) ? Number(raw) : int(raw);
+  const n = typeof raw === 'string' && RUN_ID.test(raw) ? Number(raw) : int(raw);
   return n !== undefined && n >= 0 ? n : undefined;
 }
 

@@ -55,8 +55,13 @@ export class Pipeline {
   private readonly onCommitted: NonNullable<PipelineOptions['onCommitted']>;
   private readonly statementIds = new Map<string, number>();
   private readonly newStatements: string[] = [];
-  /** The batch being recorded (one array, emptied after each batch is sent: `postMessage` copies it). */
+  /**
+   * The batch being recorded: `ops[0, opsLength)`. The array keeps its size from batch to batch (emptying it would
+   * give its memory back, and the next batch would grow it again through a chain of copies); what is sent is a copy
+   * of the recorded part, and the slots are cleared after it so they keep no strings alive.
+   */
   private readonly ops: SqlValue[] = [];
+  private opsLength = 0;
   private posted = 0;
   private answered = 0;
   private readonly inFlight: { position: bigint; events: number }[] = [];
@@ -110,8 +115,17 @@ export class Pipeline {
     if (this.conflict) return 'conflict';
     this.posted++;
     this.inFlight.push({ position, events });
-    this.thread.post({ t: 'batch', seq: this.posted, sqls: this.newStatements.splice(0), ops: this.ops, expect, set });
-    this.ops.length = 0;
+    const n = this.opsLength;
+    this.thread.post({
+      t: 'batch',
+      seq: this.posted,
+      sqls: this.newStatements.splice(0),
+      ops: this.ops.slice(0, n),
+      expect,
+      set,
+    });
+    this.ops.fill(null, 0, n);
+    this.opsLength = 0;
     while (this.posted - this.answered >= this.maxInFlight && this.failure === undefined && !this.conflict) {
       await this.waitForReply();
     }
@@ -221,11 +235,14 @@ export class Pipeline {
     }
     const values = (params ?? []) as readonly SqlValue[];
     const ops = this.ops;
-    ops.push(id, values.length);
+    let n = this.opsLength;
+    ops[n++] = id;
+    ops[n++] = values.length;
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
-      ops.push(typeof v === 'bigint' ? Number(v) : v);
+      ops[n++] = typeof v === 'bigint' ? Number(v) : v;
     }
+    this.opsLength = n;
   }
 
   private statementId(sql: string): number {
