@@ -140,8 +140,12 @@ export interface WriterBatch {
   seq: number;
   /** Statements first used in this batch; the thread numbers them after the ones it has, in this order. */
   sqls: string[];
-  /** The writes, flat: statement number, parameter count, the parameters; and again. */
-  ops: SqlValue[];
+  /**
+   * The writes, flat: statement number, parameter count, the parameters; and again. A string parameter equal to the
+   * same parameter of the statement's previous write (in this batch or an earlier one) is sent as undefined: the
+   * copy `postMessage` makes costs per value, and rows repeat much (namespace, execution, run, sample, queue).
+   */
+  ops: (SqlValue | undefined)[];
   /** Each projection's checkpoint as the batch expects to find it: another value means another process wrote. */
   expect: [string, number][];
   /** The checkpoints the batch moves: name, position, event id. */
@@ -212,6 +216,7 @@ function writerThread(load: NodeJS.Require, data: WriterData): void {
     opened = e;
   }
   const statements: import('better-sqlite3').Statement[] = [];
+  const lastParams: (SqlValue | undefined)[][] = [];
   let checkpoints: import('better-sqlite3').Statement | undefined;
   let move: import('better-sqlite3').Statement | undefined;
   let stopped = false;
@@ -238,8 +243,13 @@ function writerThread(load: NodeJS.Require, data: WriterData): void {
             for (const [name, position] of m.expect) if (stored.get(name) !== position) throw CONFLICT;
             const ops = m.ops;
             for (let i = 0; i < ops.length;) {
+              const id = ops[i] as number;
               const n = ops[i + 1] as number;
-              statements[ops[i] as number]!.run(...ops.slice(i + 2, i + 2 + n));
+              const params = ops.slice(i + 2, i + 2 + n);
+              const last = lastParams[id];
+              if (last !== undefined) for (let k = 0; k < n; k++) if (params[k] === undefined) params[k] = last[k];
+              lastParams[id] = params;
+              statements[id]!.run(...params);
               i += 2 + n;
             }
             for (const [name, position, id] of m.set) write.run(position, id, name);

@@ -60,8 +60,10 @@ export class Pipeline {
    * give its memory back, and the next batch would grow it again through a chain of copies); what is sent is a copy
    * of the recorded part, and the slots are cleared after it so they keep no strings alive.
    */
-  private readonly ops: SqlValue[] = [];
+  private readonly ops: (SqlValue | undefined)[] = [];
   private opsLength = 0;
+  /** Each statement's last recorded parameters (see `WriterBatch.ops`: a repeated string is sent as undefined). */
+  private readonly lastParams: SqlValue[][] = [];
   private posted = 0;
   private answered = 0;
   private readonly inFlight: { position: bigint; events: number }[] = [];
@@ -235,13 +237,24 @@ export class Pipeline {
     }
     const values = (params ?? []) as readonly SqlValue[];
     const ops = this.ops;
+    const last = this.lastParams[id];
+    const kept: SqlValue[] = new Array<SqlValue>(values.length);
     let n = this.opsLength;
     ops[n++] = id;
     ops[n++] = values.length;
     for (let i = 0; i < values.length; i++) {
-      const v = values[i]!;
-      ops[n++] = typeof v === 'bigint' ? Number(v) : v;
+      const v = values[i];
+      if (typeof v === 'string') {
+        ops[n++] = last !== undefined && last[i] === v ? undefined : v;
+        kept[i] = v;
+      } else {
+        // the driver binds undefined as null
+        const value = v === undefined ? null : typeof v === 'bigint' ? Number(v) : v;
+        ops[n++] = value;
+        kept[i] = value;
+      }
     }
+    this.lastParams[id] = kept;
     this.opsLength = n;
   }
 

@@ -139,6 +139,61 @@ describe('the writer thread', () => {
     await other.close();
   });
 
+  it('sends a string repeating the same parameter of the write before once, and writes every row as recorded', async () => {
+    const dir = tmp();
+    const store = await makeLog(dir);
+    const db = openViewsDb(join(dir, 'v.db'));
+    await Projector.open(store, db);
+    const pipeline = new Pipeline(db);
+    const insert = pipeline.db.prepare(`INSERT INTO applog (position, app_name, instance_name, timestamp, level,
+      levelname, message, module, lineno) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const other = pipeline.db.prepare(`INSERT INTO log_clock (id, latest) VALUES (1, ?)
+      ON CONFLICT (id) DO UPDATE SET latest = excluded.latest`);
+    const rows: [number, string, string, string, number, string, string, string | null, number | null][] = [
+      [1, 'a', 'i', 't1', 20, 'INFO', 'same', 'mod', 7],
+      [2, 'a', 'i', 't1', 20, 'INFO', 'same', null, null],
+      [3, 'a', 'j', 't2', 30, 'WARNING', 'same', 'mod', 7],
+      [4, 'b', 'j', 't2', 30, 'WARNING', '', '', 8],
+      [5, 'b', 'j', 't2', 30, 'WARNING', '', '', 8],
+    ];
+    const names = PROJECTION_NAMES.map((n): [string, number] => [n, 0]);
+    let at = 0;
+    const commit = async (): Promise<void> => {
+      await pipeline.commit(
+        names.map(([n]): [string, number] => [n, at]),
+        names.map(([n]): [string, number, string] => [n, at + 1, `e${at + 1}`]),
+        BigInt(at + 1),
+        1,
+      );
+      at++;
+    };
+    // a row, another statement between, and the last rows in a later batch: each repeats the one before
+    insert.run(rows[0]);
+    other.run(['x']);
+    insert.run(rows[1]);
+    insert.run(rows[2]);
+    await commit();
+    other.run(['x']);
+    insert.run([BigInt(rows[3]![0]), ...rows[3]!.slice(1)] as (string | number | bigint | null)[]);
+    insert.run(rows[4]);
+    await commit();
+    await pipeline.finish([]);
+    const stored = openViewsDb(join(dir, 'v.db'));
+    expect(
+      stored
+        .prepare(
+          `SELECT position, app_name, instance_name, timestamp, level, levelname, message, module, lineno
+           FROM applog ORDER BY position`,
+        )
+        .all()
+        .map((r) => Object.values(r)),
+    ).toEqual(rows);
+    expect(stored.prepare<{ latest: string }>('SELECT latest FROM log_clock').get()?.latest).toBe('x');
+    stored.close();
+    db.close();
+    await store.close();
+  });
+
   it('a writer thread that dies fails the fold with a clear error; what it committed is whole', async () => {
     const dir = tmp();
     const store = await makeLog(dir);
