@@ -28,8 +28,16 @@ export function storeUrl(values: { store?: string | undefined }, io: Io): string
   return values.store ?? io.env.SWF_STORE ?? DEFAULT_STORE_URL;
 }
 
-export async function openStore(values: { store?: string | undefined }, io: Io): Promise<EventStore> {
-  return openEventStore(storeUrl(values, io));
+/**
+ * The store a command names. Commands that only read it (`existing`) refuse a path with no store, so a mistyped
+ * `--store` is an error rather than a new empty store; those that write, or follow it live, create it.
+ */
+export async function openStore(
+  values: { store?: string | undefined },
+  io: Io,
+  use: 'create' | 'existing' = 'create',
+): Promise<EventStore> {
+  return openEventStore(storeUrl(values, io), { mustExist: use === 'existing' });
 }
 
 /** pino to stderr; quiet (warnings and up) unless SWF_LOG_LEVEL says otherwise. */

@@ -6,6 +6,8 @@ export const DEFAULT_STORE_URL = 'sqlite:./swf-data/swf.db';
 export interface OpenOptions {
   /** How long a writer waits for another process's lock before StoreLockedError. Default 5 000 ms. */
   busyTimeoutMs?: number;
+  /** Refuse a `sqlite:` path with no store yet (StoreUnavailableError) instead of creating one. */
+  mustExist?: boolean;
 }
 
 /**

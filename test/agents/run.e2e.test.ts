@@ -161,4 +161,20 @@ describe('swf run', () => {
     expect(unwritable.stdout).toBe('');
     expect(unwritable.stderr).toMatch(/\/proc\/swf-no-such-dir\/swf\.db/);
   });
+
+  it('refuses to read a store that is not there (a mistyped --store) and creates nothing', async () => {
+    const missing = join(dir, 'typo', 'swf.db');
+    for (const argv of [
+      ['runs'],
+      ['events', 'read'],
+      ['replay', '100010'],
+      ['export', '100010'],
+      ['projections', 'status'],
+    ]) {
+      const r = await swf(...argv, '--store', `sqlite:${missing}`);
+      expect(r.code, argv.join(' ')).toBe(5);
+      expect(r.stderr).toMatch(new RegExp(`there is no store at ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    }
+    expect(existsSync(join(dir, 'typo'))).toBe(false);
+  });
 });

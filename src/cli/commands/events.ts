@@ -32,7 +32,7 @@ export const eventsCommand: Command = {
       throw new ValidationError(`unknown events subcommand; usage: ${usage}`);
     const from = positiveInt(values.from, '--from');
     const limit = positiveInt(values.limit, '--limit');
-    const store = await openStore(values, io);
+    const store = await openStore(values, io, 'existing');
     try {
       const opts = { from: from === undefined ? undefined : BigInt(from), maxCount: limit };
       const events = values.stream ? store.readStream(values.stream, opts) : store.readAll(opts);

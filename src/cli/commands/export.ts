@@ -22,7 +22,7 @@ export const exportCommand: Command = {
       return 0;
     }
     if (positionals.length !== 1) throw new ValidationError(`expected one RUN number; usage: ${usage}`);
-    const store = await openStore(values, io);
+    const store = await openStore(values, io, 'existing');
     try {
       await exportRun(store, positionals[0]!, (chunk) => io.stdout.write(chunk));
       return 0;

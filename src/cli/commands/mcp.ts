@@ -24,7 +24,7 @@ export const mcpCommand: Command = {
       return 0;
     }
     if (positionals.length > 0) throw new ValidationError(`unexpected argument '${positionals[0]}'; usage: ${usage}`);
-    const side = await openReadSide(values, io);
+    const side = await openReadSide(values, io, 'create'); // it follows the log live: a run may start after it
     const server = createMcpServer({ db: side.views.db, store: side.store, ready: () => side.views.ready() });
     const transport = new StdioServerTransport();
     const closed = new Promise<void>((resolve) => {

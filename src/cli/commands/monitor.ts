@@ -49,7 +49,7 @@ export const monitorCommand: Command = {
     const port = portOf(values.port);
     const host = values.host ?? '127.0.0.1';
     const logger = makeLogger(io, 'swf-monitor');
-    const side = await openReadSide(values, io);
+    const side = await openReadSide(values, io, 'create'); // it follows the log live: a run may start after it
     let monitor;
     try {
       await side.views.ready();

@@ -13,8 +13,9 @@ export const VIEWS_HELP =
 export async function openReadSide(
   values: { store?: string | undefined; views?: string | undefined },
   io: Io,
+  use: 'create' | 'existing' = 'existing',
 ): Promise<{ store: EventStore; views: Views; close(): Promise<void> }> {
-  const store = await openStore(values, io);
+  const store = await openStore(values, io, use);
   let views: Views;
   try {
     views = await openViews(store, {

@@ -72,7 +72,7 @@ export const replayCommand: Command = {
     if (speed !== undefined && !taken.inspect)
       throw new ValidationError('--speed paces the playback for --inspect; give --inspect too');
     const point = parseReplayPoint(values.at);
-    const store = await openStore(values, io);
+    const store = await openStore(values, io, 'existing');
     let inspector: RunInspector | undefined;
     try {
       const info = await locateRun(store, positionals[0]!);

@@ -19,7 +19,7 @@ export const stopCommand: Command = {
     }
     const executionId = positionals[0];
     if (!executionId || positionals.length > 1) throw new ValidationError(`name one execution id; usage: ${usage}`);
-    const store = await openStore(values, io);
+    const store = await openStore(values, io, 'existing');
     try {
       const stream = streams.execution(executionId);
       let namespace: string | undefined;

@@ -66,6 +66,8 @@ export interface SQLiteEventStoreOptions {
   busyTimeoutMs?: number;
   /** How often waiting subscribers check for other processes' commits. Default 5 ms. */
   pollIntervalMs?: number;
+  /** Refuse a path with no store yet instead of creating one (a reader given a mistyped path). */
+  mustExist?: boolean;
 }
 
 const SCHEMA = `
@@ -151,6 +153,9 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     throw translateSqliteError(e, path);
   };
 
+  if (options.mustExist && path !== ':memory:' && !existsSync(path)) {
+    throw new StoreUnavailableError(`there is no store at ${path} (swf run or swf import creates one)`);
+  }
   let db: Database.Database;
   try {
     if (path !== ':memory:') {
