@@ -138,7 +138,10 @@ export class StreamWriter {
       const appends = await this.appendsFor(outputs);
       try {
         const result = await this.store.commit(appends, checkpoint);
-        result.appends.forEach((r, i) => this.revisions.set(appends[i]!.stream, r.nextRevision));
+        // A stream with many writers is appended to with `any`: its revision is not ours to track.
+        result.appends.forEach((r, i) => {
+          if (appends[i]!.expectedRevision !== 'any') this.revisions.set(appends[i]!.stream, r.nextRevision);
+        });
         return;
       } catch (e: unknown) {
         if (!(e instanceof ExpectedVersionConflictError) || attempt >= 3) throw e;

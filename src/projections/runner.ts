@@ -294,19 +294,22 @@ export class Projector {
     return { events, position: this.minKnown(), ms: performance.now() - t0 };
   }
 
+  /** The next batch of the log: up to `batchSize` events after position `after`, none past `target`. */
+  private async readBatch(after: bigint, target: bigint): Promise<StoredEvent[]> {
+    const batch: StoredEvent[] = [];
+    for await (const e of this.store.readAll({ from: after === 0n ? 'start' : after + 1n, maxCount: this.batchSize })) {
+      if (e.position > target) break;
+      batch.push(e);
+    }
+    return batch;
+  }
+
   private async pullBatches(target: bigint): Promise<number> {
     let events = 0;
     for (;;) {
       const after = this.minKnown();
       if (after >= target) break;
-      const batch: StoredEvent[] = [];
-      for await (const e of this.store.readAll({
-        from: after === 0n ? 'start' : after + 1n,
-        maxCount: this.batchSize,
-      })) {
-        if (e.position > target) break;
-        batch.push(e);
-      }
+      const batch = await this.readBatch(after, target);
       if (batch.length === 0) break;
       const r = this.applyBatch(batch, after);
       events += r.applied;
@@ -335,14 +338,7 @@ export class Projector {
     try {
       for (;;) {
         if (after >= target) break;
-        const batch: StoredEvent[] = [];
-        for await (const e of this.store.readAll({
-          from: after === 0n ? 'start' : after + 1n,
-          maxCount: this.batchSize,
-        })) {
-          if (e.position > target) break;
-          batch.push(e);
-        }
+        const batch = await this.readBatch(after, target);
         const last = batch[batch.length - 1];
         if (!last) break;
         const prepared = batch.map(projectEvent);
