@@ -8,6 +8,12 @@ export interface OpenOptions {
   busyTimeoutMs?: number;
   /** Refuse a `sqlite:` path with no store yet (StoreUnavailableError) instead of creating one. */
   mustExist?: boolean;
+  /**
+   * Commits that acknowledge something to the outside world (a broker frame, a REST 2xx) must survive a power cut,
+   * not only a killed process: SQLite then runs with `synchronous = FULL` (an fsync per commit; group commit keeps
+   * the cost small). Other adapters are durable on commit already.
+   */
+  durable?: boolean;
 }
 
 /**

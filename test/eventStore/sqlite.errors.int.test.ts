@@ -82,3 +82,23 @@ describe('opening and using a bad store', () => {
     expect(readFileSync(file).subarray(0, 15).toString()).toBe('SQLite format 3');
   });
 });
+
+describe('durability', () => {
+  it('a durable store fsyncs every commit (synchronous = FULL); the default is NORMAL', async () => {
+    const { getSQLiteEventStore } = await import('../../src/eventStore/sqlite/sqliteEventStore.js');
+    // synchronous is a per-connection setting, so watch what the store's own connection is told.
+    const seen: string[] = [];
+    const pragma = Database.prototype.pragma;
+    Database.prototype.pragma = function (this: Database.Database, source: string, ...rest: unknown[]) {
+      if (source.startsWith('synchronous')) seen.push(source);
+      return (pragma as (...a: unknown[]) => unknown).call(this, source, ...rest);
+    } as typeof pragma;
+    try {
+      await getSQLiteEventStore({ path: join(dir(), 'a.db'), durable: true }).close();
+      await getSQLiteEventStore({ path: join(dir(), 'b.db') }).close();
+    } finally {
+      Database.prototype.pragma = pragma;
+    }
+    expect(seen).toEqual(['synchronous = FULL', 'synchronous = NORMAL']);
+  });
+});

@@ -68,6 +68,8 @@ export interface SQLiteEventStoreOptions {
   pollIntervalMs?: number;
   /** Refuse a path with no store yet instead of creating one (a reader given a mistyped path). */
   mustExist?: boolean;
+  /** `synchronous = FULL`: a commit is fsynced before it returns (see OpenOptions.durable). Default NORMAL. */
+  durable?: boolean;
 }
 
 const SCHEMA = `
@@ -176,7 +178,8 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   }
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    // NORMAL survives a killed process; FULL also a power cut, for commits that acknowledge something outside.
+    db.pragma(options.durable ? 'synchronous = FULL' : 'synchronous = NORMAL');
     // A bigger page cache keeps the indexes' hot pages in memory as the log grows (the default is 2 MB).
     db.pragma('cache_size = -65536');
     // Fewer, larger checkpoints: the log is written in bursts (group commit).
