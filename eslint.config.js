@@ -19,7 +19,8 @@ const driverRule = (allowed) => ({
           : [
               {
                 name: 'better-sqlite3',
-                message: 'Only src/eventStore/sqlite/ and src/projections/db.ts may import better-sqlite3.',
+                message:
+                  'Only src/eventStore/sqlite/, src/projections/db.ts and src/projections/writerThread.ts may import better-sqlite3.',
               },
             ]),
       ],
@@ -56,7 +57,10 @@ export default tseslint.config(
   },
   { files: ['src/**/*.ts'], rules: driverRule([]) },
   { files: ['src/eventStore/esdb/**/*.ts'], rules: driverRule(['esdb']) },
-  { files: ['src/eventStore/sqlite/**/*.ts', 'src/projections/db.ts'], rules: driverRule(['sqlite']) },
+  {
+    files: ['src/eventStore/sqlite/**/*.ts', 'src/projections/db.ts', 'src/projections/writerThread.ts'],
+    rules: driverRule(['sqlite']),
+  },
   { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'], rules: { 'no-console': 'off' } },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

@@ -7,9 +7,9 @@
  * writes, each with the checkpoints in one transaction, while the main thread reads the log and folds the next
  * batch (a catch-up from empty views uses it; see `writer.ts`).
  */
-import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { StoreCorruptError, StoreLockedError, StoreUnavailableError, SwfError } from '../errors.js';
@@ -58,7 +58,7 @@ export function translateViewsError(e: unknown, path: string): unknown {
   return e;
 }
 
-function pragmasFor(file: string, options: OpenViewsOptions): string[] {
+export function pragmasFor(file: string, options: OpenViewsOptions): string[] {
   return [
     `busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`,
     // Bigger pages: fewer splits for the message store's rows (set before the first table; a no-op afterwards).
@@ -179,109 +179,25 @@ export interface WriterThread {
   post(request: WriterBatch | WriterFinish | WriterClose): void;
 }
 
-interface WriterData {
-  driver: string;
+/** What the writer thread is started with (its `workerData`). */
+export interface WriterData {
   path: string;
   pragmas: string[];
   state: SharedArrayBuffer;
 }
 
 /**
- * The writer thread's body. It runs from its source text (`toString`), so it uses nothing from this module: the
- * driver is loaded with the `require` it is given.
+ * The writer thread's module. Run from the built `dist/` (a worker cannot load TypeScript): when this file is
+ * the source itself (tests run under vitest), the built copy beside `dist/src/` is used.
  */
-function writerThread(load: NodeJS.Require, data: WriterData): void {
-  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
-  const Sqlite = load(data.driver) as typeof import('better-sqlite3');
-  const port = parentPort!;
-  const state = new Int32Array(data.state);
-  const answer = (seq: number, status: number, reply: WriterReply): void => {
-    if (status !== 0) Atomics.store(state, 1, status);
-    if (seq >= 0) Atomics.store(state, 0, seq);
-    Atomics.notify(state, 0);
-    port.postMessage(reply);
-  };
-  const failure = (e: unknown): { message: string; code: string } => ({
-    message: e instanceof Error ? e.message : String(e),
-    code: typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '',
-  });
-  let db: import('better-sqlite3').Database | undefined;
-  let opened: unknown;
-  try {
-    db = new Sqlite(data.path);
-    for (const p of data.pragmas) db.pragma(p);
-    // The WAL is copied into the file every 64 MB (4 000 pages) as the thread goes, not all at the end.
-    db.pragma('wal_autocheckpoint = 4000');
-  } catch (e: unknown) {
-    opened = e;
+function writerThreadModule(): URL {
+  const url = new URL('./writerThread.js', import.meta.url);
+  if (existsSync(url)) return url;
+  const built = fileURLToPath(url).replace(/([\\/])src([\\/]projections[\\/]writerThread\.js)$/, '$1dist$1src$2');
+  if (!existsSync(built)) {
+    throw new Error(`the views writer thread's module is not built (${built}): run npm run build`);
   }
-  const statements: import('better-sqlite3').Statement[] = [];
-  const lastParams: (SqlValue | undefined)[][] = [];
-  let checkpoints: import('better-sqlite3').Statement | undefined;
-  let move: import('better-sqlite3').Statement | undefined;
-  let stopped = false;
-  const CONFLICT = new Error('the stored checkpoints are not the expected ones');
-  port.on('message', (m: WriterBatch | WriterFinish | WriterClose) => {
-    if (m.t === 'close') {
-      db?.close();
-      port.close();
-      return;
-    }
-    if (m.t === 'batch') {
-      if (stopped) return answer(m.seq, 0, { t: 'skipped', seq: m.seq });
-      try {
-        if (!db) throw opened;
-        const conn = db;
-        for (const sql of m.sqls) statements.push(conn.prepare(sql));
-        checkpoints ??= conn.prepare('SELECT name, position FROM projection_checkpoints');
-        move ??= conn.prepare('UPDATE projection_checkpoints SET position = ?, event_id = ? WHERE name = ?');
-        const [read, write] = [checkpoints, move];
-        conn
-          .transaction(() => {
-            const stored = new Map<string, number>();
-            for (const r of read.all() as { name: string; position: number }[]) stored.set(r.name, r.position);
-            for (const [name, position] of m.expect) if (stored.get(name) !== position) throw CONFLICT;
-            const ops = m.ops;
-            for (let i = 0; i < ops.length;) {
-              const id = ops[i] as number;
-              const n = ops[i + 1] as number;
-              const params = ops.slice(i + 2, i + 2 + n);
-              const last = lastParams[id];
-              if (last !== undefined) for (let k = 0; k < n; k++) if (params[k] === undefined) params[k] = last[k];
-              lastParams[id] = params;
-              statements[id]!.run(...params);
-              i += 2 + n;
-            }
-            for (const [name, position, id] of m.set) write.run(position, id, name);
-          })
-          .immediate();
-        answer(m.seq, 0, { t: 'ok', seq: m.seq });
-      } catch (e: unknown) {
-        stopped = true;
-        if (e === CONFLICT) answer(m.seq, 1, { t: 'conflict', seq: m.seq });
-        else answer(m.seq, 2, { t: 'error', seq: m.seq, ...failure(e) });
-      }
-      return;
-    }
-    try {
-      if (!db) throw opened;
-      if (stopped) throw new Error('the writer thread stopped after a failed batch');
-      const conn = db;
-      conn
-        .transaction(() => {
-          for (const sql of m.sql) conn.exec(sql);
-        })
-        .immediate();
-      conn.pragma('wal_autocheckpoint = 1000');
-      conn.pragma('wal_checkpoint(TRUNCATE)');
-      conn.close();
-      port.postMessage({ t: 'finished' } satisfies WriterReply);
-    } catch (e: unknown) {
-      db?.close();
-      port.postMessage({ t: 'error', seq: -1, ...failure(e) } satisfies WriterReply);
-    }
-    port.close();
-  });
+  return pathToFileURL(built);
 }
 
 /** Starts a writer thread on the views database at `path` (a file: `:memory:` has no second connection). */
@@ -289,14 +205,10 @@ export function startWriterThread(path: string, options: OpenViewsOptions = {}):
   const file = resolve(path);
   const state = new Int32Array(new SharedArrayBuffer(8));
   const data: WriterData = {
-    driver: createRequire(import.meta.url).resolve('better-sqlite3'),
     path: file,
     pragmas: pragmasFor(file, options).filter((p) => !p.startsWith('page_size') && !p.startsWith('journal_mode')),
     state: state.buffer,
   };
-  const worker = new Worker(`(${writerThread.toString()})(require, require('node:worker_threads').workerData)`, {
-    eval: true,
-    workerData: data,
-  });
+  const worker = new Worker(writerThreadModule(), { workerData: data });
   return { worker, state, post: (request) => worker.postMessage(request) };
 }

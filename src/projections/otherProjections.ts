@@ -2,8 +2,16 @@
  * The message store (every wire message with a broker destination: its envelope and log position), the agents (last heartbeat) with the log's
  * clock, and the agents' logs.
  */
-import type { ViewsDb } from './db.js';
-import { executionIdOf, int, isRecord, type ProjectedEvent, type Projection, runNumberOf, str } from './projection.js';
+import {
+  executionIdOf,
+  int,
+  isRecord,
+  type Keyed,
+  NO_WRITES,
+  type Projection,
+  runNumberOf,
+  str,
+} from './projection.js';
 
 const json = (v: unknown): string => JSON.stringify(v);
 
@@ -13,38 +21,40 @@ const json = (v: unknown): string => JSON.stringify(v);
  */
 export const isWorkflowMessageType = (type: string): boolean => type !== 'agent_heartbeat' && type !== 'agent_log';
 
-export function createMessagesProjection(db: ViewsDb): Projection {
-  const insert = db.prepare(`INSERT INTO workflow_messages (position, message_id, message_type, sender_agent,
-    namespace, execution_id, run_id, queue_name, correlation_id, causation_id, stream, sent_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
-  return {
-    name: 'messages',
-    apply(e: ProjectedEvent) {
-      if (e.parsed?.kind !== 'message' || !isWorkflowMessageType(e.type)) return;
-      const m = e.parsed.message;
-      const run = runNumberOf(e);
-      insert.run([
-        Number(e.position),
-        e.id,
-        m.msg_type,
-        m.sender,
-        m.namespace,
-        executionIdOf(e) ?? null,
-        run === undefined ? null : String(run),
-        str(e.metadata.destination) ?? null,
-        str(e.metadata.correlationId) ?? null,
-        str(e.metadata.causationId) ?? null,
-        e.stream,
-        e.time,
-      ]);
-    },
-    flush() {},
-    reset() {},
-  };
-}
+const INSERT_MESSAGE = `INSERT INTO workflow_messages (position, message_id, message_type, sender_agent, namespace,
+  execution_id, run_id, queue_name, correlation_id, causation_id, stream, sent_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`;
+
+export const messagesProjection: Projection = {
+  name: 'messages',
+  state: {},
+  evolve(e) {
+    if (e.parsed?.kind !== 'message' || !isWorkflowMessageType(e.type)) return NO_WRITES;
+    const m = e.parsed.message;
+    const run = runNumberOf(e);
+    return [
+      {
+        sql: INSERT_MESSAGE,
+        params: [
+          Number(e.position),
+          e.id,
+          m.msg_type,
+          m.sender,
+          m.namespace,
+          executionIdOf(e) ?? null,
+          run === undefined ? null : String(run),
+          str(e.metadata.destination) ?? null,
+          str(e.metadata.correlationId) ?? null,
+          str(e.metadata.causationId) ?? null,
+          e.stream,
+          e.time,
+        ],
+      },
+    ];
+  },
+};
 
 interface AgentEntry {
-  instance_name: string;
   agent_type: string;
   description: string | null;
   status: string;
@@ -55,76 +65,61 @@ interface AgentEntry {
   hostname: string | null;
   execution_id: string | null;
   run_id: string | null;
-  beats: number;
+  heartbeat_count: number;
   created_at: string;
 }
 
-/** `bulk`: the tables were empty when the fold began and nothing else writes them (see the workflow projection). */
-export function createAgentsProjection(db: ViewsDb, options: { bulk?: boolean } = {}): Projection {
-  const upsert = db.prepare(`INSERT INTO systemagents (instance_name, agent_type, description, status,
-    operational_state, namespace, last_heartbeat, pid, hostname, execution_id, run_id, heartbeat_count, created_at,
-    updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (instance_name) DO UPDATE SET agent_type = excluded.agent_type,
-    description = coalesce(excluded.description, systemagents.description), status = excluded.status,
-    operational_state = excluded.operational_state, namespace = excluded.namespace,
-    last_heartbeat = excluded.last_heartbeat, pid = excluded.pid, hostname = excluded.hostname,
-    execution_id = excluded.execution_id, run_id = excluded.run_id,
-    heartbeat_count = systemagents.heartbeat_count + excluded.heartbeat_count, updated_at = excluded.updated_at`);
-  const clockRow = db.prepare<{ latest: string }>(`SELECT latest FROM log_clock WHERE id = 1`);
-  const setClock = db.prepare(`INSERT INTO log_clock (id, latest) VALUES (1, ?)
-    ON CONFLICT (id) DO UPDATE SET latest = excluded.latest`);
-  const pending = new Map<string, AgentEntry>();
-  let latestMs = Number.NEGATIVE_INFINITY;
-  let latest: string | undefined;
+/** The latest workflow-clock time in the log. */
+interface LogClock {
+  latest: string;
+  ms: number;
   /** The last event's own time: the next event's is nearly always the same text, which moves the clock no more. */
-  let lastOwnTime: string | undefined;
-  let changed = false;
-  let loaded = options.bulk === true;
+  lastOwnTime: string | undefined;
+}
 
-  return {
-    name: 'agents',
-    apply(e) {
-      if (!loaded) {
-        const row = clockRow.get();
-        if (row) {
-          latest = row.latest;
-          latestMs = Date.parse(row.latest);
-        }
-        loaded = true;
-      }
-      // The log's clock is the workflow clock: only times the events carry, never when the store recorded them.
-      if (e.ownTime !== lastOwnTime) {
-        lastOwnTime = e.ownTime;
-        const ms = e.ownTime === undefined ? Number.NaN : Date.parse(e.ownTime);
-        if (ms > latestMs) {
-          latestMs = ms;
-          latest = new Date(ms).toISOString();
-          changed = true;
-        }
-      }
-      if (e.parsed?.kind !== 'message' || e.parsed.message.msg_type !== 'agent_heartbeat') return;
-      const m = e.parsed.message;
-      const before = pending.get(m.instance_name);
-      pending.set(m.instance_name, {
-        instance_name: m.instance_name,
-        agent_type: m.agent_type,
-        description: m.description ?? before?.description ?? null,
-        status: m.status,
-        operational_state: m.operational_state,
-        namespace: m.namespace,
-        last_heartbeat: e.time,
-        pid: int(m.pid) ?? null,
-        hostname: m.hostname,
-        execution_id: m.execution_id,
-        run_id: m.run_id,
-        beats: (before?.beats ?? 0) + 1,
-        created_at: before?.created_at ?? e.time,
-      });
-    },
-    flush() {
-      for (const a of pending.values()) {
-        upsert.run([
-          a.instance_name,
+interface AgentsState {
+  agents: Keyed<string, AgentEntry>;
+  clock: Keyed<number, LogClock>;
+}
+
+const UPSERT_AGENT = `INSERT INTO systemagents (instance_name, agent_type, description, status, operational_state,
+  namespace, last_heartbeat, pid, hostname, execution_id, run_id, heartbeat_count, created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (instance_name) DO UPDATE SET agent_type = excluded.agent_type, description = excluded.description,
+  status = excluded.status, operational_state = excluded.operational_state, namespace = excluded.namespace,
+  last_heartbeat = excluded.last_heartbeat, pid = excluded.pid, hostname = excluded.hostname,
+  execution_id = excluded.execution_id, run_id = excluded.run_id, heartbeat_count = excluded.heartbeat_count,
+  updated_at = excluded.updated_at`;
+const SET_CLOCK = `INSERT INTO log_clock (id, latest) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET latest = excluded.latest`;
+
+const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+/** The one row of `log_clock`. */
+const CLOCK = 1;
+
+export const agentsProjection: Projection<AgentsState> = {
+  name: 'agents',
+  state: {
+    agents: {
+      table: 'systemagents',
+      key: 'instance_name',
+      fromRow: (row) => ({
+        agent_type: row.agent_type as string,
+        description: text(row.description),
+        status: row.status as string,
+        operational_state: row.operational_state as string,
+        namespace: text(row.namespace),
+        last_heartbeat: row.last_heartbeat as string,
+        pid: int(row.pid) ?? null,
+        hostname: text(row.hostname),
+        execution_id: text(row.execution_id),
+        run_id: text(row.run_id),
+        heartbeat_count: row.heartbeat_count as number,
+        created_at: row.created_at as string,
+      }),
+      toWrite: (name, a) => ({
+        sql: UPSERT_AGENT,
+        params: [
+          name,
           a.agent_type,
           a.description,
           a.status,
@@ -135,26 +130,60 @@ export function createAgentsProjection(db: ViewsDb, options: { bulk?: boolean } 
           a.hostname,
           a.execution_id,
           a.run_id,
-          a.beats,
+          a.heartbeat_count,
           a.created_at,
           a.last_heartbeat,
-        ]);
+        ],
+      }),
+    },
+    clock: {
+      table: 'log_clock',
+      key: 'id',
+      fromRow: (row) => ({
+        latest: row.latest as string,
+        ms: Date.parse(row.latest as string),
+        lastOwnTime: undefined,
+      }),
+      toWrite: (id, c) => ({ sql: SET_CLOCK, params: [id, c.latest] }),
+    },
+  },
+  evolve(e, state) {
+    // The log's clock is the workflow clock: only times the events carry, never when the store recorded them.
+    const clock = state.clock.get(CLOCK);
+    if (clock === undefined || e.ownTime !== clock.lastOwnTime) {
+      const ms = e.ownTime === undefined ? Number.NaN : Date.parse(e.ownTime);
+      if (clock === undefined) {
+        if (!Number.isNaN(ms))
+          state.clock.put(CLOCK, { latest: new Date(ms).toISOString(), ms, lastOwnTime: e.ownTime });
+      } else {
+        clock.lastOwnTime = e.ownTime;
+        if (ms > clock.ms) {
+          clock.ms = ms;
+          clock.latest = new Date(ms).toISOString();
+          state.clock.put(CLOCK, clock);
+        }
       }
-      pending.clear();
-      if (changed && latest !== undefined) setClock.run([latest]);
-      changed = false;
-    },
-    reset() {
-      if (options.bulk === true) throw new Error('a bulk fold cannot start again: its tables are no longer empty');
-      pending.clear();
-      latestMs = Number.NEGATIVE_INFINITY;
-      latest = undefined;
-      lastOwnTime = undefined;
-      changed = false;
-      loaded = false;
-    },
-  };
-}
+    }
+    if (e.parsed?.kind !== 'message' || e.parsed.message.msg_type !== 'agent_heartbeat') return NO_WRITES;
+    const m = e.parsed.message;
+    const before = state.agents.get(m.instance_name);
+    state.agents.put(m.instance_name, {
+      agent_type: m.agent_type,
+      description: m.description ?? before?.description ?? null,
+      status: m.status,
+      operational_state: m.operational_state,
+      namespace: m.namespace,
+      last_heartbeat: e.time,
+      pid: int(m.pid) ?? null,
+      hostname: m.hostname,
+      execution_id: m.execution_id,
+      run_id: m.run_id,
+      heartbeat_count: (before?.heartbeat_count ?? 0) + 1,
+      created_at: before?.created_at ?? e.time,
+    });
+    return NO_WRITES;
+  },
+};
 
 /** `daq_simulator-agent-swf-1` → `daq_simulator` (the testbed's AppLog app_name is always `base_agent`). */
 export function appNameOf(instanceName: string): string {
@@ -162,41 +191,44 @@ export function appNameOf(instanceName: string): string {
   return i > 0 ? instanceName.slice(0, i) : instanceName;
 }
 
-export function createLogsProjection(db: ViewsDb): Projection {
-  const insert = db.prepare(`INSERT INTO applog (position, app_name, instance_name, timestamp, level, levelname,
-    message, module, funcname, lineno, process, thread, namespace, execution_id, run_id, extra_data)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING`);
-  return {
-    name: 'logs',
-    apply(e) {
-      if (e.parsed?.kind !== 'message' || e.parsed.message.msg_type !== 'agent_log') return;
-      const m = e.parsed.message;
-      const d = isRecord(e.data) ? e.data : {};
-      const extra: Record<string, unknown> = {};
-      for (const k of ['execution_id', 'run_id', 'workflow_name', 'username', 'namespace'] as const) {
-        if (d[k] !== undefined && d[k] !== null) extra[k] = d[k];
-      }
-      if (isRecord(d.extra_data)) Object.assign(extra, d.extra_data);
-      insert.run([
-        Number(e.position),
-        str(d.app_name) ?? appNameOf(m.instance_name),
-        m.instance_name,
-        e.time,
-        m.level,
-        m.levelname,
-        m.message,
-        str(d.module) ?? null,
-        str(d.funcname) ?? null,
-        int(d.lineno) ?? null,
-        int(d.process) ?? null,
-        int(d.thread) ?? null,
-        m.namespace,
-        m.execution_id ?? null,
-        m.run_id ?? null,
-        json(extra),
-      ]);
-    },
-    flush() {},
-    reset() {},
-  };
-}
+const INSERT_LOG = `INSERT INTO applog (position, app_name, instance_name, timestamp, level, levelname, message,
+  module, funcname, lineno, process, thread, namespace, execution_id, run_id, extra_data)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING`;
+
+export const logsProjection: Projection = {
+  name: 'logs',
+  state: {},
+  evolve(e) {
+    if (e.parsed?.kind !== 'message' || e.parsed.message.msg_type !== 'agent_log') return NO_WRITES;
+    const m = e.parsed.message;
+    const d = isRecord(e.data) ? e.data : {};
+    const extra: Record<string, unknown> = {};
+    for (const k of ['execution_id', 'run_id', 'workflow_name', 'username', 'namespace'] as const) {
+      if (d[k] !== undefined && d[k] !== null) extra[k] = d[k];
+    }
+    if (isRecord(d.extra_data)) Object.assign(extra, d.extra_data);
+    return [
+      {
+        sql: INSERT_LOG,
+        params: [
+          Number(e.position),
+          str(d.app_name) ?? appNameOf(m.instance_name),
+          m.instance_name,
+          e.time,
+          m.level,
+          m.levelname,
+          m.message,
+          str(d.module) ?? null,
+          str(d.funcname) ?? null,
+          int(d.lineno) ?? null,
+          int(d.process) ?? null,
+          int(d.thread) ?? null,
+          m.namespace,
+          m.execution_id ?? null,
+          m.run_id ?? null,
+          json(extra),
+        ],
+      },
+    ];
+  },
+};

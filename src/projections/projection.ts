@@ -2,6 +2,7 @@
 import type { StoredEvent } from '../eventStore/eventStore.js';
 import { describeError } from '../errors.js';
 import { isDomainEventType, isMessageType, parseEvent, type ParsedEvent } from '../messages/index.js';
+import type { SqlValue } from './db.js';
 import type { ProjectionName } from './schema.js';
 
 export interface ProjectedEvent {
@@ -22,18 +23,80 @@ export interface ProjectedEvent {
   ownTime: string | undefined;
 }
 
-export interface Projection {
+/** One row write a projection asks for: the runner runs it now, or records it for the writer thread. */
+export interface Write {
+  readonly sql: string;
+  readonly params: SqlValue[];
+}
+
+/** What `evolve` returns when an event writes nothing (shared: no array per event). */
+export const NO_WRITES: readonly Write[] = Object.freeze([]);
+
+/**
+ * State a projection keeps between events (a run's machine snapshot, a slice's), keyed, with the rows it lives
+ * in. The projection says how a row becomes a value and a value a write; the runner owns the rest: loading values
+ * from the rows (one by one, or a batch's worth at once), caching them, writing the changed ones at the end of a
+ * batch, letting go of them, and knowing when there is nothing to read (a fold from empty views).
+ */
+export interface StateSpec<K extends string | number, V> {
+  /** The table the values are read from, its key column, and the columns to select. */
+  readonly table: string;
+  readonly key: string;
+  readonly columns?: string;
+  fromRow(row: Record<string, unknown>): V;
+  /** The write that stores a changed value (none: the value is only ever read from rows others write). */
+  toWrite?(key: K, value: V): Write;
+  /** A value that takes no more events: written, then let go of. */
+  isFinal?(value: V): boolean;
+  /** The key an event will look up: the runner loads a batch's keys in one query before folding it. */
+  keyOf?(event: ProjectedEvent): K | undefined;
+}
+
+/** A projection's view of one kind of its state, as the runner gives it. */
+export interface Keyed<K extends string | number, V> {
+  /** The value of `key`: from memory, else from the rows; undefined when it has none. */
+  get(key: K): V | undefined;
+  /** Records `value` as changed: it is written at the end of the batch. */
+  put(key: K, value: V): void;
+  /** Keeps `value` in memory without writing it (its row is written by an event's own write). */
+  keep(key: K, value: V): void;
+}
+
+export type StateSpecs<S> = { readonly [N in keyof S]: S[N] extends Keyed<infer K, infer V> ? StateSpec<K, V> : never };
+
+/**
+ * A read model: which rows to write for an event (Emmett's `SQLiteRawSQLProjection.evolve`), and the state it
+ * needs between events. Batching, the writer thread, prefetching, caching, eviction and index building are the
+ * runner's; a projection never sees which of them are at work.
+ */
+export interface Projection<S = Record<string, never>> {
   readonly name: ProjectionName;
-  /** Before a batch's events are applied (inside its transaction): load what they will need, in bulk. */
-  prefetch?(events: readonly ProjectedEvent[]): void;
-  /** Applies one event, inside the batch's transaction. */
-  apply(event: ProjectedEvent): void;
-  /** Writes what `apply` kept in memory, at the end of the batch, still inside the transaction. */
-  flush(): void;
-  /** Forgets in-memory state: the rows changed behind its back, or the transaction rolled back. */
-  reset(): void;
-  /** A bulk fold: whether it holds as much as it should in memory (the runner goes on with the plain fold). */
-  full?(): boolean;
+  readonly state: StateSpecs<S>;
+  /** The writes for one event, in order; `state` holds what earlier events left. */
+  evolve(event: ProjectedEvent, state: S): readonly Write[];
+}
+
+/** A projection built of parts that each build some of its tables, folding one shared state (one checkpoint). */
+export function composeProjection<S>(
+  name: ProjectionName,
+  state: StateSpecs<S>,
+  parts: readonly ((event: ProjectedEvent, state: S) => readonly Write[])[],
+): Projection<S> {
+  return {
+    name,
+    state,
+    evolve(event, s) {
+      let out: Write[] | undefined;
+      let only: readonly Write[] = NO_WRITES;
+      for (const part of parts) {
+        const w = part(event, s);
+        if (w.length === 0) continue;
+        if (only.length === 0) only = w;
+        else (out ??= [...only]).push(...w);
+      }
+      return out ?? only;
+    },
+  };
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -13,8 +13,9 @@ import type { Logger } from 'pino';
 import type { EventStore, StoredEvent, Subscription } from '../eventStore/eventStore.js';
 import { describeError } from '../errors.js';
 import type { ViewsDb } from './db.js';
-import { createAgentsProjection, createLogsProjection, createMessagesProjection } from './otherProjections.js';
-import { projectEvent, type Projection } from './projection.js';
+import { type Fold, ProjectionFold } from './fold.js';
+import { agentsProjection, logsProjection, messagesProjection } from './otherProjections.js';
+import { projectEvent } from './projection.js';
 import {
   INDEX_DDL,
   indexNameOf,
@@ -25,8 +26,7 @@ import {
   TABLE_DDL,
   VIEWS_VERSION,
 } from './schema.js';
-
-import { createWorkflowProjection } from './workflowProjection.js';
+import { workflowProjection } from './workflowProjection.js';
 import { Pipeline } from './writer.js';
 
 export interface ProjectorOptions {
@@ -68,7 +68,7 @@ interface CheckpointRow {
 const quiet = { warn: () => {}, info: () => {}, debug: () => {}, error: () => {} };
 
 export class Projector {
-  private projections: Projection[] = [];
+  private projections: Fold[] = [];
   /** What this process believes each checkpoint is; undefined = re-read from the database. */
   private known = new Map<ProjectionName, bigint>();
   private readonly batchSize: number;
@@ -103,12 +103,14 @@ export class Projector {
     this.projections = Projector.projectionsOn(this.db, false);
   }
 
-  private static projectionsOn(db: ViewsDb, bulk: boolean, maxEvicted?: number): Projection[] {
+  /** Every read model, in the order they are applied. */
+  private static projectionsOn(db: ViewsDb, bulk: boolean): Fold[] {
+    const mode = { bulk };
     return [
-      createWorkflowProjection(db, { bulk, ...(maxEvicted !== undefined ? { maxEvicted } : {}) }),
-      createMessagesProjection(db),
-      createAgentsProjection(db, { bulk }),
-      createLogsProjection(db),
+      new ProjectionFold(workflowProjection, db, mode),
+      new ProjectionFold(messagesProjection, db, mode),
+      new ProjectionFold(agentsProjection, db, mode),
+      new ProjectionFold(logsProjection, db, mode),
     ];
   }
 
@@ -332,7 +334,8 @@ export class Projector {
         for (const l of this.listeners) l(position);
       },
     });
-    const projections = Projector.projectionsOn(pipeline.db, true, this.bulkSlices);
+    const projections = Projector.projectionsOn(pipeline.db, true);
+    const maxEvicted = this.bulkSlices ?? 500_000;
     let after = 0n;
     let finishMs = 0;
     try {
@@ -342,7 +345,7 @@ export class Projector {
         const last = batch[batch.length - 1];
         if (!last) break;
         const prepared = batch.map(projectEvent);
-        for (const p of projections) p.prefetch?.(prepared);
+        for (const p of projections) p.prefetch(prepared);
         for (const e of prepared) for (const p of projections) p.apply(e);
         for (const p of projections) p.flush();
         const position = Number(last.position);
@@ -354,7 +357,7 @@ export class Projector {
         );
         if (outcome === 'conflict') break;
         after = last.position;
-        if (projections.some((p) => p.full?.() === true)) {
+        if (projections.reduce((n, p) => n + p.evicted, 0) > maxEvicted) {
           this.logger.info(
             { views: this.db.path, position: Number(after) },
             'the bulk fold is full; going on without the writer',
@@ -408,7 +411,7 @@ export class Projector {
           if (s < after) restart = true;
         }
         if (restart) return;
-        for (const p of this.projections) p.prefetch?.(prepared);
+        for (const p of this.projections) p.prefetch(prepared);
         for (const e of prepared) {
           let used = false;
           for (const p of this.projections) {

@@ -51,7 +51,7 @@ describe('exactly once', () => {
     const store = await openEventStore(`sqlite:${join(dir, 'swf.db')}`);
     await appendRunFixture(store);
     const raw = openViewsDb(join(dir, 'views.db'));
-    const db = failingAt(raw, 150);
+    const db = failingAt(raw, 100);
     const projector = await Projector.open(store, db, { batchSize: 40 });
     await expect(projector.catchUp()).rejects.toThrow('simulated crash');
     const stuck = checkpoints(raw);

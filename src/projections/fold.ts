@@ -1,0 +1,193 @@
+/**
+ * The runner's side of a projection: runs the writes `evolve` returns, and owns the state behind the projection's
+ * `Keyed` handles (loading, the batch's prefetch, the cache, writing changed values at the end of a batch, letting
+ * go of values). The projection's code is the same whether the fold is plain (a transaction on the views
+ * database) or bulk (from empty views, its writes recorded for the writer thread): only this file knows.
+ */
+import type { Statement, ViewsDb } from './db.js';
+import type { Keyed, ProjectedEvent, Projection, StateSpec, Write } from './projection.js';
+import type { ProjectionName } from './schema.js';
+
+export interface FoldMode {
+  /**
+   * The tables were empty when this fold began and nothing else writes them until it ends (a catch-up from empty
+   * views, its writes pipelined to the writer thread): what is not in memory has no row, but for the values let
+   * go of (`evicted`), so the fold reads nothing back but those, and never asks for a write's result.
+   */
+  bulk: boolean;
+  /**
+   * Values of one kind kept in memory before all of them are let go of (a kind whose values never become final,
+   * or a run with more live slices than this). Default 200 000.
+   */
+  maxCached?: number;
+}
+
+/** Keys a batch looks up, read in one query per this many. */
+const PREFETCH = 200;
+
+class KeyedState<K extends string | number, V> implements Keyed<K, V> {
+  private readonly cache = new Map<K, V>();
+  private readonly dirty = new Map<K, V>();
+  /** Keys a batch refers to that have no row (learnt by `prefetch`, valid for that batch). */
+  private readonly absent = new Set<K>();
+  /** Bulk: the keys with a row that are no longer in memory (read back when an event needs them). */
+  readonly evicted = new Set<K>();
+  private readonly one: Statement<Record<string, unknown>>;
+  private readonly many: Statement<Record<string, unknown>> | undefined;
+
+  constructor(
+    private readonly spec: StateSpec<K, V>,
+    db: ViewsDb,
+    private readonly bulk: boolean,
+    private readonly maxCached: number,
+  ) {
+    const select = `SELECT ${spec.columns ?? '*'} FROM ${spec.table} WHERE ${spec.key}`;
+    this.one = db.prepare(`${select} = ?`);
+    this.many =
+      spec.keyOf && !bulk
+        ? db.prepare(`${select} IN (${Array.from({ length: PREFETCH }, () => '?').join(', ')})`)
+        : undefined;
+  }
+
+  get(key: K): V | undefined {
+    let v = this.cache.get(key);
+    if (v === undefined) {
+      if (this.bulk ? !this.evicted.delete(key) : this.absent.has(key)) return undefined;
+      const row = this.one.get([key]);
+      if (!row) return undefined;
+      v = this.spec.fromRow(row);
+      this.cache.set(key, v);
+    }
+    return v;
+  }
+
+  put(key: K, value: V): void {
+    this.cache.set(key, value);
+    this.dirty.set(key, value);
+    this.absent.delete(key);
+  }
+
+  keep(key: K, value: V): void {
+    this.cache.set(key, value);
+    this.absent.delete(key);
+  }
+
+  /** Loads, in a few queries, the values the batch's events will look up. The bulk fold has them in memory. */
+  prefetch(events: readonly ProjectedEvent[]): void {
+    const spec = this.spec;
+    const many = this.many;
+    if (!spec.keyOf || !many) return;
+    this.absent.clear();
+    const wanted = new Set<K>();
+    for (const e of events) {
+      const key = spec.keyOf(e);
+      if (key !== undefined && !this.cache.has(key)) wanted.add(key);
+    }
+    const keys = [...wanted];
+    const column = this.spec.key;
+    for (let i = 0; i < keys.length; i += PREFETCH) {
+      const params: (K | null)[] = keys.slice(i, i + PREFETCH);
+      while (params.length < PREFETCH) params.push(null);
+      for (const row of many.all(params)) {
+        const key = row[column] as K;
+        this.cache.set(key, this.spec.fromRow(row));
+        wanted.delete(key);
+      }
+    }
+    for (const key of wanted) this.absent.add(key);
+  }
+
+  /** The writes of the values changed in the batch; lets go of the final ones, and of all when there are too many. */
+  flush(run: (w: Write) => void): void {
+    const spec = this.spec;
+    for (const [key, value] of this.dirty) {
+      if (spec.toWrite) run(spec.toWrite(key, value));
+      // A final value takes no more events (a late one is refused): keep only live ones in memory.
+      if (spec.isFinal?.(value) === true) {
+        this.cache.delete(key);
+        if (this.bulk) this.evicted.add(key);
+      }
+    }
+    this.dirty.clear();
+    if (this.cache.size > this.maxCached) {
+      if (this.bulk) for (const key of this.cache.keys()) this.evicted.add(key);
+      this.cache.clear();
+    }
+  }
+
+  reset(): void {
+    this.cache.clear();
+    this.dirty.clear();
+    this.absent.clear();
+  }
+}
+
+/** A projection at work, as the runner drives it. */
+export interface Fold {
+  readonly name: ProjectionName;
+  /** Before a batch's events are applied (inside its transaction): loads what they will look up. */
+  prefetch(events: readonly ProjectedEvent[]): void;
+  apply(event: ProjectedEvent): void;
+  /** At the end of a batch, still inside its transaction: writes what changed in memory. */
+  flush(): void;
+  /** Forgets what is in memory: the rows changed behind its back, or the transaction rolled back. */
+  reset(): void;
+  /** How many values this bulk fold let go of and remembers by name. */
+  readonly evicted: number;
+}
+
+/** A projection at work on one database: its state, and its writes run (or recorded) there. */
+export class ProjectionFold<S> implements Fold {
+  readonly name: ProjectionName;
+  private readonly states: KeyedState<string | number, unknown>[] = [];
+  private readonly handles: S;
+  private readonly statements = new Map<string, Statement>();
+  private readonly runWrite = (w: Write): void => {
+    let s = this.statements.get(w.sql);
+    if (s === undefined) {
+      s = this.db.prepare(w.sql);
+      this.statements.set(w.sql, s);
+    }
+    s.run(w.params);
+  };
+
+  constructor(
+    private readonly projection: Projection<S>,
+    private readonly db: ViewsDb,
+    private readonly mode: FoldMode,
+  ) {
+    this.name = projection.name;
+    const handles: Record<string, unknown> = {};
+    const specs: [string, StateSpec<string | number, unknown>][] = Object.entries(projection.state);
+    for (const [name, spec] of specs) {
+      const state = new KeyedState(spec, db, mode.bulk, mode.maxCached ?? 200_000);
+      this.states.push(state);
+      handles[name] = state;
+    }
+    this.handles = handles as S;
+  }
+
+  prefetch(events: readonly ProjectedEvent[]): void {
+    for (const s of this.states) s.prefetch(events);
+  }
+
+  apply(event: ProjectedEvent): void {
+    const writes = this.projection.evolve(event, this.handles);
+    for (let i = 0; i < writes.length; i++) this.runWrite(writes[i]!);
+  }
+
+  flush(): void {
+    for (const s of this.states) s.flush(this.runWrite);
+  }
+
+  reset(): void {
+    if (this.mode.bulk) throw new Error('a bulk fold cannot start again: its tables are no longer empty');
+    for (const s of this.states) s.reset();
+  }
+
+  get evicted(): number {
+    let n = 0;
+    for (const s of this.states) n += s.evicted.size;
+    return n;
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * The state the workflow projection's parts fold between events, and the rows it lives in: an execution's
+ * parameters, a run's machine snapshot (RunState), a TF sample, a slice's machine snapshot. The runner loads,
+ * caches and writes these (see `fold.ts`); the parts only read and change them.
+ */
+import type { FastSnapshot } from '../../machines/fastPath.js';
+import { isFinished, type RunContext } from '../../machines/run.js';
+import { DEFAULT_MAX_SLICE_RETRIES, type SliceContext } from '../../machines/slice.js';
+import { int, isRecord, type Keyed, type ProjectedEvent, type StateSpec, type Write } from '../projection.js';
+
+export const json = (v: unknown): string => JSON.stringify(v);
+
+export interface ExecutionParams {
+  maxRetries: number;
+  targetWorkers: number | undefined;
+  stfSamplingRate: number | undefined;
+  slicesPerSample: number | undefined;
+}
+
+export interface RunEntry {
+  snapshot: FastSnapshot<RunContext>;
+  executionId: string | null;
+  namespace: string | null;
+  samples: number;
+  stateChangedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  metadata: string | null;
+}
+
+export interface SampleEntry {
+  fileId: string;
+  stfFilename: string;
+  run: number;
+  executionId: string | null;
+  namespace: string | null;
+  tfFirst: number | null;
+  tfLast: number | null;
+  tfCount: number | null;
+  sizeBytes: number | null;
+  checksum: string | null;
+  status: string;
+  sliceCount: number;
+  createdAt: string;
+  updatedAt: string;
+  metadata: string | null;
+}
+
+export interface SliceEntry {
+  fastmonFile: string;
+  stfFilename: string;
+  run: number;
+  executionId: string | null;
+  namespace: string | null;
+  sliceId: number;
+  tfFirst: number;
+  tfLast: number;
+  tfCount: number;
+  snapshot: FastSnapshot<SliceContext>;
+  assignedWorker: string | null;
+  assignedAt: string | null;
+  completedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  metadata: string | null;
+}
+
+export interface WorkflowState {
+  executions: Keyed<string, ExecutionParams>;
+  runs: Keyed<number, RunEntry>;
+  samples: Keyed<string, SampleEntry>;
+  slices: Keyed<string, SliceEntry>;
+}
+
+export function paramsOf(parameterValues: unknown): ExecutionParams {
+  const fp =
+    isRecord(parameterValues) && isRecord(parameterValues.fast_processing) ? parameterValues.fast_processing : {};
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const retries = int(fp.max_slice_retries);
+  return {
+    maxRetries: retries !== undefined && retries >= 0 ? retries : DEFAULT_MAX_SLICE_RETRIES,
+    targetWorkers: int(fp.target_worker_count),
+    stfSamplingRate: num(fp.stf_sampling_rate),
+    slicesPerSample: int(fp.slices_per_sample),
+  };
+}
+
+const DEFAULT_PARAMS = paramsOf(undefined);
+
+/** The parameters of an execution (the defaults when the log has not started it). */
+export const paramsFor = (state: WorkflowState, executionId: string | null | undefined): ExecutionParams =>
+  (executionId ? state.executions.get(executionId) : undefined) ?? DEFAULT_PARAMS;
+
+const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const count = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+const executions: StateSpec<string, ExecutionParams> = {
+  table: 'workflow_executions',
+  key: 'execution_id',
+  columns: 'execution_id, parameter_values',
+  fromRow: (row) => paramsOf(JSON.parse(row.parameter_values as string) as unknown),
+};
+
+const runs: StateSpec<number, RunEntry> = {
+  table: 'run_states',
+  key: 'run_number',
+  columns: `run_number, snapshot, stf_samples_received, execution_id, namespace, state_changed_at, updated_at,
+    finished_at, metadata`,
+  fromRow: (row) => ({
+    snapshot: JSON.parse(row.snapshot as string) as FastSnapshot<RunContext>,
+    executionId: text(row.execution_id),
+    namespace: text(row.namespace),
+    samples: row.stf_samples_received as number,
+    stateChangedAt: row.state_changed_at as string,
+    updatedAt: row.updated_at as string,
+    finishedAt: text(row.finished_at),
+    metadata: text(row.metadata),
+  }),
+  toWrite: (run, r): Write => {
+    const c = r.snapshot.context;
+    return {
+      sql: UPSERT_RUN_STATE,
+      params: [
+        run,
+        c.phase,
+        c.state,
+        c.substate,
+        c.target_worker_count,
+        c.active_worker_count,
+        r.samples,
+        c.slices_created,
+        c.slices_queued,
+        c.slices_processing,
+        c.slices_completed,
+        c.slices_failed,
+        c.slices_retried,
+        c.stf_files,
+        c.total_stf_files,
+        c.refusals,
+        isFinished(r.snapshot) ? 1 : 0,
+        r.finishedAt,
+        r.stateChangedAt,
+        r.updatedAt,
+        r.executionId,
+        r.namespace,
+        r.metadata,
+        json({ value: r.snapshot.value, context: c }),
+      ],
+    };
+  },
+};
+
+const UPSERT_RUN_STATE = `INSERT INTO run_states (run_number, phase, state, substate, target_worker_count,
+  active_worker_count, stf_samples_received, slices_created, slices_queued, slices_processing, slices_completed,
+  slices_failed, slices_retried, stf_files, total_stf_files, refusals, finished, finished_at, state_changed_at,
+  updated_at, execution_id, namespace, metadata, snapshot)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (run_number) DO UPDATE SET phase = excluded.phase, state = excluded.state,
+  substate = excluded.substate, target_worker_count = excluded.target_worker_count,
+  active_worker_count = excluded.active_worker_count, stf_samples_received = excluded.stf_samples_received,
+  slices_created = excluded.slices_created, slices_queued = excluded.slices_queued,
+  slices_processing = excluded.slices_processing, slices_completed = excluded.slices_completed,
+  slices_failed = excluded.slices_failed, slices_retried = excluded.slices_retried,
+  stf_files = excluded.stf_files, total_stf_files = excluded.total_stf_files, refusals = excluded.refusals,
+  finished = excluded.finished, finished_at = excluded.finished_at,
+  state_changed_at = excluded.state_changed_at, updated_at = excluded.updated_at,
+  execution_id = excluded.execution_id, namespace = excluded.namespace, metadata = excluded.metadata,
+  snapshot = excluded.snapshot`;
+
+const UPSERT_SAMPLE = `INSERT INTO fastmon_files (tf_file_id, tf_filename, stf_filename, run_number, execution_id,
+  namespace, tf_first, tf_last, tf_count, file_size_bytes, checksum, status, slice_count, created_at, updated_at,
+  metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (tf_filename) DO UPDATE SET slice_count = excluded.slice_count`;
+
+const samples: StateSpec<string, SampleEntry> = {
+  table: 'fastmon_files',
+  key: 'tf_filename',
+  fromRow: (row) => ({
+    fileId: row.tf_file_id as string,
+    stfFilename: row.stf_filename as string,
+    run: row.run_number as number,
+    executionId: text(row.execution_id),
+    namespace: text(row.namespace),
+    tfFirst: count(row.tf_first),
+    tfLast: count(row.tf_last),
+    tfCount: count(row.tf_count),
+    sizeBytes: count(row.file_size_bytes),
+    checksum: text(row.checksum),
+    status: row.status as string,
+    sliceCount: row.slice_count as number,
+    createdAt: row.created_at as string,
+    updatedAt: row.updated_at as string,
+    metadata: text(row.metadata),
+  }),
+  toWrite: (name, x) => ({
+    sql: UPSERT_SAMPLE,
+    params: [
+      x.fileId,
+      name,
+      x.stfFilename,
+      x.run,
+      x.executionId,
+      x.namespace,
+      x.tfFirst,
+      x.tfLast,
+      x.tfCount,
+      x.sizeBytes,
+      x.checksum,
+      x.status,
+      x.sliceCount,
+      x.createdAt,
+      x.updatedAt,
+      x.metadata,
+    ],
+  }),
+};
+
+const UPSERT_SLICE = `INSERT INTO tf_slices (tf_filename, fastmon_file, stf_filename, run_number, execution_id,
+  namespace, slice_id, tf_first, tf_last, tf_count, status, attempt, retries, max_retries, assigned_worker,
+  assigned_at, lease_deadline, completed_at, last_error, refusals, last_refusal, created_at, updated_at, metadata)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (tf_filename) DO UPDATE SET status = excluded.status, attempt = excluded.attempt,
+  retries = excluded.retries, assigned_worker = excluded.assigned_worker, assigned_at = excluded.assigned_at,
+  lease_deadline = excluded.lease_deadline, completed_at = excluded.completed_at, last_error = excluded.last_error,
+  refusals = excluded.refusals, last_refusal = excluded.last_refusal, updated_at = excluded.updated_at,
+  metadata = excluded.metadata`;
+
+/** The slice file name an event is about. */
+function sliceNameOf(e: ProjectedEvent): string | undefined {
+  const p = e.parsed;
+  if (!p) return undefined;
+  if (p.kind === 'message') {
+    const m = p.message;
+    return m.msg_type === 'slice' || m.msg_type === 'slice_result' ? m.content.tf_filename : undefined;
+  }
+  return p.type === 'SliceProcessingStarted' || p.type === 'SliceLeaseExpired' ? p.data.tf_filename : undefined;
+}
+
+const slices: StateSpec<string, SliceEntry> = {
+  table: 'tf_slices',
+  key: 'tf_filename',
+  fromRow: (row) => {
+    const status = row.status as string;
+    const lastRefusal = text(row.last_refusal);
+    return {
+      fastmonFile: row.fastmon_file as string,
+      stfFilename: row.stf_filename as string,
+      run: row.run_number as number,
+      executionId: text(row.execution_id),
+      namespace: text(row.namespace),
+      sliceId: row.slice_id as number,
+      tfFirst: row.tf_first as number,
+      tfLast: row.tf_last as number,
+      tfCount: row.tf_count as number,
+      snapshot: {
+        value: status,
+        context: {
+          attempt: row.attempt as number,
+          retries: row.retries as number,
+          max_retries: row.max_retries as number,
+          // the machine holds the worker only while processing; the row keeps who processed it
+          worker: status === 'processing' ? text(row.assigned_worker) : null,
+          lease_deadline: text(row.lease_deadline),
+          last_error: text(row.last_error),
+          refusals: row.refusals as number,
+          lastRefusal: lastRefusal === null ? null : (JSON.parse(lastRefusal) as SliceContext['lastRefusal']),
+        },
+      },
+      assignedWorker: text(row.assigned_worker),
+      assignedAt: text(row.assigned_at),
+      completedAt: text(row.completed_at),
+      createdAt: row.created_at as string,
+      updatedAt: row.updated_at as string,
+      metadata: text(row.metadata),
+    };
+  },
+  toWrite: (name, x) => {
+    const c = x.snapshot.context;
+    return {
+      sql: UPSERT_SLICE,
+      params: [
+        name,
+        x.fastmonFile,
+        x.stfFilename,
+        x.run,
+        x.executionId,
+        x.namespace,
+        x.sliceId,
+        x.tfFirst,
+        x.tfLast,
+        x.tfCount,
+        x.snapshot.value as string,
+        c.attempt,
+        c.retries,
+        c.max_retries,
+        x.assignedWorker,
+        x.assignedAt,
+        c.lease_deadline,
+        x.completedAt,
+        c.last_error,
+        c.refusals,
+        c.lastRefusal === null ? null : json(c.lastRefusal),
+        x.createdAt,
+        x.updatedAt,
+        x.metadata,
+      ],
+    };
+  },
+  isFinal: (x) => x.snapshot.value === 'completed' || x.snapshot.value === 'failed',
+  keyOf: sliceNameOf,
+};
+
+export const WORKFLOW_STATE = { executions, runs, samples, slices } as const;
