@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   openEventStore,
   StoreCorruptError,
@@ -87,17 +87,14 @@ describe('durability', () => {
   it('a durable store fsyncs every commit (synchronous = FULL); the default is NORMAL', async () => {
     const { getSQLiteEventStore } = await import('../../src/eventStore/sqlite/sqliteEventStore.js');
     // synchronous is a per-connection setting, so watch what the store's own connection is told.
-    const seen: string[] = [];
-    const pragma = Database.prototype.pragma;
-    Database.prototype.pragma = function (this: Database.Database, source: string, ...rest: unknown[]) {
-      if (source.startsWith('synchronous')) seen.push(source);
-      return (pragma as (...a: unknown[]) => unknown).call(this, source, ...rest);
-    } as typeof pragma;
+    const pragma = vi.spyOn(Database.prototype, 'pragma');
+    let seen: string[];
     try {
       await getSQLiteEventStore({ path: join(dir(), 'a.db'), durable: true }).close();
       await getSQLiteEventStore({ path: join(dir(), 'b.db') }).close();
+      seen = pragma.mock.calls.map((c) => c[0]).filter((s) => s.startsWith('synchronous'));
     } finally {
-      Database.prototype.pragma = pragma;
+      pragma.mockRestore();
     }
     expect(seen).toEqual(['synchronous = FULL', 'synchronous = NORMAL']);
   });
