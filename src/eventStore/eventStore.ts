@@ -161,6 +161,13 @@ export interface EventStoreCapabilities {
   atomicCommit: boolean;
   /** An event id is unique over the whole log (EventStoreDB only checks ids within a stream's recent writes). */
   uniqueEventIds: boolean;
+  /**
+   * When set, one append is all-or-nothing only up to this many bytes (EventStoreDB: the server's `MaxAppendSize`).
+   * A larger append is written in consecutive parts, each at the exact revision the previous part ended at: no
+   * other writer's events land between them and a repeat is idempotent, but a failure part-way leaves the first
+   * parts stored. Unset: every append is atomic whatever its size.
+   */
+  atomicAppendBytes?: number;
 }
 
 export interface EventStore {

@@ -52,7 +52,19 @@ describe('EventStoreDB adapter without a server', () => {
       idempotentWithAnyRevision: false,
       atomicCommit: false,
       uniqueEventIds: false,
+      atomicAppendBytes: 1_048_576,
     });
+  });
+
+  it('takes the server append limit from maxAppendSize in the URL and refuses one the server would not start with', async () => {
+    const other = await openEventStore(`esdb://127.0.0.1:1?tls=false&maxAppendSize=524288`);
+    expect(other.capabilities.atomicAppendBytes).toBe(524_288);
+    await other.close();
+    for (const bad of ['0', '16777216', 'abc', '']) {
+      await expect(openEventStore(`esdb://127.0.0.1:1?maxAppendSize=${bad}&tls=false`)).rejects.toThrow(
+        /invalid maxAppendSize .* use bytes from 1 to 16767216/,
+      );
+    }
   });
 
   it('accepts kurrentdb:// URLs and refuses malformed ones with a ValidationError', async () => {

@@ -6,6 +6,7 @@
  * - Catch-up subscriptions filter on the server (one filter kind) and finish on the client.
  * - Competing consumers are persistent subscriptions to the stream; parked events are the server's.
  * - Checkpoints are one stream per subscriber holding only its last event (`$maxCount` 1).
+ * - Appends over the server's MaxAppendSize go in parts chained by exact revisions (not atomic beyond it).
  * - `commit` is not atomic (EventStoreDB has no multi-stream transaction): the appends run in order, then the
  *   checkpoint; the agents' derived event ids and exact expected revisions make a re-run after a crash harmless.
  *
@@ -60,7 +61,9 @@ import {
   subscribeAllStart,
   subscribeStreamStart,
   toCheckpointEventData,
-  toClientConnectionString,
+  appendInParts,
+  parseConnectionString,
+  splitAppend,
   toClientDirection,
   toClientExpectedRevision,
   toClientPosition,
@@ -72,7 +75,10 @@ import {
 import { CatchUpSubscription, type Closable, EsdbGroupSubscription, confirmed } from './subscriptions.js';
 
 export interface EventStoreDBStoreOptions {
-  /** `esdb://[user:password@]host:2113?tls=false` (also `esdb+discover://`, `kurrentdb://`). */
+  /**
+   * `esdb://[user:password@]host:2113?tls=false` (also `esdb+discover://`, `kurrentdb://`). Our own parameter
+   * `maxAppendSize=<bytes>` tells the adapter the server's `MaxAppendSize` when it is not the default 1 MiB.
+   */
   connectionString: string;
 }
 
@@ -87,12 +93,13 @@ function assertAppendableStream(stream: unknown): asserts stream is string {
   }
 }
 
-function connect(connectionString: string, redacted: string): EventStoreDBClient {
+function connect(connectionString: string, redacted: string): { client: EventStoreDBClient; maxAppendBytes: number } {
   if (typeof connectionString !== 'string' || connectionString.length === 0) {
     throw new ValidationError('EventStoreDB connection string is empty', { field: 'store' });
   }
+  const parsed = parseConnectionString(connectionString);
   try {
-    return EventStoreDBClient.connectionString(toClientConnectionString(connectionString));
+    return { client: EventStoreDBClient.connectionString(parsed.client), maxAppendBytes: parsed.maxAppendBytes };
   } catch (error: unknown) {
     if (error instanceof SwfError) throw error;
     throw new ValidationError(
@@ -104,7 +111,7 @@ function connect(connectionString: string, redacted: string): EventStoreDBClient
 
 export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): EventStore {
   const connection = redactConnectionString(String(options.connectionString));
-  const client = connect(options.connectionString, connection);
+  const { client, maxAppendBytes } = connect(options.connectionString, connection);
   const context = (extra: Omit<ErrorContext, 'connection'> = {}): ErrorContext => ({ connection, ...extra });
 
   let closed = false;
@@ -162,16 +169,15 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
 
   async function append(stream: string, events: PreparedEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     await startsSettled();
-    let result;
-    try {
-      result = fromClientAppendResult(
-        await client.appendToStream(stream, events.map(toEventData), {
-          expectedRevision: toClientExpectedRevision(expected),
-        }),
-      );
-    } catch (error: unknown) {
-      throw translateError(error, context({ stream, expected }));
-    }
+    const result = await appendInParts(splitAppend(events, maxAppendBytes), expected, async (part, exp) => {
+      try {
+        return fromClientAppendResult(
+          await client.appendToStream(stream, part.map(toEventData), { expectedRevision: toClientExpectedRevision(exp) }),
+        );
+      } catch (error: unknown) {
+        throw translateError(error, context({ stream, expected: exp }));
+      }
+    });
     // An idempotent re-append reports no position: read it from the event the server points at.
     const position = result.position ?? (await positionAt(stream, result.nextRevision));
     return { nextRevision: result.nextRevision, position };
@@ -287,7 +293,12 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
   const store: EventStore = {
     kind: 'esdb',
     url: connection,
-    capabilities: { idempotentWithAnyRevision: false, atomicCommit: false, uniqueEventIds: false },
+    capabilities: {
+      idempotentWithAnyRevision: false,
+      atomicCommit: false,
+      uniqueEventIds: false,
+      atomicAppendBytes: maxAppendBytes,
+    },
     checkpoints,
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {

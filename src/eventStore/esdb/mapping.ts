@@ -85,6 +85,100 @@ export function toClientConnectionString(url: string): string {
 /** The connection string without `user:password@`, fit for messages and logs. */
 export const redactConnectionString = (url: string): string => url.replace(CREDENTIALS, '$1');
 
+// ---- append size ---------------------------------------------------------------------------------
+
+/**
+ * The server's default `MaxAppendSize` (EventStore 24.10 `src/EventStore.Core/Configuration/ClusterVNodeOptions.cs`:
+ * `MaxAppendSize = 1_024 * 1_024`). The adapter splits appends to stay under it.
+ */
+export const SERVER_DEFAULT_MAX_APPEND_SIZE = 1_048_576;
+/**
+ * The largest `MaxAppendSize` a server starts with: `TFConsts.EffectiveMaxLogRecordSize`, 16 MiB - 10,000
+ * (`src/EventStore.Core/TransactionLog/Chunks/TFConsts.cs`; checked in `ClusterVNodeOptionsValidator.cs`).
+ */
+export const SERVER_MAX_APPEND_SIZE_LIMIT = 16 * 1024 * 1024 - 10_000;
+
+const MAX_APPEND_SIZE_PARAM = /([?&])maxAppendSize=([^&#]*)&?/i;
+
+export interface ParsedConnectionString {
+  /** What the client parses (`esdb://`, without our own parameters). */
+  client: string;
+  /** Bytes per append, as the server counts them; larger appends are sent in parts. */
+  maxAppendBytes: number;
+}
+
+/**
+ * Our own `maxAppendSize=<bytes>` query parameter (the server's `MaxAppendSize`, when it runs with another value) is
+ * taken out before the client sees the string: the client warns on keys it does not know.
+ */
+export function parseConnectionString(url: string): ParsedConnectionString {
+  const client = toClientConnectionString(url);
+  const m = MAX_APPEND_SIZE_PARAM.exec(client);
+  if (!m) return { client, maxAppendBytes: SERVER_DEFAULT_MAX_APPEND_SIZE };
+  const raw = m[2] ?? '';
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 1 || value > SERVER_MAX_APPEND_SIZE_LIMIT) {
+    throw new ValidationError(
+      `invalid maxAppendSize ${JSON.stringify(raw)} in '${redactConnectionString(url)}': use bytes from 1 to ${SERVER_MAX_APPEND_SIZE_LIMIT} (the server's MaxAppendSize)`,
+      { field: 'store' },
+    );
+  }
+  const rest = m[0].endsWith('&') ? m[1]! : '';
+  const stripped = client.slice(0, m.index) + rest + client.slice(m.index + m[0].length);
+  return { client: stripped.replace(/[?&]$/, ''), maxAppendBytes: value };
+}
+
+/**
+ * An event's size as the server adds it up against `MaxAppendSize`: data bytes + metadata bytes + 2 bytes per
+ * UTF-16 unit of the type (`Event.SizeOnDisk` in `src/EventStore.Core/Data/Event.cs`, summed per event in
+ * `src/EventStore.Core/Services/Transport/Grpc/Streams.Append.cs`, which refuses once the sum exceeds the limit).
+ * The client sends `JSON.stringify` of the data, which is `PreparedEvent.data` byte for byte.
+ */
+export const appendSizeOf = (event: PreparedEvent): number =>
+  Buffer.byteLength(event.data) + Buffer.byteLength(event.metadata) + event.type.length * 2;
+
+/**
+ * Cuts a batch into consecutive parts the server accepts (each at most `maxBytes` as it counts them). An event
+ * larger than `maxBytes` on its own goes alone, so the server's refusal names it.
+ */
+export function splitAppend<E extends PreparedEvent>(events: readonly E[], maxBytes: number): E[][] {
+  const parts: E[][] = [];
+  let part: E[] = [];
+  let size = 0;
+  for (const event of events) {
+    const n = appendSizeOf(event);
+    if (part.length > 0 && size + n > maxBytes) {
+      parts.push(part);
+      part = [];
+      size = 0;
+    }
+    part.push(event);
+    size += n;
+  }
+  if (part.length > 0 || parts.length === 0) parts.push(part);
+  return parts;
+}
+
+/**
+ * Appends the parts in order, each with the exact revision the previous part reported, so no other writer's events
+ * land between them and a repeat of the whole batch is idempotent part by part. The first part carries the caller's
+ * expectation. Not atomic: a failure after the first part leaves the earlier parts stored.
+ */
+export async function appendInParts<E, R extends { nextRevision: bigint }>(
+  parts: readonly E[][],
+  expected: ExpectedRevision,
+  appendPart: (events: E[], expected: ExpectedRevision) => Promise<R>,
+): Promise<R> {
+  let next: ExpectedRevision = expected;
+  let result: R | undefined;
+  for (const part of parts) {
+    result = await appendPart(part, next);
+    next = result.nextRevision;
+  }
+  if (!result) throw new IllegalStateError('an append needs at least one part');
+  return result;
+}
+
 // ---- revisions and positions ---------------------------------------------------------------------
 
 export function toClientExpectedRevision(expected: ExpectedRevision): AppendExpectedRevision {
