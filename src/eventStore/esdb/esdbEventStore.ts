@@ -172,7 +172,9 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
     const result = await appendInParts(splitAppend(events, maxAppendBytes), expected, async (part, exp) => {
       try {
         return fromClientAppendResult(
-          await client.appendToStream(stream, part.map(toEventData), { expectedRevision: toClientExpectedRevision(exp) }),
+          await client.appendToStream(stream, part.map(toEventData), {
+            expectedRevision: toClientExpectedRevision(exp),
+          }),
         );
       } catch (error: unknown) {
         throw translateError(error, context({ stream, expected: exp }));
