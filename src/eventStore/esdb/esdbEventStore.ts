@@ -72,7 +72,15 @@ import {
   toStoredEvent,
   translateError,
 } from './mapping.js';
-import { CatchUpSubscription, type Closable, EsdbGroupSubscription, confirmed } from './subscriptions.js';
+import {
+  CatchUpSubscription,
+  type Closable,
+  DEFAULT_RESUBSCRIBE,
+  EsdbGroupSubscription,
+  type ResubscribePolicy,
+  type StoreLogger,
+  confirmed,
+} from './subscriptions.js';
 
 export interface EventStoreDBStoreOptions {
   /**
@@ -80,6 +88,10 @@ export interface EventStoreDBStoreOptions {
    * `maxAppendSize=<bytes>` tells the adapter the server's `MaxAppendSize` when it is not the default 1 MiB.
    */
   connectionString: string;
+  /** Where the adapter reports a dropped subscription it restores (pino's `warn` fits). */
+  logger?: StoreLogger | undefined;
+  /** Backoff between attempts to restore a dropped subscription. Default 250 ms doubling to 10 s. */
+  resubscribe?: Partial<Pick<ResubscribePolicy, 'initialDelayMs' | 'maxDelayMs'>>;
 }
 
 /** After replaying parked events, how long to wait for the server to drop them from the parked stream. */
@@ -112,6 +124,11 @@ function connect(connectionString: string, redacted: string): { client: EventSto
 export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): EventStore {
   const connection = redactConnectionString(String(options.connectionString));
   const { client, maxAppendBytes } = connect(options.connectionString, connection);
+  const resubscribe: ResubscribePolicy = {
+    ...DEFAULT_RESUBSCRIBE,
+    ...options.resubscribe,
+    logger: options.logger,
+  };
   const context = (extra: Omit<ErrorContext, 'connection'> = {}): ErrorContext => ({ connection, ...extra });
 
   let closed = false;
@@ -368,21 +385,22 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
       assertReadFrom(opts.from, 'from position');
       const plan = planFilter(opts.filter);
       const from = opts.from;
-      const source = client.subscribeToAll({ fromPosition: subscribeAllStart(from), filter: plan.server });
-      if (from === 'end') waitFor(confirmed(source));
-      return track(
-        new CatchUpSubscription(
-          source,
-          (resolved) => {
-            const raw = resolved.event;
-            if (!raw || !plan.accepts(raw.streamId, raw.type)) return undefined;
-            const event = toStoredEvent(resolved);
-            return event && (typeof from !== 'bigint' || event.position > from) ? event : undefined;
-          },
-          context(),
-          untrack,
-        ),
+      const subscription = new CatchUpSubscription<Position>(
+        (after) => client.subscribeToAll({ fromPosition: subscribeAllStart(after ?? from), filter: plan.server }),
+        (resolved, after) => {
+          const raw = resolved.event;
+          if (!raw || !plan.accepts(raw.streamId, raw.type)) return undefined;
+          const event = toStoredEvent(resolved);
+          const floor = after ?? (typeof from === 'bigint' ? from : undefined);
+          return event && (floor === undefined || event.position > floor) ? event : undefined;
+        },
+        (event) => event.position,
+        context(),
+        untrack,
+        resubscribe,
       );
+      if (from === 'end') waitFor(confirmed(subscription.source));
+      return track(subscription);
     },
 
     subscribeToStream(stream: string, opts: SubscribeToStreamOptions = {}) {
@@ -390,19 +408,20 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
       assertStreamName(stream);
       assertReadFrom(opts.from, 'from revision');
       const from = opts.from;
-      const source = client.subscribeToStream(stream, { fromRevision: subscribeStreamStart(from) });
-      if (from === 'end') waitFor(confirmed(source));
-      return track(
-        new CatchUpSubscription(
-          source,
-          (resolved) => {
-            const event = toStoredEvent(resolved);
-            return event && (typeof from !== 'bigint' || event.revision > from) ? event : undefined;
-          },
-          context({ stream }),
-          untrack,
-        ),
+      const subscription = new CatchUpSubscription<bigint>(
+        (after) => client.subscribeToStream(stream, { fromRevision: subscribeStreamStart(after ?? from) }),
+        (resolved, after) => {
+          const event = toStoredEvent(resolved);
+          const floor = after ?? (typeof from === 'bigint' ? from : undefined);
+          return event && (floor === undefined || event.revision > floor) ? event : undefined;
+        },
+        (event) => event.revision,
+        context({ stream }),
+        untrack,
+        resubscribe,
       );
+      if (from === 'end') waitFor(confirmed(subscription.source));
+      return track(subscription);
     },
 
     subscribeToGroup(stream: string, group: string, opts: GroupOptions = {}) {
@@ -410,7 +429,15 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
       assertStreamName(stream);
       assertGroupName(group);
       const plan = planGroup(opts);
-      const subscription = new EsdbGroupSubscription(client, stream, group, plan, context({ stream, group }), untrack);
+      const subscription = new EsdbGroupSubscription(
+        client,
+        stream,
+        group,
+        plan,
+        context({ stream, group }),
+        untrack,
+        resubscribe,
+      );
       waitFor(subscription.created);
       return track(subscription);
     },

@@ -627,6 +627,29 @@ export function translateError(error: unknown, ctx: ErrorContext): Error {
   }
 }
 
+/**
+ * Errors after which a subscription is worth opening again: the server or the connection went away
+ * (unavailable, deadline, a server-side cancel, not the leader any more, a dropped persistent subscription), or a
+ * failure the client could not classify. Access denied, a deleted group or a bad argument will not heal by retrying.
+ */
+export function isTransientError(error: unknown): boolean {
+  if (!(error instanceof Error) || error instanceof SwfError) return error instanceof StoreUnavailableError;
+  const e = asCommandError(error);
+  if (!e) return /Failed to discover|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up/i.test(error.message);
+  switch (e.type) {
+    case ErrorType.UNAVAILABLE:
+    case ErrorType.DEADLINE_EXCEEDED:
+    case ErrorType.TIMEOUT:
+    case ErrorType.CANCELLED:
+    case ErrorType.NOT_LEADER:
+    case ErrorType.UNKNOWN:
+    case ErrorType.PERSISTENT_SUBSCRIPTION_DROPPED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** True for the error the server gives when a group already exists (two members creating it at once). */
 export function isGroupExistsError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
