@@ -10,7 +10,6 @@ import { StoreUnavailableError, type StoredEvent } from '../../src/index.js';
 import { planGroup, type ClientResolvedEvent } from '../../src/eventStore/esdb/mapping.js';
 import {
   CatchUpSubscription,
-  type ClientSubscriptionSource,
   EsdbGroupSubscription,
   type GroupClient,
   backoffDelay,
