@@ -168,6 +168,13 @@ export interface EventStoreCapabilities {
    * parts stored. Unset: every append is atomic whatever its size.
    */
   atomicAppendBytes?: number;
+  /**
+   * A group event nobody acked within `ackTimeoutMs` goes to another member when there is one. EventStoreDB: no,
+   * its round-robin strategy offers it to the member that timed out first again (docs/eventstoredb.md); the event
+   * still comes back after each timeout and is parked after `maxRetryCount`. Nothing in the workflow relies on it:
+   * a slice whose lease expires is queued again as a new attempt by the fast processing agent.
+   */
+  redeliversToAnotherMember: boolean;
 }
 
 export interface EventStore {

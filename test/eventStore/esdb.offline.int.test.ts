@@ -54,6 +54,7 @@ describe('EventStoreDB adapter without a server', () => {
       atomicCommit: false,
       uniqueEventIds: false,
       atomicAppendBytes: 1_048_576,
+      redeliversToAnotherMember: false,
     });
   });
 

@@ -317,6 +317,9 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
       atomicCommit: false,
       uniqueEventIds: false,
       atomicAppendBytes: maxAppendBytes,
+      // RoundRobinPersistentSubscriptionConsumerStrategy (EventStore 24.10) offers a retried event to the first
+      // member in its queue with a free slot, which can be the one whose slot the timeout just freed.
+      redeliversToAnotherMember: false,
     },
     checkpoints,
 
