@@ -31,6 +31,7 @@ import {
 } from '../../src/index.js';
 import {
   type ClientRecordedEvent,
+  carriesLinkPosition,
   checkpointFrom,
   checkpointStreamOf,
   clientPredicate,
@@ -243,6 +244,20 @@ describe('events', () => {
       position: 4242n,
     });
     expect(toGroupEvent({ retryCount: 0 })).toBeUndefined();
+  });
+
+  it('gives a replayed parked event the original position, not the parked link position the server reports', () => {
+    // The server builds the event record with the link's position (e.OriginalPosition) for a linked delivery.
+    const replayed = {
+      event: recorded({ position: { commit: 9000n, prepare: 9000n } }),
+      link: link({}),
+      retryCount: 0,
+    };
+    expect(carriesLinkPosition(replayed)).toBe(true);
+    expect(carriesLinkPosition({ event: recorded(), retryCount: 0 } as ResolvedEvent)).toBe(false);
+    expect(carriesLinkPosition({ link: link({}) })).toBe(false);
+    expect(toGroupEvent(replayed, 4242n)).toMatchObject({ id: ID, position: 4242n, revision: 3n, retryCount: 0 });
+    expect(toParkedEvent(replayed, 4242n)!.event.position).toBe(4242n);
   });
 
   it('treats $ streams, $ types and checkpoint streams as internal', () => {

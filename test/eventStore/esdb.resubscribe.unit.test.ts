@@ -181,11 +181,20 @@ describe('EventStoreDB subscriptions after a dropped connection', () => {
       },
     } as unknown as GroupClient;
     const { lines, logger } = capture();
-    const member = new EsdbGroupSubscription(client, 'run-1-queue', 'workers', planGroup(), ctx, () => undefined, {
-      initialDelayMs: 1,
-      maxDelayMs: 4,
-      logger,
-    });
+    const member = new EsdbGroupSubscription(
+      client,
+      'run-1-queue',
+      'workers',
+      planGroup(),
+      ctx,
+      () => undefined,
+      () => Promise.reject(new Error('no links here')),
+      {
+        initialDelayMs: 1,
+        maxDelayMs: 4,
+        logger,
+      },
+    );
     first.write(resolved(1n));
     const got: bigint[] = [];
     for await (const e of member) {
@@ -208,5 +217,37 @@ describe('EventStoreDB subscriptions after a dropped connection', () => {
     expect(second.acked).toEqual([resolved(1n).event!.id]);
     const drop = lines.find((l) => /group subscription dropped; reconnecting/.test(l.message));
     expect(drop!.fields).toMatchObject({ stream: 'run-1-queue', group: 'workers', attempt: 1 });
+  });
+
+  it('delivers a replayed parked event at its original position, read from its stream', async () => {
+    const source = new FakeSource();
+    const client = {
+      createPersistentSubscriptionToStream: () => Promise.resolve(),
+      getPersistentSubscriptionToStreamInfo: () => Promise.reject(new Error('unused')),
+      subscribeToPersistentSubscriptionToStream: () => source,
+    } as unknown as GroupClient;
+    const lookups: [string, bigint][] = [];
+    const member = new EsdbGroupSubscription(
+      client,
+      'run-1',
+      'workers',
+      planGroup(),
+      ctx,
+      () => undefined,
+      (stream, revision) => {
+        lookups.push([stream, revision]);
+        return Promise.resolve(10n);
+      },
+    );
+    const original = resolved(10n, 0n);
+    // As the server sends it after replayParked: the parked link, and the event carrying the link's position.
+    source.write({
+      event: { ...original.event!, position: { commit: 9000n, prepare: 9000n } },
+      link: { ...original.event!, streamId: '$persistentsubscription-run-1::workers-parked', type: '$>' },
+      retryCount: 0,
+    });
+    expect(await takeN(member, 1)).toEqual([10n]);
+    expect(lookups).toEqual([['run-1', 0n]]);
+    await member.unsubscribe();
   });
 });

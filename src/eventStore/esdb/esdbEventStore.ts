@@ -283,7 +283,8 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
         last = (r.link ?? r.event)?.revision ?? last;
         // An unresolved link comes back as the link itself ($>): its target is gone.
         if (!r.link || !r.event || r.event.type.startsWith('$')) continue;
-        const p = toParkedEvent(r);
+        // The parked stream's links report their own positions as the events': read the originals'.
+        const p = toParkedEvent(r, await positionAt(r.event.streamId, r.event.revision));
         if (p) parked.push(p);
       }
     } catch (error: unknown) {
@@ -439,6 +440,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
         plan,
         context({ stream, group }),
         untrack,
+        positionAt,
         resubscribe,
       );
       waitFor(subscription.created);

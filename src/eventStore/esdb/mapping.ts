@@ -342,8 +342,25 @@ export function toStoredEvent(resolved: ClientResolvedEvent): StoredEvent | unde
   };
 }
 
-export function toGroupEvent(resolved: ClientPersistentResolvedEvent): GroupEvent | undefined {
-  const stored = toStoredEvent(resolved);
+/**
+ * True for a delivery of an event through a link (a group's replayed parked event, a listed parked event). The
+ * server then reports the LINK's log position as the event's: `PersistentSubscriptions.Read.cs` (EventStore 24.10,
+ * `ConvertToReadEvent`) builds both records with `e.OriginalPosition`, which for a resolved link is the link's.
+ * The original's own position has to be read from its stream.
+ */
+export const carriesLinkPosition = (resolved: ClientResolvedEvent): boolean =>
+  resolved.link !== undefined && resolved.event !== undefined;
+
+/** A group delivery as a GroupEvent; `originalPosition` replaces the link's position a linked delivery carries. */
+export function toGroupEvent(
+  resolved: ClientPersistentResolvedEvent,
+  originalPosition?: Position,
+): GroupEvent | undefined {
+  const stored = toStoredEvent(
+    originalPosition === undefined || !resolved.event
+      ? resolved
+      : { event: { ...resolved.event, position: toClientPosition(originalPosition) } },
+  );
   return stored && { ...stored, retryCount: resolved.retryCount };
 }
 
@@ -522,8 +539,15 @@ export const parkedStreamOf = (stream: string, group: string): string =>
   `$persistentsubscription-${stream}::${group}-parked`;
 
 /** The server writes `{ added, reason, subscriptionEventNumber }` (camelCase JSON) as the link's metadata. */
-export function toParkedEvent(resolved: ClientResolvedEvent): ParkedEvent | undefined {
-  const event = resolved.event && toStoredEvent({ event: resolved.event });
+export function toParkedEvent(resolved: ClientResolvedEvent, originalPosition?: Position): ParkedEvent | undefined {
+  const event =
+    resolved.event &&
+    toStoredEvent({
+      event:
+        originalPosition === undefined
+          ? resolved.event
+          : { ...resolved.event, position: toClientPosition(originalPosition) },
+    });
   if (!event) return undefined;
   const meta = resolved.link?.metadata;
   const fields = typeof meta === 'object' && meta !== null && !(meta instanceof Uint8Array) ? meta : {};

@@ -24,6 +24,7 @@ import {
   type ClientResolvedEvent,
   type ErrorContext,
   type GroupPlan,
+  carriesLinkPosition,
   isGroupExistsError,
   isTransientError,
   nackDecision,
@@ -223,6 +224,8 @@ export class EsdbGroupSubscription implements GroupSubscription {
     private readonly plan: GroupPlan,
     private readonly errorContext: ErrorContext,
     private readonly onClose: (s: Closable) => void,
+    /** The log position of an event, read from its stream (for deliveries through a link). */
+    private readonly positionOf: (stream: string, revision: bigint) => Promise<bigint>,
     private readonly policy: ResubscribePolicy = DEFAULT_RESUBSCRIBE,
   ) {
     this.#maxRetryCount = plan.settings.maxRetryCount;
@@ -279,7 +282,12 @@ export class EsdbGroupSubscription implements GroupSubscription {
           for await (const resolved of queue) {
             if (this.#closed) return;
             attempt = 0;
-            const event = toGroupEvent(resolved);
+            // A replayed parked event comes through its parked link, with the link's position: use the original's.
+            const original =
+              carriesLinkPosition(resolved) && resolved.event
+                ? await this.positionOf(resolved.event.streamId, resolved.event.revision)
+                : undefined;
+            const event = toGroupEvent(resolved, original);
             if (!event) {
               // A link whose target is gone: nothing a member could do with it, keep it visible among the parked.
               await source.nack(toClientNackAction('park'), 'swf-es: the event could not be resolved', resolved);
