@@ -155,7 +155,10 @@ export interface ParkedEvent {
 // ---- the store -----------------------------------------------------------------------------------
 
 export interface EventStoreCapabilities {
-  /** Re-appending stored ids with expectedRevision 'any' is guaranteed a no-op (EventStoreDB: only with an exact revision). */
+  /**
+   * Re-appending stored ids with expectedRevision 'any' is guaranteed a no-op. EventStoreDB: no, it checks 'any'
+   * against an in-memory cache of recent ids that a server restart empties; only exact revisions are guaranteed.
+   */
   idempotentWithAnyRevision: boolean;
   /** `commit` writes all its appends and its checkpoint in one transaction. */
   atomicCommit: boolean;

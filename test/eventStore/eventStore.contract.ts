@@ -216,6 +216,21 @@ export function describeEventStore(
         expect((await collect(store.readStream(stream('idem2')))).length).toBe(2);
       });
 
+      it("treats an immediate repeat with 'any' as done (guaranteed at any time: capability idempotentWithAnyRevision)", async () => {
+        setup();
+        await store.appendToStream(stream('idem3'), [ev('A')]);
+        const events = [ev('B', {}, { id: randomUUID() }), ev('C', {}, { id: randomUUID() })];
+        const first = await store.appendToStream(stream('idem3'), events, { expectedRevision: 'any' });
+        // EventStoreDB (capability false) still dedupes this from its cache of recent ids; a restart would empty it.
+        expect(await store.appendToStream(stream('idem3'), events, { expectedRevision: 'any' })).toEqual(first);
+        expect((await collect(store.readStream(stream('idem3')))).length).toBe(3);
+        if (store.capabilities.idempotentWithAnyRevision) {
+          await store.appendToStream(stream('idem3'), [ev('D')]);
+          expect(await store.appendToStream(stream('idem3'), events, { expectedRevision: 'any' })).toEqual(first);
+          expect((await collect(store.readStream(stream('idem3')))).map((e) => e.type)).toEqual(['A', 'B', 'C', 'D']);
+        }
+      });
+
       it('refuses stored ids appended somewhere else when ids are unique over the log (capability uniqueEventIds)', async () => {
         setup();
         const e = ev('A', {}, { id: randomUUID() });
