@@ -260,6 +260,16 @@ describe('events', () => {
     expect(toParkedEvent(replayed, 4242n)!.event.position).toBe(4242n);
   });
 
+  it("passes the server's filter checkpoints on as commit positions (filtered reads stop on them)", () => {
+    const seen: bigint[] = [];
+    for (const filter of [undefined, { eventTypePrefix: ['stf_'] }, { streamPrefix: ['run-'] }]) {
+      const plan = planFilter(filter, (p) => seen.push(p));
+      void plan.server.checkpointReached!({} as never, { commit: 77n, prepare: 70n });
+    }
+    expect(seen).toEqual([77n, 77n, 77n]);
+    expect(planFilter(undefined).server.checkpointReached).toBeUndefined();
+  });
+
   it('treats $ streams, $ types and checkpoint streams as internal', () => {
     expect(isInternalEvent('$stats-0.0.0.0:2113', 'x')).toBe(true);
     expect(isInternalEvent('run-1', '$metadata')).toBe(true);

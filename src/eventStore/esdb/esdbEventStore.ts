@@ -14,7 +14,7 @@
  * contract suite runs against a server when EVENTSTORE_CONNECTION_STRING is set (docs/eventstoredb.md).
  */
 import { randomUUID } from 'node:crypto';
-import { BACKWARDS, END, EventStoreDBClient, FORWARDS, type StreamingRead } from '@eventstore/db-client';
+import { BACKWARDS, END, EventStoreDBClient, FORWARDS, START, type StreamingRead } from '@eventstore/db-client';
 import { IllegalStateError, StoreUnavailableError, SwfError, ValidationError } from '../../errors.js';
 import type {
   AppendResult,
@@ -57,6 +57,7 @@ import {
   planGroup,
   readAllStart,
   readStreamStart,
+  recordPosition,
   redactConnectionString,
   subscribeAllStart,
   subscribeStreamStart,
@@ -81,6 +82,7 @@ import {
   type StoreLogger,
   confirmed,
 } from './subscriptions.js';
+import { ReadableQueue } from './readableQueue.js';
 
 export interface EventStoreDBStoreOptions {
   /**
@@ -121,9 +123,28 @@ function connect(connectionString: string, redacted: string): { client: EventSto
   }
 }
 
-export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): EventStore {
+/** The client calls the adapter makes: the real client, or a test's stand-in (a seam for what needs a server). */
+export type EsdbClient = Pick<
+  EventStoreDBClient,
+  | 'appendToStream'
+  | 'readStream'
+  | 'readAll'
+  | 'subscribeToAll'
+  | 'subscribeToStream'
+  | 'setStreamMetadata'
+  | 'getStreamMetadata'
+  | 'replayParkedMessagesToStream'
+  | 'createPersistentSubscriptionToStream'
+  | 'getPersistentSubscriptionToStreamInfo'
+  | 'subscribeToPersistentSubscriptionToStream'
+  | 'dispose'
+>;
+
+export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions, clientForTests?: EsdbClient): EventStore {
   const connection = redactConnectionString(String(options.connectionString));
-  const { client, maxAppendBytes } = connect(options.connectionString, connection);
+  const connected = connect(options.connectionString, connection);
+  const { maxAppendBytes } = connected;
+  const client: EsdbClient = clientForTests ?? connected.client;
   const resubscribe: ResubscribePolicy = {
     ...DEFAULT_RESUBSCRIBE,
     ...options.resubscribe,
@@ -132,6 +153,10 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
   const context = (extra: Omit<ErrorContext, 'connection'> = {}): ErrorContext => ({ connection, ...extra });
 
   let closed = false;
+  /** Fires on close(): reads still running end with `closedDuringRead()` instead of stopping short. */
+  const abort = new AbortController();
+  const closedDuringRead = (): IllegalStateError =>
+    new IllegalStateError(`the EventStoreDB store at ${connection} was closed during a read`);
   const live = new Set<Closable>();
   /** Subscriptions from 'end' (and groups) not yet confirmed; appends wait for them so they see the append. */
   const starting = new Set<Promise<void>>();
@@ -202,6 +227,58 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
     return { nextRevision: result.nextRevision, position };
   }
 
+  /** The position of the last record in the log, system records included (what a filtered read runs up to). */
+  async function logHead(ctx: ErrorContext): Promise<Position | undefined> {
+    const last = client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: 1 });
+    for await (const resolved of drain(last, ctx)) return recordPosition(resolved);
+    return undefined;
+  }
+
+  /**
+   * A forward `$all` read filtered on the server: client 6.2.1's `readAll` cannot send a filter, so this is a
+   * filtered catch-up subscription read up to the log's head at the start (the server scans the log and sends only
+   * matching events, plus a checkpoint now and then, instead of every system and projection link event). It ends
+   * at the first sign that the server has searched past the head: an event after it, a checkpoint at or after it
+   * (`checkpointReached`), or the `caughtUp` the server sends when its catch-up reaches the end of the log
+   * (`Enumerators.AllSubscriptionFiltered.cs`, `GoLive` / `PumpLiveMessages`; client `Subscription.js` emits it).
+   */
+  async function* filteredForward(
+    after: Position | undefined,
+    filter: ReadAllOptions['filter'],
+    head: Position,
+    ctx: ErrorContext,
+  ): AsyncGenerator<StoredEvent> {
+    // The filter's checkpoint callback exists before the queue it ends.
+    const reached: { head?: () => void } = {};
+    const plan = planFilter(filter, (position) => {
+      if (position >= head) reached.head?.();
+    });
+    const source = client.subscribeToAll({
+      fromPosition: after === undefined ? START : toClientPosition(after),
+      filter: plan.server,
+    });
+    const ending = new ReadableQueue<ClientResolvedEvent>(source, abort.signal, () => closedDuringRead());
+    reached.head = () => ending.endWhenDrained();
+    source.once('caughtUp', () => ending.endWhenDrained());
+    try {
+      for await (const resolved of ending) {
+        const raw = resolved.event;
+        const event = raw && plan.accepts(raw.streamId, raw.type) ? toStoredEvent(resolved) : undefined;
+        const position = event?.position ?? recordPosition(resolved);
+        if (position !== undefined && position > head) return;
+        if (event) yield event;
+        if (position !== undefined && position >= head) return;
+      }
+      if (ending.ending === 'close')
+        throw new StoreUnavailableError(`EventStoreDB at ${connection} ended a read early`);
+    } catch (error: unknown) {
+      throw translateError(error, ctx);
+    } finally {
+      await source.unsubscribe().catch(() => undefined);
+      source.destroy();
+    }
+  }
+
   function readAll(opts: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
     assertReadFrom(opts.from, 'from position');
     const max = maxCountOf(opts.maxCount);
@@ -213,8 +290,8 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
       ensureOpen();
       if (max === 0) return;
       let n = 0;
-      if (typeof from === 'bigint' && backwards) {
-        // The server reads backwards from a position exclusively; the port includes the event at `from`.
+      if (typeof from === 'bigint') {
+        // The server reads backwards from a position exclusively, and subscribes after it; the port includes it.
         const at = client.readAll({ fromPosition: toClientPosition(from), direction: FORWARDS, maxCount: 1 });
         for await (const resolved of drain(at, ctx)) {
           const raw = resolved.event;
@@ -227,6 +304,22 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
         }
         if (n >= max) return;
       }
+      if (!backwards) {
+        if (from === 'end') return;
+        const head = await logHead(ctx);
+        if (head === undefined || (typeof from === 'bigint' && from >= head)) return;
+        for await (const event of filteredForward(
+          typeof from === 'bigint' ? from : undefined,
+          opts.filter,
+          head,
+          ctx,
+        )) {
+          if (typeof from === 'bigint' && event.position <= from) continue;
+          yield event;
+          if (++n >= max) return;
+        }
+        return;
+      }
       // No maxCount on the server: it would count the system events we skip.
       const read = client.readAll({
         fromPosition: readAllStart(from, opts.direction),
@@ -237,7 +330,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
         if (!raw || !accepts(raw.streamId, raw.type)) continue;
         const event = toStoredEvent(resolved);
         if (!event) continue;
-        if (typeof from === 'bigint' && (backwards ? event.position >= from : event.position < from)) continue;
+        if (typeof from === 'bigint' && event.position >= from) continue;
         yield event;
         if (++n >= max) return;
       }
@@ -472,6 +565,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
     async close() {
       if (closed) return;
       closed = true;
+      abort.abort();
       await Promise.allSettled([...live].map((s) => s.unsubscribe()));
       await client.dispose();
     },

@@ -310,6 +310,10 @@ const decodeData = (e: ClientRecordedEvent): unknown => (e.data instanceof Uint8
 const decodeMetadata = (metadata: unknown): unknown =>
   metadata === undefined ? {} : metadata instanceof Uint8Array ? decodeBytes(metadata) : metadata;
 
+/** The log position a delivery reports (of an event, a link, or a system record), if any. */
+export const recordPosition = (resolved: ClientResolvedEvent): bigint | undefined =>
+  validPosition(resolved.event?.position?.commit) ?? validPosition(resolved.commitPosition);
+
 /** The event's own commit position: the record's, else the one the read reported (a link's, for links). */
 function positionOfRecord(resolved: ClientResolvedEvent): bigint | undefined {
   const own = validPosition(resolved.event?.position?.commit);
@@ -433,18 +437,30 @@ function prefixesOf(list: unknown, field: string): string[] {
  * filter and the stream prefixes on the client; none → the server drops system event types. The client
  * always drops internal events, which a prefix filter lets through.
  */
-export function planFilter(filter: EventFilter | undefined): FilterPlan {
+export function planFilter(
+  filter: EventFilter | undefined,
+  /** Called with the position the server has searched up to (filtered reads stop on it). */
+  checkpointReached?: (position: Position) => void,
+): FilterPlan {
   const streamPrefix = prefixesOf(filter?.streamPrefix, 'streamPrefix');
   const eventTypePrefix = prefixesOf(filter?.eventTypePrefix, 'eventTypePrefix');
   const rest: EventFilter = { streamPrefix, eventTypePrefix };
   const accepts = (streamName: string, type: string): boolean =>
     !isInternalEvent(streamName, type) && matchesFilter(rest, streamName, type);
-  if (eventTypePrefix.length > 0) return { server: eventTypeFilter({ prefixes: eventTypePrefix }), accepts };
-  if (streamPrefix.length > 0) return { server: streamNameFilter({ prefixes: streamPrefix }), accepts };
-  return { server: excludeSystemEvents(), accepts };
+  const checkpoint = checkpointReached && {
+    checkpointReached: (_s: unknown, p: ClientPosition): void => checkpointReached(p.commit),
+  };
+  if (eventTypePrefix.length > 0) {
+    return { server: eventTypeFilter({ prefixes: eventTypePrefix, ...checkpoint }), accepts };
+  }
+  if (streamPrefix.length > 0) return { server: streamNameFilter({ prefixes: streamPrefix, ...checkpoint }), accepts };
+  return { server: excludeSystemEvents(checkpoint), accepts };
 }
 
-/** Reads of `$all` (the v6 client has no server-side filter for reads): everything on the client. */
+/**
+ * Backwards reads of `$all`: client 6.2.1's `readAll` sends no filter (`dist/streams/readAll.js` sets
+ * `setNoFilter`) and subscriptions only go forwards, so a backwards read filters on the client.
+ */
 export function clientPredicate(filter: EventFilter | undefined): (streamName: string, type: string) => boolean {
   return planFilter(filter).accepts;
 }

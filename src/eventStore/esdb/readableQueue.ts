@@ -14,7 +14,12 @@ import type { EventEmitter } from 'node:events';
 /** Events buffered before the source is paused; it resumes once the consumer has taken half of them. */
 const HIGH_WATER = 256;
 
-export type ReadableSource = EventEmitter & { pause(): unknown; resume(): unknown; isPaused(): boolean };
+export type ReadableSource = EventEmitter & {
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+  readonly readableLength: number;
+};
 
 /** How the source stopped: its `end`, or `close` without one (destroyed, or a call cut short). */
 export type Ending = 'end' | 'close';
@@ -25,6 +30,7 @@ export class ReadableQueue<T> implements AsyncIterableIterator<T> {
   #error: { error: unknown } | undefined;
   #aborted: { error: unknown } | undefined;
   #wake: (() => void) | undefined;
+  #endWhenDrained = false;
   readonly #detach: () => void;
 
   constructor(
@@ -80,6 +86,15 @@ export class ReadableQueue<T> implements AsyncIterableIterator<T> {
     return this.#error ? undefined : this.#ending;
   }
 
+  /**
+   * Ends the iteration once what the source has already produced is consumed (the source itself stays open: a
+   * subscription read up to a point). Events the source produces later are not delivered.
+   */
+  endWhenDrained(): void {
+    this.#endWhenDrained = true;
+    this.#notify();
+  }
+
   #notify(): void {
     const wake = this.#wake;
     this.#wake = undefined;
@@ -101,10 +116,11 @@ export class ReadableQueue<T> implements AsyncIterableIterator<T> {
         this.#detach();
         throw this.#error.error;
       }
-      if (this.#ending) {
+      if (this.#ending || (this.#endWhenDrained && this.source.readableLength === 0)) {
         this.#detach();
         return { value: undefined, done: true };
       }
+      if (this.source.isPaused()) this.source.resume();
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
       });
