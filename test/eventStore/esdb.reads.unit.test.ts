@@ -6,7 +6,8 @@
 import { PassThrough } from 'node:stream';
 import type { Filter } from '@eventstore/db-client';
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../src/index.js';
+import { AccessDeniedError } from '@eventstore/db-client';
+import { IllegalStateError, StoreUnavailableError, type StoredEvent } from '../../src/index.js';
 import { type EsdbClient, getEventStoreDBEventStore } from '../../src/eventStore/esdb/esdbEventStore.js';
 import type { ClientResolvedEvent } from '../../src/eventStore/esdb/mapping.js';
 
@@ -153,5 +154,52 @@ describe('EventStoreDB filtered $all reads', () => {
     expect(await positions(from.readAll({ from: 200n, maxCount: 2 }))).toEqual([200n, 300n]);
     expect(calls.subscribeToAll[0]!.fromPosition).toEqual({ commit: 200n, prepare: 200n });
     await from.close();
+  });
+});
+
+describe('EventStoreDB reads cut off by close()', () => {
+  it('fails a stream read in progress with IllegalStateError instead of returning what it had', async () => {
+    const call = new FakeCall([record(1n), record(2n)], false); // the server is still sending
+    const client = {
+      readStream: () => call,
+      dispose: () => Promise.resolve(), // the real client cancels the call, which it reports as no error
+    } as unknown as EsdbClient;
+    const store = open(client);
+    const read = store.readStream('run-1')[Symbol.asyncIterator]();
+    expect((await read.next()).value).toMatchObject({ position: 1n });
+    await store.close();
+    await expect(read.next()).rejects.toThrow(IllegalStateError);
+    await expect(read.next()).resolves.toMatchObject({ done: true });
+  });
+
+  it('fails a filtered $all read waiting for the server with IllegalStateError', async () => {
+    const { client } = fakeClient({ head: record(900n), subscription: () => new FakeCall([record(100n)], false) });
+    const store = open(client);
+    const read = store.readAll()[Symbol.asyncIterator]();
+    expect((await read.next()).value).toMatchObject({ position: 100n });
+    const waiting = read.next();
+    await store.close();
+    await expect(waiting).rejects.toThrow(/was closed during a read/);
+  });
+
+  it('reports a read the server cut short (closed without its end) instead of returning part of it', async () => {
+    const call = new FakeCall([record(1n)], false);
+    const store = open({ readStream: () => call, dispose: () => Promise.resolve() } as unknown as EsdbClient);
+    const read = store.readStream('run-1')[Symbol.asyncIterator]();
+    await read.next();
+    call.destroy();
+    await expect(read.next()).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close();
+  });
+
+  it('keeps an error a subscription gets before anyone iterates it: the later for-await fails, it does not hang', async () => {
+    const call = new FakeCall([], false);
+    const { client } = fakeClient({ subscription: () => call });
+    const store = open(client);
+    const sub = store.subscribeToAll({ from: 'start' });
+    call.emit('error', new AccessDeniedError(undefined, 'Access denied'));
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(positions(sub)).rejects.toThrow(/denied access/);
+    await store.close();
   });
 });

@@ -34,6 +34,7 @@ import type {
   SubscribeToAllOptions,
   SubscribeToStreamOptions,
 } from '../eventStore.js';
+import { StreamNotFoundError } from '../eventStore.js';
 import {
   assertExpectedRevision,
   assertGroupName,
@@ -51,7 +52,6 @@ import {
   checkpointStreamOf,
   clientPredicate,
   fromClientAppendResult,
-  isStreamNotFoundError,
   parkedStreamOf,
   planFilter,
   planGroup,
@@ -179,21 +179,29 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions, cli
     if (starting.size > 0) await Promise.all(starting);
   };
 
-  /** Iterates a client read, translating its errors and cancelling the call when the consumer stops early. */
-  async function* drain(
-    read: StreamingRead<ClientResolvedEvent>,
-    ctx: ErrorContext,
-  ): AsyncGenerator<ClientResolvedEvent> {
-    let finished = false;
-    try {
-      for await (const resolved of read) yield resolved;
-      finished = true;
-    } catch (error: unknown) {
-      finished = true;
-      throw translateError(error, ctx);
-    } finally {
-      if (!finished) await read.cancel().catch(() => undefined);
-    }
+  /**
+   * Iterates a client read, translating its errors and cancelling the call when the consumer stops early. It
+   * listens from the moment it is called (an early error is kept for the consumer, not lost) and fails with
+   * `closedDuringRead()` when `close()` cuts the read off: `dispose()` cancels the call, which the client treats as
+   * no error at all, so the read would otherwise just stop short or never end.
+   */
+  function drain(read: StreamingRead<ClientResolvedEvent>, ctx: ErrorContext): AsyncGenerator<ClientResolvedEvent> {
+    const queue = new ReadableQueue<ClientResolvedEvent>(read, abort.signal, closedDuringRead);
+    return (async function* () {
+      let finished = false;
+      try {
+        for await (const resolved of queue) yield resolved;
+        if (queue.ending === 'close') {
+          throw new StoreUnavailableError(`EventStoreDB at ${connection} ended a read before its end`);
+        }
+        finished = true;
+      } catch (error: unknown) {
+        finished = true;
+        throw translateError(error, ctx);
+      } finally {
+        if (!finished) await read.cancel().catch(() => undefined);
+      }
+    })();
   }
 
   async function positionAt(stream: string, revision: bigint): Promise<Position> {
@@ -371,8 +379,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions, cli
     const parked: ParkedEvent[] = [];
     let last: bigint | undefined;
     try {
-      for await (const resolved of client.readStream(parkedStream, { resolveLinkTos: true })) {
-        const r = resolved as ClientResolvedEvent;
+      for await (const r of drain(client.readStream(parkedStream, { resolveLinkTos: true }), context({ stream, group }))) {
         last = (r.link ?? r.event)?.revision ?? last;
         // An unresolved link comes back as the link itself ($>): its target is gone.
         if (!r.link || !r.event || r.event.type.startsWith('$')) continue;
@@ -381,8 +388,8 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions, cli
         if (p) parked.push(p);
       }
     } catch (error: unknown) {
-      if (isStreamNotFoundError(error)) return { parked: [] };
-      throw translateError(error, context({ stream, group }));
+      if (error instanceof StreamNotFoundError) return { parked: [] };
+      throw error;
     }
     return { parked, last };
   }
