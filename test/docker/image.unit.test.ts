@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SERVER_MAX_APPEND_SIZE_LIMIT } from '../../src/eventStore/esdb/mapping.js';
 
 const root = new URL('../../', import.meta.url);
 const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
@@ -48,5 +49,18 @@ describe('the swf-es image', () => {
         `chown ${dir}`,
       ).toBe(true);
     }
+  });
+});
+
+describe('the compose file', () => {
+  it('sets no EventStoreDB MaxAppendSize the server would refuse to start with', () => {
+    const set = /EVENTSTORE_MAX_APPEND_SIZE:\s*'?(\d+)'?/.exec(compose);
+    if (set) expect(Number(set[1])).toBeLessThanOrEqual(SERVER_MAX_APPEND_SIZE_LIMIT);
+    expect(SERVER_MAX_APPEND_SIZE_LIMIT).toBe(16_767_216);
+  });
+
+  it('runs no projections (swf-es reads none of their output)', () => {
+    expect(compose).toMatch(/EVENTSTORE_RUN_PROJECTIONS: None/);
+    expect(compose).not.toMatch(/EVENTSTORE_START_STANDARD_PROJECTIONS: 'true'/);
   });
 });
