@@ -379,7 +379,10 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions, cli
     const parked: ParkedEvent[] = [];
     let last: bigint | undefined;
     try {
-      for await (const r of drain(client.readStream(parkedStream, { resolveLinkTos: true }), context({ stream, group }))) {
+      for await (const r of drain(
+        client.readStream(parkedStream, { resolveLinkTos: true }),
+        context({ stream, group }),
+      )) {
         last = (r.link ?? r.event)?.revision ?? last;
         // An unresolved link comes back as the link itself ($>): its target is gone.
         if (!r.link || !r.event || r.event.type.startsWith('$')) continue;
