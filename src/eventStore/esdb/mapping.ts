@@ -331,7 +331,7 @@ export function toStoredEvent(resolved: ClientResolvedEvent): StoredEvent | unde
   const position = positionOfRecord(resolved);
   if (position === undefined) {
     throw new StoreUnavailableError(
-      `EventStoreDB returned event ${e.id} of stream '${e.streamId}' without a log position; swf-es needs EventStoreDB 22.6 or later`,
+      `EventStoreDB returned event ${e.id} of stream '${e.streamId}' without a log position; swf-es needs EventStoreDB 23.10 or later`,
     );
   }
   return {
