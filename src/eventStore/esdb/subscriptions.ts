@@ -102,7 +102,14 @@ class Pause {
   }
 }
 
-/** Why a source stopped, as an error to retry on or to throw; undefined when it was us. */
+/** A failure worth resubscribing after, translated; anything else is thrown (translated) to the consumer. */
+function retryable(error: unknown, ctx: ErrorContext): Error {
+  const translated = translateError(error, ctx);
+  if (!isTransientError(error)) throw translated;
+  return translated;
+}
+
+/** The error a subscription ended without one is retried on: the server or the connection closed the call. */
 function stopReason(queue: ReadableQueue<unknown>, what: string, ctx: ErrorContext): Error {
   return new StoreUnavailableError(
     `EventStoreDB at ${ctx.connection} ended the ${what} (${queue.ending === 'end' ? 'call ended' : 'call closed'})`,
@@ -162,8 +169,7 @@ export class CatchUpSubscription<Cursor> implements Subscription {
           failure = stopReason(this.#queue, 'subscription', this.errorContext);
         } catch (error: unknown) {
           if (this.#closed) return;
-          if (!isTransientError(error)) throw translateError(error, this.errorContext);
-          failure = translateError(error, this.errorContext);
+          failure = retryable(error, this.errorContext);
         }
         attempt++;
         const delayMs = backoffDelay(attempt, this.policy);
@@ -301,8 +307,7 @@ export class EsdbGroupSubscription implements GroupSubscription {
           failure = stopReason(queue, `group '${this.#group}'`, this.errorContext);
         } catch (error: unknown) {
           if (this.#closed) return;
-          if (!isTransientError(error)) throw translateError(error, this.errorContext);
-          failure = translateError(error, this.errorContext);
+          failure = retryable(error, this.errorContext);
         }
         attempt++;
         const delayMs = backoffDelay(attempt, this.policy);
