@@ -25,7 +25,10 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /out ./
-# The default store is sqlite:./swf-data/swf.db; mount a volume here to keep it.
-RUN mkdir -p /app/swf-data && chown node:node /app/swf-data
+# Where the process writes, owned by `node`: the default store (sqlite:./swf-data/swf.db) and /data, where the
+# compose file's monitor keeps its views. A new named volume mounted on a directory of the image starts with that
+# directory's contents and owner; on a directory the image lacks, Docker creates the mount point owned by root and
+# the monitor, running as `node`, cannot write its views (docs/eventstoredb.md, "Docker").
+RUN mkdir -p /app/swf-data /data && chown node:node /app/swf-data /data
 USER node
 ENTRYPOINT ["node", "dist/src/cli/main.js"]

@@ -85,7 +85,9 @@ export interface RuntimeOptions {
 
 /**
  * Appends with exact expected revisions, tracking each stream's revision (the agent is its only writer); to a
- * stream with many writers (`hasManyWriters`: a run's results) with `any`, the derived ids keeping it idempotent.
+ * stream with many writers (`hasManyWriters`: a run's results) with `any`, the derived ids keeping it idempotent
+ * where the store guarantees that (`capabilities.idempotentWithAnyRevision`; on EventStoreDB a repeat after a server
+ * restart can store a copy, which the slice machine then refuses: docs/eventstoredb.md).
  */
 export class StreamWriter {
   private readonly revisions = new Map<string, bigint | 'no_stream'>();

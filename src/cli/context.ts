@@ -37,7 +37,7 @@ export async function openStore(
   io: Io,
   use: 'create' | 'existing' = 'create',
 ): Promise<EventStore> {
-  return openEventStore(storeUrl(values, io), { mustExist: use === 'existing' });
+  return openEventStore(storeUrl(values, io), { mustExist: use === 'existing', logger: makeLogger(io, 'store') });
 }
 
 /** pino to stderr; quiet (warnings and up) unless SWF_LOG_LEVEL says otherwise. */

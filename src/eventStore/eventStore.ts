@@ -155,12 +155,29 @@ export interface ParkedEvent {
 // ---- the store -----------------------------------------------------------------------------------
 
 export interface EventStoreCapabilities {
-  /** Re-appending stored ids with expectedRevision 'any' is guaranteed a no-op (EventStoreDB: only with an exact revision). */
+  /**
+   * Re-appending stored ids with expectedRevision 'any' is guaranteed a no-op. EventStoreDB: no, it checks 'any'
+   * against an in-memory cache of recent ids that a server restart empties; only exact revisions are guaranteed.
+   */
   idempotentWithAnyRevision: boolean;
   /** `commit` writes all its appends and its checkpoint in one transaction. */
   atomicCommit: boolean;
   /** An event id is unique over the whole log (EventStoreDB only checks ids within a stream's recent writes). */
   uniqueEventIds: boolean;
+  /**
+   * When set, one append is all-or-nothing only up to this many bytes (EventStoreDB: the server's `MaxAppendSize`).
+   * A larger append is written in consecutive parts, each at the exact revision the previous part ended at: no
+   * other writer's events land between them and a repeat is idempotent, but a failure part-way leaves the first
+   * parts stored. Unset: every append is atomic whatever its size.
+   */
+  atomicAppendBytes?: number;
+  /**
+   * A group event nobody acked within `ackTimeoutMs` goes to another member when there is one. EventStoreDB: no,
+   * its round-robin strategy offers it to the member that timed out first again (docs/eventstoredb.md); the event
+   * still comes back after each timeout and is parked after `maxRetryCount`. Nothing in the workflow relies on it:
+   * a slice whose lease expires is queued again as a new attempt by the fast processing agent.
+   */
+  redeliversToAnotherMember: boolean;
 }
 
 export interface EventStore {

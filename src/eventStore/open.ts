@@ -14,6 +14,8 @@ export interface OpenOptions {
    * the cost small). Other adapters are durable on commit already.
    */
   durable?: boolean;
+  /** Where a store reports what it recovers from by itself (EventStoreDB: a dropped subscription it restores). */
+  logger?: { warn(fields: object, message: string): void };
 }
 
 /**
@@ -37,7 +39,7 @@ export async function openEventStore(url: string = DEFAULT_STORE_URL, options: O
   }
   if (/^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kurrent|kurrent\+discover):\/\//.test(url)) {
     const { getEventStoreDBEventStore } = await import('./esdb/esdbEventStore.js');
-    return getEventStoreDBEventStore({ connectionString: url });
+    return getEventStoreDBEventStore({ connectionString: url, logger: options.logger });
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
   throw new ValidationError(

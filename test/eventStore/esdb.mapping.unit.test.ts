@@ -31,6 +31,7 @@ import {
 } from '../../src/index.js';
 import {
   type ClientRecordedEvent,
+  carriesLinkPosition,
   checkpointFrom,
   checkpointStreamOf,
   clientPredicate,
@@ -243,6 +244,30 @@ describe('events', () => {
       position: 4242n,
     });
     expect(toGroupEvent({ retryCount: 0 })).toBeUndefined();
+  });
+
+  it('gives a replayed parked event the original position, not the parked link position the server reports', () => {
+    // The server builds the event record with the link's position (e.OriginalPosition) for a linked delivery.
+    const replayed = {
+      event: recorded({ position: { commit: 9000n, prepare: 9000n } }),
+      link: link({}),
+      retryCount: 0,
+    };
+    expect(carriesLinkPosition(replayed)).toBe(true);
+    expect(carriesLinkPosition({ event: recorded(), retryCount: 0 } as ResolvedEvent)).toBe(false);
+    expect(carriesLinkPosition({ link: link({}) })).toBe(false);
+    expect(toGroupEvent(replayed, 4242n)).toMatchObject({ id: ID, position: 4242n, revision: 3n, retryCount: 0 });
+    expect(toParkedEvent(replayed, 4242n)!.event.position).toBe(4242n);
+  });
+
+  it("passes the server's filter checkpoints on as commit positions (filtered reads stop on them)", () => {
+    const seen: bigint[] = [];
+    for (const filter of [undefined, { eventTypePrefix: ['stf_'] }, { streamPrefix: ['run-'] }]) {
+      const plan = planFilter(filter, (p) => seen.push(p));
+      void plan.server.checkpointReached!({} as never, { commit: 77n, prepare: 70n });
+    }
+    expect(seen).toEqual([77n, 77n, 77n]);
+    expect(planFilter(undefined).server.checkpointReached).toBeUndefined();
   });
 
   it('treats $ streams, $ types and checkpoint streams as internal', () => {

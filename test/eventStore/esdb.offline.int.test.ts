@@ -1,7 +1,7 @@
 /**
  * The EventStoreDB adapter without a server: it refuses bad input before any network call, and a server that
  * cannot be reached (a closed local port) gives StoreUnavailableError naming the connection, never a hang or a
- * client error type. This runs the adapter's real code paths; esdb.contract.int.test.ts needs a server.
+ * client error type; subscriptions keep trying to restore themselves instead. This runs the adapter's real code paths; esdb.contract.int.test.ts needs a server.
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
   StoreUnavailableError,
   ValidationError,
 } from '../../src/index.js';
+import { getEventStoreDBEventStore } from '../../src/eventStore/esdb/esdbEventStore.js';
 import { collect } from './eventStore.contract.js';
 
 /** A local port nobody listens on: connections are refused at once. */
@@ -52,7 +53,20 @@ describe('EventStoreDB adapter without a server', () => {
       idempotentWithAnyRevision: false,
       atomicCommit: false,
       uniqueEventIds: false,
+      atomicAppendBytes: 1_048_576,
+      redeliversToAnotherMember: false,
     });
+  });
+
+  it('takes the server append limit from maxAppendSize in the URL and refuses one the server would not start with', async () => {
+    const other = await openEventStore(`esdb://127.0.0.1:1?tls=false&maxAppendSize=524288`);
+    expect(other.capabilities.atomicAppendBytes).toBe(524_288);
+    await other.close();
+    for (const bad of ['0', '16777216', 'abc', '']) {
+      await expect(openEventStore(`esdb://127.0.0.1:1?maxAppendSize=${bad}&tls=false`)).rejects.toThrow(
+        /invalid maxAppendSize .* use bytes from 1 to 16767216/,
+      );
+    }
   });
 
   it('accepts kurrentdb:// URLs and refuses malformed ones with a ValidationError', async () => {
@@ -101,13 +115,34 @@ describe('EventStoreDB adapter without a server', () => {
     }
   });
 
-  it('ends a subscription with StoreUnavailableError when the server cannot be reached', async () => {
-    const all = store.subscribeToAll({ filter: { eventTypePrefix: ['stf_'] } });
-    await expect(collect(all)).rejects.toBeInstanceOf(StoreUnavailableError);
-    const one = store.subscribeToStream('run-1', { from: 3n });
-    await expect(collect(one)).rejects.toBeInstanceOf(StoreUnavailableError);
-    const group = store.subscribeToGroup('q', 'workers');
-    await expect(collect(group)).rejects.toBeInstanceOf(StoreUnavailableError);
+  it('keeps resubscribing to a server it cannot reach, with growing waits and a log line each time', async () => {
+    const lines: { fields: Record<string, unknown>; message: string }[] = [];
+    const logger = { warn: (fields: object, message: string) => lines.push({ fields: { ...fields }, message }) };
+    const other = getEventStoreDBEventStore({
+      connectionString: where,
+      logger,
+      resubscribe: { initialDelayMs: 5, maxDelayMs: 40 },
+    });
+    try {
+      const all = other.subscribeToAll({ filter: { eventTypePrefix: ['stf_'] } });
+      const one = other.subscribeToStream('run-1', { from: 3n });
+      const loops = [collect(all), collect(one)];
+      await expect
+        .poll(() => lines.filter((l) => l.fields.stream === 'run-1').length, { timeout: 10_000 })
+        .toBeGreaterThanOrEqual(5);
+      await expect.poll(() => lines.filter((l) => l.fields.stream === '$all').length).toBeGreaterThanOrEqual(5);
+      const waits = lines.filter((l) => l.fields.stream === 'run-1').map((l) => l.fields.delayMs);
+      expect(waits.slice(0, 5)).toEqual([5, 10, 20, 40, 40]);
+      expect(lines[0]!.message).toMatch(/subscription dropped; resubscribing/);
+      expect(String(lines[0]!.fields.err)).toContain(where);
+      await all.unsubscribe();
+      await one.unsubscribe();
+      await expect(Promise.all(loops)).resolves.toEqual([[], []]);
+      // A group that cannot even be created reports it: there is no group to reconnect to.
+      await expect(collect(other.subscribeToGroup('q', 'workers'))).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await other.close();
+    }
   });
 
   it("does not hold an append back behind a subscription from 'end' that cannot start", async () => {

@@ -85,6 +85,100 @@ export function toClientConnectionString(url: string): string {
 /** The connection string without `user:password@`, fit for messages and logs. */
 export const redactConnectionString = (url: string): string => url.replace(CREDENTIALS, '$1');
 
+// ---- append size ---------------------------------------------------------------------------------
+
+/**
+ * The server's default `MaxAppendSize` (EventStore 24.10 `src/EventStore.Core/Configuration/ClusterVNodeOptions.cs`:
+ * `MaxAppendSize = 1_024 * 1_024`). The adapter splits appends to stay under it.
+ */
+export const SERVER_DEFAULT_MAX_APPEND_SIZE = 1_048_576;
+/**
+ * The largest `MaxAppendSize` a server starts with: `TFConsts.EffectiveMaxLogRecordSize`, 16 MiB - 10,000
+ * (`src/EventStore.Core/TransactionLog/Chunks/TFConsts.cs`; checked in `ClusterVNodeOptionsValidator.cs`).
+ */
+export const SERVER_MAX_APPEND_SIZE_LIMIT = 16 * 1024 * 1024 - 10_000;
+
+const MAX_APPEND_SIZE_PARAM = /([?&])maxAppendSize=([^&#]*)&?/i;
+
+export interface ParsedConnectionString {
+  /** What the client parses (`esdb://`, without our own parameters). */
+  client: string;
+  /** Bytes per append, as the server counts them; larger appends are sent in parts. */
+  maxAppendBytes: number;
+}
+
+/**
+ * Our own `maxAppendSize=<bytes>` query parameter (the server's `MaxAppendSize`, when it runs with another value) is
+ * taken out before the client sees the string: the client warns on keys it does not know.
+ */
+export function parseConnectionString(url: string): ParsedConnectionString {
+  const client = toClientConnectionString(url);
+  const m = MAX_APPEND_SIZE_PARAM.exec(client);
+  if (!m) return { client, maxAppendBytes: SERVER_DEFAULT_MAX_APPEND_SIZE };
+  const raw = m[2] ?? '';
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 1 || value > SERVER_MAX_APPEND_SIZE_LIMIT) {
+    throw new ValidationError(
+      `invalid maxAppendSize ${JSON.stringify(raw)} in '${redactConnectionString(url)}': use bytes from 1 to ${SERVER_MAX_APPEND_SIZE_LIMIT} (the server's MaxAppendSize)`,
+      { field: 'store' },
+    );
+  }
+  const rest = m[0].endsWith('&') ? m[1]! : '';
+  const stripped = client.slice(0, m.index) + rest + client.slice(m.index + m[0].length);
+  return { client: stripped.replace(/[?&]$/, ''), maxAppendBytes: value };
+}
+
+/**
+ * An event's size as the server adds it up against `MaxAppendSize`: data bytes + metadata bytes + 2 bytes per
+ * UTF-16 unit of the type (`Event.SizeOnDisk` in `src/EventStore.Core/Data/Event.cs`, summed per event in
+ * `src/EventStore.Core/Services/Transport/Grpc/Streams.Append.cs`, which refuses once the sum exceeds the limit).
+ * The client sends `JSON.stringify` of the data, which is `PreparedEvent.data` byte for byte.
+ */
+export const appendSizeOf = (event: PreparedEvent): number =>
+  Buffer.byteLength(event.data) + Buffer.byteLength(event.metadata) + event.type.length * 2;
+
+/**
+ * Cuts a batch into consecutive parts the server accepts (each at most `maxBytes` as it counts them). An event
+ * larger than `maxBytes` on its own goes alone, so the server's refusal names it.
+ */
+export function splitAppend<E extends PreparedEvent>(events: readonly E[], maxBytes: number): E[][] {
+  const parts: E[][] = [];
+  let part: E[] = [];
+  let size = 0;
+  for (const event of events) {
+    const n = appendSizeOf(event);
+    if (part.length > 0 && size + n > maxBytes) {
+      parts.push(part);
+      part = [];
+      size = 0;
+    }
+    part.push(event);
+    size += n;
+  }
+  if (part.length > 0 || parts.length === 0) parts.push(part);
+  return parts;
+}
+
+/**
+ * Appends the parts in order, each with the exact revision the previous part reported, so no other writer's events
+ * land between them and a repeat of the whole batch is idempotent part by part. The first part carries the caller's
+ * expectation. Not atomic: a failure after the first part leaves the earlier parts stored.
+ */
+export async function appendInParts<E, R extends { nextRevision: bigint }>(
+  parts: readonly E[][],
+  expected: ExpectedRevision,
+  appendPart: (events: E[], expected: ExpectedRevision) => Promise<R>,
+): Promise<R> {
+  let next: ExpectedRevision = expected;
+  let result: R | undefined;
+  for (const part of parts) {
+    result = await appendPart(part, next);
+    next = result.nextRevision;
+  }
+  if (!result) throw new IllegalStateError('an append needs at least one part');
+  return result;
+}
+
 // ---- revisions and positions ---------------------------------------------------------------------
 
 export function toClientExpectedRevision(expected: ExpectedRevision): AppendExpectedRevision {
@@ -216,6 +310,10 @@ const decodeData = (e: ClientRecordedEvent): unknown => (e.data instanceof Uint8
 const decodeMetadata = (metadata: unknown): unknown =>
   metadata === undefined ? {} : metadata instanceof Uint8Array ? decodeBytes(metadata) : metadata;
 
+/** The log position a delivery reports (of an event, a link, or a system record), if any. */
+export const recordPosition = (resolved: ClientResolvedEvent): bigint | undefined =>
+  validPosition(resolved.event?.position?.commit) ?? validPosition(resolved.commitPosition);
+
 /** The event's own commit position: the record's, else the one the read reported (a link's, for links). */
 function positionOfRecord(resolved: ClientResolvedEvent): bigint | undefined {
   const own = validPosition(resolved.event?.position?.commit);
@@ -233,7 +331,7 @@ export function toStoredEvent(resolved: ClientResolvedEvent): StoredEvent | unde
   const position = positionOfRecord(resolved);
   if (position === undefined) {
     throw new StoreUnavailableError(
-      `EventStoreDB returned event ${e.id} of stream '${e.streamId}' without a log position; swf-es needs EventStoreDB 22.6 or later`,
+      `EventStoreDB returned event ${e.id} of stream '${e.streamId}' without a log position; swf-es needs EventStoreDB 23.10 or later`,
     );
   }
   return {
@@ -248,8 +346,25 @@ export function toStoredEvent(resolved: ClientResolvedEvent): StoredEvent | unde
   };
 }
 
-export function toGroupEvent(resolved: ClientPersistentResolvedEvent): GroupEvent | undefined {
-  const stored = toStoredEvent(resolved);
+/**
+ * True for a delivery of an event through a link (a group's replayed parked event, a listed parked event). The
+ * server then reports the LINK's log position as the event's: `PersistentSubscriptions.Read.cs` (EventStore 24.10,
+ * `ConvertToReadEvent`) builds both records with `e.OriginalPosition`, which for a resolved link is the link's.
+ * The original's own position has to be read from its stream.
+ */
+export const carriesLinkPosition = (resolved: ClientResolvedEvent): boolean =>
+  resolved.link !== undefined && resolved.event !== undefined;
+
+/** A group delivery as a GroupEvent; `originalPosition` replaces the link's position a linked delivery carries. */
+export function toGroupEvent(
+  resolved: ClientPersistentResolvedEvent,
+  originalPosition?: Position,
+): GroupEvent | undefined {
+  const stored = toStoredEvent(
+    originalPosition === undefined || !resolved.event
+      ? resolved
+      : { event: { ...resolved.event, position: toClientPosition(originalPosition) } },
+  );
   return stored && { ...stored, retryCount: resolved.retryCount };
 }
 
@@ -322,18 +437,30 @@ function prefixesOf(list: unknown, field: string): string[] {
  * filter and the stream prefixes on the client; none → the server drops system event types. The client
  * always drops internal events, which a prefix filter lets through.
  */
-export function planFilter(filter: EventFilter | undefined): FilterPlan {
+export function planFilter(
+  filter: EventFilter | undefined,
+  /** Called with the position the server has searched up to (filtered reads stop on it). */
+  checkpointReached?: (position: Position) => void,
+): FilterPlan {
   const streamPrefix = prefixesOf(filter?.streamPrefix, 'streamPrefix');
   const eventTypePrefix = prefixesOf(filter?.eventTypePrefix, 'eventTypePrefix');
   const rest: EventFilter = { streamPrefix, eventTypePrefix };
   const accepts = (streamName: string, type: string): boolean =>
     !isInternalEvent(streamName, type) && matchesFilter(rest, streamName, type);
-  if (eventTypePrefix.length > 0) return { server: eventTypeFilter({ prefixes: eventTypePrefix }), accepts };
-  if (streamPrefix.length > 0) return { server: streamNameFilter({ prefixes: streamPrefix }), accepts };
-  return { server: excludeSystemEvents(), accepts };
+  const checkpoint = checkpointReached && {
+    checkpointReached: (_s: unknown, p: ClientPosition): void => checkpointReached(p.commit),
+  };
+  if (eventTypePrefix.length > 0) {
+    return { server: eventTypeFilter({ prefixes: eventTypePrefix, ...checkpoint }), accepts };
+  }
+  if (streamPrefix.length > 0) return { server: streamNameFilter({ prefixes: streamPrefix, ...checkpoint }), accepts };
+  return { server: excludeSystemEvents(checkpoint), accepts };
 }
 
-/** Reads of `$all` (the v6 client has no server-side filter for reads): everything on the client. */
+/**
+ * Backwards reads of `$all`: client 6.2.1's `readAll` sends no filter (`dist/streams/readAll.js` sets
+ * `setNoFilter`) and subscriptions only go forwards, so a backwards read filters on the client.
+ */
 export function clientPredicate(filter: EventFilter | undefined): (streamName: string, type: string) => boolean {
   return planFilter(filter).accepts;
 }
@@ -428,8 +555,15 @@ export const parkedStreamOf = (stream: string, group: string): string =>
   `$persistentsubscription-${stream}::${group}-parked`;
 
 /** The server writes `{ added, reason, subscriptionEventNumber }` (camelCase JSON) as the link's metadata. */
-export function toParkedEvent(resolved: ClientResolvedEvent): ParkedEvent | undefined {
-  const event = resolved.event && toStoredEvent({ event: resolved.event });
+export function toParkedEvent(resolved: ClientResolvedEvent, originalPosition?: Position): ParkedEvent | undefined {
+  const event =
+    resolved.event &&
+    toStoredEvent({
+      event:
+        originalPosition === undefined
+          ? resolved.event
+          : { ...resolved.event, position: toClientPosition(originalPosition) },
+    });
   if (!event) return undefined;
   const meta = resolved.link?.metadata;
   const fields = typeof meta === 'object' && meta !== null && !(meta instanceof Uint8Array) ? meta : {};
@@ -530,6 +664,29 @@ export function translateError(error: unknown, ctx: ErrorContext): Error {
       return new StoreUnavailableError(`${where} is unavailable: ${e.message}`, cause);
     default:
       return new StoreUnavailableError(`${where} failed: ${e.message}`, cause);
+  }
+}
+
+/**
+ * Errors after which a subscription is worth opening again: the server or the connection went away
+ * (unavailable, deadline, a server-side cancel, not the leader any more, a dropped persistent subscription), or a
+ * failure the client could not classify. Access denied, a deleted group or a bad argument will not heal by retrying.
+ */
+export function isTransientError(error: unknown): boolean {
+  if (!(error instanceof Error) || error instanceof SwfError) return error instanceof StoreUnavailableError;
+  const e = asCommandError(error);
+  if (!e) return /Failed to discover|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up/i.test(error.message);
+  switch (e.type) {
+    case ErrorType.UNAVAILABLE:
+    case ErrorType.DEADLINE_EXCEEDED:
+    case ErrorType.TIMEOUT:
+    case ErrorType.CANCELLED:
+    case ErrorType.NOT_LEADER:
+    case ErrorType.UNKNOWN:
+    case ErrorType.PERSISTENT_SUBSCRIPTION_DROPPED:
+      return true;
+    default:
+      return false;
   }
 }
 

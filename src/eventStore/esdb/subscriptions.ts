@@ -3,26 +3,36 @@
  * competing consumers (a persistent subscription to a stream).
  *
  * The client's subscriptions are Readables fed by a gRPC call. Cancelling the call does not end the Readable,
- * so `unsubscribe()` cancels the call AND destroys the Readable, and the iterator treats the resulting
- * "premature close" as the end it asked for.
+ * so `unsubscribe()` cancels the call AND destroys the Readable, and the iterator treats the resulting close as
+ * the end it asked for.
+ *
+ * A dropped connection ends the client's subscription with an error, and the client does not restore it: it only
+ * marks its channel for reconnection on the next call (`dist/Client/index.js`, `shouldReconnect` / `handleError`:
+ * UnavailableError and CancelledError; `GRPCStreamCreator` reports a finished stream's error there). So both kinds
+ * of subscription open a new call themselves after a transient failure, with exponential backoff and a log line:
+ * catch-up subscriptions from the last event they delivered, groups by reconnecting to the group (the server keeps
+ * its delivery state and re-offers what this member held).
  */
 import type {
   EventStoreDBClient,
   PersistentSubscriptionToStream,
   PersistentSubscriptionToStreamResolvedEvent,
-  ReadableSubscription,
 } from '@eventstore/db-client';
+import { IllegalStateError, StoreUnavailableError } from '../../errors.js';
 import type { GroupEvent, GroupSubscription, NackAction, StoredEvent, Subscription } from '../eventStore.js';
 import {
   type ClientResolvedEvent,
   type ErrorContext,
   type GroupPlan,
+  carriesLinkPosition,
   isGroupExistsError,
+  isTransientError,
   nackDecision,
   toClientNackAction,
   toGroupEvent,
   translateError,
 } from './mapping.js';
+import { ReadableQueue, type ReadableSource } from './readableQueue.js';
 
 /** How long an append waits for a subscription from 'end' to be confirmed before going ahead anyway. */
 const CONFIRMATION_TIMEOUT_MS = 5_000;
@@ -31,10 +41,26 @@ export interface Closable {
   unsubscribe(): Promise<void>;
 }
 
-/** Keeps an unread subscription's error from crashing the process; the iterator still sees it. */
-const swallowUnreadErrors = (readable: NodeJS.EventEmitter): void => {
-  readable.on('error', () => undefined);
-};
+/** The part of pino the adapter uses. */
+export interface StoreLogger {
+  warn(fields: object, message: string): void;
+}
+
+export interface ResubscribePolicy {
+  /** Wait before the first new attempt; doubles per failed attempt. */
+  initialDelayMs: number;
+  maxDelayMs: number;
+  logger?: StoreLogger | undefined;
+}
+
+export const DEFAULT_RESUBSCRIBE: ResubscribePolicy = { initialDelayMs: 250, maxDelayMs: 10_000 };
+
+/** The wait before attempt `attempt` (1, 2, …): initial × 2^(attempt-1), at most the maximum. */
+export const backoffDelay = (attempt: number, policy: ResubscribePolicy): number =>
+  Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.min(attempt - 1, 30));
+
+/** A client subscription: a Readable with the call's cancel. */
+export type ClientSubscriptionSource = ReadableSource & { unsubscribe(): Promise<void>; destroy(): unknown };
 
 /** Resolves once the server confirmed the subscription (or failed, or took too long). */
 export function confirmed(readable: NodeJS.EventEmitter): Promise<void> {
@@ -51,18 +77,71 @@ export function confirmed(readable: NodeJS.EventEmitter): Promise<void> {
   });
 }
 
-export class CatchUpSubscription implements Subscription {
+async function cancel(source: ClientSubscriptionSource): Promise<void> {
+  try {
+    await source.unsubscribe();
+  } catch {
+    // The call is already gone (server down, store closed): nothing left to cancel.
+  }
+  source.destroy();
+}
+
+/** A wait that `unsubscribe()` cuts short. */
+class Pause {
+  #timer: NodeJS.Timeout | undefined;
+  #resolve: (() => void) | undefined;
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+      this.#timer = setTimeout(resolve, ms);
+    });
+  }
+  interrupt(): void {
+    clearTimeout(this.#timer);
+    this.#resolve?.();
+  }
+}
+
+/** A failure worth resubscribing after, translated; anything else is thrown (translated) to the consumer. */
+function retryable(error: unknown, ctx: ErrorContext): Error {
+  const translated = translateError(error, ctx);
+  if (!isTransientError(error)) throw translated;
+  return translated;
+}
+
+/** The error a subscription ended without one is retried on: the server or the connection closed the call. */
+function stopReason(queue: ReadableQueue<unknown>, what: string, ctx: ErrorContext): Error {
+  return new StoreUnavailableError(
+    `EventStoreDB at ${ctx.connection} ended the ${what} (${queue.ending === 'end' ? 'call ended' : 'call closed'})`,
+  );
+}
+
+export class CatchUpSubscription<Cursor> implements Subscription {
   #closed = false;
   #iterator: AsyncGenerator<StoredEvent> | undefined;
+  #source: ClientSubscriptionSource;
+  #queue: ReadableQueue<ClientResolvedEvent>;
+  #after: Cursor | undefined;
+  readonly #pause = new Pause();
 
   constructor(
-    private readonly source: ReadableSubscription<ClientResolvedEvent>,
-    /** The event to deliver, or undefined to skip it (internal, filtered out, or not after `from`). */
-    private readonly accept: (resolved: ClientResolvedEvent) => StoredEvent | undefined,
+    /** Opens the client's subscription after `after` (undefined: where the subscription started). */
+    private readonly open: (after: Cursor | undefined) => ClientSubscriptionSource,
+    /** The event to deliver, or undefined to skip it (internal, filtered out, or not after the cursor). */
+    private readonly accept: (resolved: ClientResolvedEvent, after: Cursor | undefined) => StoredEvent | undefined,
+    /** Where a delivered event leaves the subscription (its position, or its revision). */
+    private readonly cursorOf: (event: StoredEvent) => Cursor,
     private readonly errorContext: ErrorContext,
     private readonly onClose: (s: Closable) => void,
+    private readonly policy: ResubscribePolicy = DEFAULT_RESUBSCRIBE,
   ) {
-    swallowUnreadErrors(source);
+    this.#source = open(undefined);
+    this.#queue = new ReadableQueue(this.#source);
+  }
+
+  /** The client subscription in use (for the confirmation an append from 'end' waits for). */
+  get source(): ClientSubscriptionSource {
+    return this.#source;
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<StoredEvent> {
@@ -71,16 +150,45 @@ export class CatchUpSubscription implements Subscription {
   }
 
   async *#run(): AsyncGenerator<StoredEvent> {
+    let attempt = 0;
     try {
-      for await (const resolved of this.source) {
+      for (;;) {
+        let failure: Error;
+        try {
+          for await (const resolved of this.#queue) {
+            if (this.#closed) return;
+            attempt = 0;
+            const event = this.accept(resolved, this.#after);
+            if (event) {
+              this.#after = this.cursorOf(event);
+              yield event;
+            }
+            if (this.#closed) return;
+          }
+          if (this.#closed) return;
+          failure = stopReason(this.#queue, 'subscription', this.errorContext);
+        } catch (error: unknown) {
+          if (this.#closed) return;
+          failure = retryable(error, this.errorContext);
+        }
+        attempt++;
+        const delayMs = backoffDelay(attempt, this.policy);
+        this.policy.logger?.warn(
+          {
+            err: failure.message,
+            attempt,
+            delayMs,
+            stream: this.errorContext.stream ?? '$all',
+            after: this.#after === undefined ? 'start of subscription' : String(this.#after),
+          },
+          'EventStoreDB subscription dropped; resubscribing from the last delivered event',
+        );
+        await cancel(this.#source);
+        await this.#pause.wait(delayMs);
         if (this.#closed) return;
-        const event = this.accept(resolved);
-        if (event) yield event;
-        if (this.#closed) return;
+        this.#source = this.open(this.#after);
+        this.#queue = new ReadableQueue(this.#source);
       }
-    } catch (error: unknown) {
-      if (this.#closed) return;
-      throw translateError(error, this.errorContext);
     } finally {
       await this.unsubscribe();
     }
@@ -90,30 +198,41 @@ export class CatchUpSubscription implements Subscription {
     if (this.#closed) return;
     this.#closed = true;
     this.onClose(this);
-    try {
-      await this.source.unsubscribe();
-    } catch {
-      // The call is already gone (server down, store closed): nothing left to cancel.
-    }
-    this.source.destroy();
+    this.#pause.interrupt();
+    await cancel(this.#source);
   }
 }
+
+/** What a group member needs of the client (a seam for tests). */
+export type GroupClient = Pick<
+  EventStoreDBClient,
+  | 'createPersistentSubscriptionToStream'
+  | 'getPersistentSubscriptionToStreamInfo'
+  | 'subscribeToPersistentSubscriptionToStream'
+>;
 
 export class EsdbGroupSubscription implements GroupSubscription {
   #closed = false;
   #iterator: AsyncGenerator<GroupEvent> | undefined;
   #inFlight = new Map<string, PersistentSubscriptionToStreamResolvedEvent>();
   #maxRetryCount: number;
+  #current:
+    | { source: PersistentSubscriptionToStream; queue: ReadableQueue<PersistentSubscriptionToStreamResolvedEvent> }
+    | undefined;
+  readonly #pause = new Pause();
   readonly #created: Promise<void>;
-  readonly #subscribed: Promise<PersistentSubscriptionToStream>;
+  readonly #subscribed: Promise<void>;
 
   constructor(
-    client: EventStoreDBClient,
-    stream: string,
+    private readonly client: GroupClient,
+    private readonly stream: string,
     group: string,
-    plan: GroupPlan,
+    private readonly plan: GroupPlan,
     private readonly errorContext: ErrorContext,
     private readonly onClose: (s: Closable) => void,
+    /** The log position of an event, read from its stream (for deliveries through a link). */
+    private readonly positionOf: (stream: string, revision: bigint) => Promise<bigint>,
+    private readonly policy: ResubscribePolicy = DEFAULT_RESUBSCRIBE,
   ) {
     this.#maxRetryCount = plan.settings.maxRetryCount;
     // Creating the group is idempotent: whichever member comes first creates it, the others see "exists".
@@ -131,12 +250,20 @@ export class EsdbGroupSubscription implements GroupSubscription {
       },
     );
     this.#subscribed = this.#created.then(() => {
-      const source = client.subscribeToPersistentSubscriptionToStream(stream, group, { bufferSize: plan.bufferSize });
-      swallowUnreadErrors(source);
-      return source;
+      if (!this.#closed) this.#connect(group);
     });
     // Failures surface when the subscription is iterated; until then they must not be unhandled.
     this.#subscribed.catch(() => undefined);
+    this.#group = group;
+  }
+
+  readonly #group: string;
+
+  #connect(group: string): void {
+    const source = this.client.subscribeToPersistentSubscriptionToStream(this.stream, group, {
+      bufferSize: this.plan.bufferSize,
+    });
+    this.#current = { source, queue: new ReadableQueue(source) };
   }
 
   /** Settles once the group exists on the server (so events appended after it reach a group from 'end'). */
@@ -150,19 +277,50 @@ export class EsdbGroupSubscription implements GroupSubscription {
   }
 
   async *#run(): AsyncGenerator<GroupEvent> {
+    let attempt = 0;
     try {
-      const source = await this.#subscribed;
-      for await (const resolved of source) {
-        if (this.#closed) return;
-        const event = toGroupEvent(resolved);
-        if (!event) {
-          // A link whose target is gone: nothing a member could do with it, keep it visible among the parked.
-          await source.nack(toClientNackAction('park'), 'swf-es: the event could not be resolved', resolved);
-          continue;
+      await this.#subscribed;
+      for (;;) {
+        if (this.#closed || !this.#current) return;
+        const { source, queue } = this.#current;
+        let failure: Error;
+        try {
+          for await (const resolved of queue) {
+            if (this.#closed) return;
+            attempt = 0;
+            // A replayed parked event comes through its parked link, with the link's position: use the original's.
+            const original =
+              carriesLinkPosition(resolved) && resolved.event
+                ? await this.positionOf(resolved.event.streamId, resolved.event.revision)
+                : undefined;
+            const event = toGroupEvent(resolved, original);
+            if (!event) {
+              // A link whose target is gone: nothing a member could do with it, keep it visible among the parked.
+              await source.nack(toClientNackAction('park'), 'swf-es: the event could not be resolved', resolved);
+              continue;
+            }
+            this.#inFlight.set(event.id, resolved);
+            yield event;
+            if (this.#closed) return;
+          }
+          if (this.#closed) return;
+          failure = stopReason(queue, `group '${this.#group}'`, this.errorContext);
+        } catch (error: unknown) {
+          if (this.#closed) return;
+          failure = retryable(error, this.errorContext);
         }
-        this.#inFlight.set(event.id, resolved);
-        yield event;
+        attempt++;
+        const delayMs = backoffDelay(attempt, this.policy);
+        this.policy.logger?.warn(
+          { err: failure.message, attempt, delayMs, stream: this.stream, group: this.#group },
+          'EventStoreDB group subscription dropped; reconnecting (the server re-offers unacked events)',
+        );
+        // What this member held is the server's to re-offer now; acking it on the new call would be a guess.
+        this.#inFlight.clear();
+        await cancel(source);
+        await this.#pause.wait(delayMs);
         if (this.#closed) return;
+        this.#connect(this.#group);
       }
     } catch (error: unknown) {
       if (this.#closed) return;
@@ -179,29 +337,52 @@ export class EsdbGroupSubscription implements GroupSubscription {
     return resolved;
   }
 
-  async ack(event: GroupEvent): Promise<void> {
-    // Like the other stores, acking an event this member does not hold (any more) does nothing.
+  /**
+   * Sends an ack or nack on the member's call. On a call that has dropped it cannot arrive: the server re-offers
+   * the event after the reconnect (or its timeout), which the port allows (delivery is at least once), so that is
+   * logged rather than thrown at a worker that did its job.
+   */
+  async #settle(
+    event: GroupEvent,
+    send: (
+      source: PersistentSubscriptionToStream,
+      resolved: PersistentSubscriptionToStreamResolvedEvent,
+    ) => Promise<void>,
+  ): Promise<void> {
     const resolved = this.#take(event);
     if (!resolved) return;
     try {
-      const source = await this.#subscribed;
-      await source.ack(resolved);
+      await this.#subscribed;
+      const current = this.#current;
+      if (!current) throw new IllegalStateError(`group '${this.#group}' on '${this.stream}' is not connected`);
+      if (current.queue.failed || current.queue.ending !== undefined) {
+        this.#lost(event, 'the connection had dropped');
+        return;
+      }
+      await send(current.source, resolved);
     } catch (error: unknown) {
-      throw translateError(error, this.errorContext);
+      if (!isTransientError(error)) throw translateError(error, this.errorContext);
+      this.#lost(event, translateError(error, this.errorContext).message);
     }
+  }
+
+  #lost(event: GroupEvent, why: string): void {
+    this.policy.logger?.warn(
+      { stream: this.stream, group: this.#group, eventId: event.id, why },
+      'EventStoreDB group: ack or nack not delivered; the server will offer the event again',
+    );
+  }
+
+  async ack(event: GroupEvent): Promise<void> {
+    // Like the other stores, acking an event this member does not hold (any more) does nothing.
+    await this.#settle(event, (source, resolved) => source.ack(resolved));
   }
 
   async nack(event: GroupEvent, action: NackAction, reason: string): Promise<void> {
     toClientNackAction(action); // rejects an unknown action before anything else
-    const resolved = this.#take(event);
-    if (!resolved) return;
-    const clientAction = nackDecision(action, resolved.retryCount, this.#maxRetryCount);
-    try {
-      const source = await this.#subscribed;
-      await source.nack(clientAction, String(reason), resolved);
-    } catch (error: unknown) {
-      throw translateError(error, this.errorContext);
-    }
+    const retryCount = this.#inFlight.get(event.id)?.retryCount ?? 0;
+    const clientAction = nackDecision(action, retryCount, this.#maxRetryCount);
+    await this.#settle(event, (source, resolved) => source.nack(clientAction, String(reason), resolved));
   }
 
   async unsubscribe(): Promise<void> {
@@ -209,18 +390,13 @@ export class EsdbGroupSubscription implements GroupSubscription {
     this.#closed = true;
     this.onClose(this);
     this.#inFlight.clear();
-    let source: PersistentSubscriptionToStream;
+    this.#pause.interrupt();
     try {
-      source = await this.#subscribed;
+      await this.#subscribed;
     } catch {
       return; // never connected
     }
-    try {
-      // The server hands the events this member held to the other members.
-      await source.unsubscribe();
-    } catch {
-      // already disconnected
-    }
-    source.destroy();
+    // The server hands the events this member held to the other members.
+    if (this.#current) await cancel(this.#current.source);
   }
 }

@@ -135,7 +135,12 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
   const store: EventStore = {
     kind: 'memory',
     url: options.url ?? 'memory:',
-    capabilities: { idempotentWithAnyRevision: true, atomicCommit: true, uniqueEventIds: true },
+    capabilities: {
+      idempotentWithAnyRevision: true,
+      atomicCommit: true,
+      uniqueEventIds: true,
+      redeliversToAnotherMember: true,
+    },
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
       ensureOpen();

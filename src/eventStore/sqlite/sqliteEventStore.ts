@@ -549,7 +549,12 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   const store: EventStore = {
     kind: 'sqlite',
     url,
-    capabilities: { idempotentWithAnyRevision: true, atomicCommit: true, uniqueEventIds: true },
+    capabilities: {
+      idempotentWithAnyRevision: true,
+      atomicCommit: true,
+      uniqueEventIds: true,
+      redeliversToAnotherMember: true,
+    },
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
       assertStreamName(stream);
