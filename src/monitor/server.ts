@@ -17,6 +17,8 @@ import type { Views } from '../projections/views.js';
 import { LiveFeed, parseFeedQuery } from './liveFeed.js';
 import { createMcpServer } from './mcp.js';
 import { API_INDEX, handleApi } from './rest.js';
+import { isWriteMethod, TestbedWrites } from './testbedWrites.js';
+import { TestbedApi } from '../application/testbedApi/service.js';
 
 export interface MonitorOptions {
   store: EventStore;
@@ -26,6 +28,11 @@ export interface MonitorOptions {
   logger?: Pick<Logger, 'warn' | 'info' | 'debug' | 'error'>;
   /** SSE heartbeat interval. Default 15 000 ms. */
   heartbeatMs?: number;
+  /**
+   * The testbed's write API (POST/PATCH under /api/). Absent: the monitor is read-only. `token` is what writes
+   * other than /api/logs/ need; without one only the open log endpoint writes.
+   */
+  writes?: { token: string | undefined; namespace: string };
 }
 
 export interface Monitor {
@@ -119,6 +126,19 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
   });
   const root = publicDir();
   const loopbackOnly = isLoopback(host);
+  if (options.writes && !loopbackOnly && options.writes.token === undefined) {
+    throw new ValidationError(
+      `refusing to serve the write API on ${host} (not loopback) without an API token: set SWF_API_TOKEN or --token-file`,
+      { field: 'host' },
+    );
+  }
+  const writes = options.writes
+    ? new TestbedWrites({
+        api: new TestbedApi({ store, namespace: options.writes.namespace }),
+        token: options.writes.token,
+        logger,
+      })
+    : undefined;
   let baseUrl = '';
 
   const serveStatic = (res: ServerResponse, pathname: string, head: boolean): void => {
@@ -190,6 +210,10 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     }
     if (url.pathname === '/mcp' || url.pathname === '/mcp/') {
       await serveMcp(req, res);
+      return;
+    }
+    if (writes && isWriteMethod(req.method) && url.pathname.startsWith('/api/')) {
+      await writes.serve(req, res, url.pathname);
       return;
     }
     if (req.method !== 'GET' && !head) {
