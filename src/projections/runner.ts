@@ -14,6 +14,7 @@ import type { EventStore, StoredEvent, Subscription } from '../eventStore/eventS
 import { describeError } from '../errors.js';
 import type { ViewsDb } from './db.js';
 import { createAgentsProjection, createLogsProjection, createMessagesProjection } from './otherProjections.js';
+import { createTestbedProjection } from './testbedRecords.js';
 import { projectEvent, type Projection } from './projection.js';
 import {
   INDEX_DDL,
@@ -109,6 +110,7 @@ export class Projector {
       createMessagesProjection(db),
       createAgentsProjection(db, { bulk }),
       createLogsProjection(db),
+      createTestbedProjection(db),
     ];
   }
 

@@ -98,16 +98,15 @@ export function sampleOfSliceFile(tfFilename: string): string | undefined {
   return m ? `${m[1]}${m[2]}` : undefined;
 }
 
-/** Fields a record keeps; a PATCH (`changes`) is laid over them, `metadata` replaced whole as DRF does. */
+/** A record's fields (a PATCH lays its `changes` over them, `metadata` replaced whole as DRF does). */
 export type RecordFields = Record<string, unknown>;
 
-/** A stream's record: the registration's fields with every later change laid over them, in order. */
+/** A stream's record: each registration or update event carries the whole record as it stands after it. */
 export function foldRecord(events: readonly { type: string; data: unknown }[]): RecordFields | undefined {
   let record: RecordFields | undefined;
   for (const e of events) {
-    const d = e.data as { record?: RecordFields; changes?: RecordFields };
-    if (d.record !== undefined) record = { ...d.record };
-    else if (d.changes !== undefined && record !== undefined) record = { ...record, ...d.changes };
+    const d = e.data as { record?: RecordFields };
+    if (d.record !== undefined) record = d.record;
   }
   return record;
 }

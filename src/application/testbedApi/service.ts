@@ -531,9 +531,22 @@ export class TestbedApi {
         if (sameRequest(first.request, b)) return { appends: [], answer: { status: 201, body: foldRecord(events) } };
         throw unique('execution_id', 'workflow execution');
       }
+      const definitionAt = await atRevision(
+        this.store,
+        COUNTER_STREAMS.definitionIds,
+        BigInt((b.workflow_definition as number) - 1),
+      );
+      const definitionStream = (definitionAt?.data as { stream?: unknown } | undefined)?.stream;
+      const definition =
+        typeof definitionStream === 'string' ? foldRecord(await readEvents(this.store, definitionStream)) : undefined;
+      if (!definition)
+        throw new FieldValidationError({
+          workflow_definition: [`Invalid pk "${String(b.workflow_definition)}" - object does not exist.`],
+        });
       const record = {
         execution_id: id,
         workflow_definition: b.workflow_definition,
+        workflow_name: definition.workflow_name,
         namespace: b.namespace ?? null,
         parameter_values: b.parameter_values ?? null,
         performance_metrics: b.performance_metrics ?? null,
@@ -579,9 +592,17 @@ export class TestbedApi {
       const record = foldRecord(events);
       if (!record) throw notFound();
       const all = { ...changes, ...(stamp ? stamp(this.now().toISOString()) : {}) };
+      // The record after the change travels with it: the projection needs no read to fold it.
+      const after = { ...record, ...all };
       return {
-        appends: [{ stream, events: [this.event(type, { ...key, changes: all }, meta)], expectedRevision: events.at(-1)!.revision }],
-        answer: { status: 200, body: { ...record, ...all } },
+        appends: [
+          {
+            stream,
+            events: [this.event(type, { ...key, changes: all, record: after }, meta)],
+            expectedRevision: events.at(-1)!.revision,
+          },
+        ],
+        answer: { status: 200, body: after },
       };
     });
   }
@@ -820,10 +841,17 @@ export class TestbedApi {
         if (sameRequest(first.request, b)) return { appends: [], answer: { status: 201, body: foldRecord(events) } };
         throw new FieldValidationError({ non_field_errors: ['The fields fastmon_file, slice_id must make a unique set.'] });
       }
+      const parent = foldRecord(await readEvents(this.store, recordStreams.sample(tfFileId(sample))));
+      if (!parent)
+        throw new FieldValidationError({ fastmon_file: [`Object with tf_filename=${sample} does not exist.`] });
       const head = await headOf(this.store, COUNTER_STREAMS.sliceIds);
       const id = Number(head === undefined ? 0n : head + 1n) + 1;
       const now = this.now().toISOString();
       const runNumber = b.run_number as number;
+      const sliceFile =
+        typeof b.tf_filename === 'string' && b.tf_filename !== ''
+          ? b.tf_filename
+          : sample.replace(/(\.[A-Za-z0-9]+)$/, `_slice_${String(sliceId).padStart(3, '0')}$1`);
       const record = {
         id,
         fastmon_file: sample,
@@ -840,8 +868,8 @@ export class TestbedApi {
         assigned_worker: b.assigned_worker ?? null,
         assigned_at: b.assigned_at ?? null,
         completed_at: b.completed_at ?? null,
-        tf_filename: b.tf_filename ?? null,
-        stf_filename: b.stf_filename ?? null,
+        tf_filename: sliceFile,
+        stf_filename: b.stf_filename ?? parent.stf_file ?? null,
       };
       const executionId =
         isRecord(b.metadata) && typeof b.metadata.execution_id === 'string' ? b.metadata.execution_id : undefined;
