@@ -17,7 +17,7 @@ import type { Views } from '../projections/views.js';
 import { LiveFeed, parseFeedQuery } from './liveFeed.js';
 import { createMcpServer } from './mcp.js';
 import { API_INDEX, handleApi } from './rest.js';
-import { isWriteMethod, TestbedWrites } from './testbedWrites.js';
+import { CommitGate, isWriteMethod, TestbedWrites } from './testbedWrites.js';
 import { TestbedApi } from '../application/testbedApi/service.js';
 
 export interface MonitorOptions {
@@ -132,9 +132,11 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       { field: 'host' },
     );
   }
+  const gate = new CommitGate();
   const writes = options.writes
     ? new TestbedWrites({
-        api: new TestbedApi({ store, namespace: options.writes.namespace }),
+        api: new TestbedApi({ store, namespace: options.writes.namespace, beforeAppend: () => gate.wait() }),
+        gate,
         token: options.writes.token,
         logger,
       })

@@ -443,7 +443,7 @@ export function createTestbedProjection(db: ViewsDb): Projection {
         case 'TfSliceRegistered':
         case 'TfSliceStatusReported':
           slices([
-            val(r.id),
+            e.type === 'TfSliceRegistered' ? Number(e.position) : val(r.id),
             text(r.tf_filename) ?? '',
             text(r.fastmon_file) ?? '',
             text(r.stf_filename),
@@ -494,7 +494,7 @@ export function createTestbedProjection(db: ViewsDb): Projection {
           return;
         case 'SystemStateEventRecorded':
           stateEvents([
-            val(r.event_id),
+            Number(e.position),
             text(r.timestamp) ?? e.time,
             val(r.run_number),
             text(r.event_type) ?? '',

@@ -16,11 +16,17 @@ const answers = new Map<number, { status: number; body: unknown }>();
 
 beforeAll(async () => {
   m = await startWriteMonitor();
-  // The STF files' UUIDs are the one id the recording stand-in chose at random: map its ids to ours.
+  // Ids the server chooses differ from the recording stand-in's (STF file UUIDs; slice ids, which are log positions
+  // here): map its ids to ours, as the agents would have used ours.
   const fileIds = new Map<string, string>();
+  const sliceIds = new Map<string, string>();
   for (const c of calls) {
     let path = c.path;
     for (const [theirs, ours] of fileIds) path = path.replace(theirs, ours);
+    path = path.replace(/^\/api\/tf-slices\/(\d+)\/$/, (whole, id: string) => {
+      const ours = sliceIds.get(id);
+      return ours === undefined ? whole : `/api/tf-slices/${ours}/`;
+    });
     const query = new URLSearchParams(c.query).toString();
     const a = await call(m.url, c.method, `${path}${query ? `?${query}` : ''}`, c.body ?? undefined, {
       token: c.auth === 'token' ? undefined : null,
@@ -29,6 +35,11 @@ beforeAll(async () => {
     const theirs = (c.response as { file_id?: unknown } | undefined)?.file_id;
     const ours = (a.body as { file_id?: unknown } | undefined)?.file_id;
     if (typeof theirs === 'string' && typeof ours === 'string') fileIds.set(theirs, ours);
+    if (c.path === '/api/tf-slices/' && c.method === 'POST') {
+      const theirId = (c.response as { id?: unknown } | undefined)?.id;
+      const ourId = (a.body as { id?: unknown } | undefined)?.id;
+      if (typeof theirId === 'number' && typeof ourId === 'number') sliceIds.set(String(theirId), String(ourId));
+    }
   }
 }, 300_000);
 afterAll(async () => {
@@ -48,15 +59,20 @@ describe('the captured testbed run, replayed through REST', () => {
     expect(wrong).toEqual([]);
   });
 
-  it('hands out the same agent ids, run numbers, execution sequences and primary keys', () => {
+  it('hands out the same agent ids, run numbers, execution sequences and run keys, and a distinct id per slice', () => {
     for (const c of calls) {
       const theirs = responseOf(c);
-      if (!theirs) continue;
+      if (!theirs || c.method !== 'POST') continue;
       const ours = answers.get(c.seq)!.body as Record<string, unknown>;
-      for (const key of ['agent_id', 'run_number', 'sequence', 'run_id', 'id'] as const) {
-        if (key in theirs && c.method === 'POST') expect(ours[key], `#${c.seq} ${c.path} ${key}`).toEqual(Number(theirs[key]));
+      for (const key of ['agent_id', 'run_number', 'sequence', 'run_id'] as const) {
+        if (key in theirs) expect(ours[key], `#${c.seq} ${c.path} ${key}`).toEqual(Number(theirs[key]));
       }
     }
+    const ids = calls
+      .filter((c) => c.method === 'POST' && c.path === '/api/tf-slices/')
+      .map((c) => (answers.get(c.seq)!.body as { id: number }).id);
+    expect(ids.every((id) => Number.isSafeInteger(id) && id > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it("answers the FastMon registration with the serializer's fields, which the agent broadcasts as tf_file_registered", () => {
@@ -83,9 +99,9 @@ describe('the captured testbed run, replayed through REST', () => {
     expect(((await get('/api/fastmon-files/')) as unknown[]).length).toBe(28);
     const slices = (await get('/api/tf-slices/?limit=1')) as { count: number };
     expect(slices.count).toBe(290);
-    const done = (await get('/api/tf-slices/?status=completed')) as { id: number; tf_filename: string }[];
-    expect(done.map((s) => s.id)).toEqual([141]);
-    expect(done[0]!.tf_filename).toBe('swf.100011.000001_tf_001_slice_000.tf');
+    // The one slice the injected fake payload processed, found by (run_number, slice_id) and PATCHed by the agent.
+    const done = (await get('/api/tf-slices/?status=completed')) as { tf_filename: string }[];
+    expect(done.map((s) => s.tf_filename)).toEqual(['swf.100011.000001_tf_001_slice_000.tf']);
     const state = (await get('/api/run-states/100011/')) as Record<string, unknown>;
     expect(state).toMatchObject({ run_number: 100011, phase: 'completed', state: 'ended', source: 'reported' });
     const executions = (await get('/api/workflow-executions/')) as { execution_id: string; status: string }[];

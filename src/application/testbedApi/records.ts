@@ -8,8 +8,8 @@
  * | `swf-agent-ids` | TestbedAgentIdAllocated (agent id = revision + 1) |
  * | `swf-run-numbers` | TestbedRunNumberAllocated, beside the DAQ's RunNumberAllocated: one sequence |
  * | `swf-execution-ids` | TestbedExecutionSequenceAllocated, beside the DAQ's ExecutionIdAllocated |
- * | `swf-run-ids`, `swf-tf-slice-ids`, `swf-workflow-definition-ids` | the AutoField ids, each with its record's stream |
- * | `swf-system-state-events` | SystemStateEventRecorded (event_id = revision + 1) |
+ * | `swf-run-ids`, `swf-workflow-definition-ids` | the AutoField ids, each with its record's stream |
+ * | `testbed-state-events` | SystemStateEventRecorded (event_id = its log position; many writers) |
  * | `testbed-subscribers` | SubscriberRegistered (id = revision + 1) |
  * | `testbed-logs` | agent_log (many writers) |
  * | `agent-<instance_name>` | agent_heartbeat, as our own agents write it |
@@ -20,7 +20,7 @@
  * | `testbed-runstate-<run_number>` | RunStateReported, RunStateUpdateReported (what the agent said, beside what the log implies) |
  * | `testbed-stf-<file_id>` | StfFileRegistered, StfFileUpdated (file_id derived from the file name) |
  * | `testbed-tf-<tf_file_id>` | TfSampleRegistered (tf_file_id derived from the file name) |
- * | `testbed-slice-<sample>:<slice_id>` | TfSliceRegistered, TfSliceStatusReported |
+ * | `testbed-slice-<sample>:<slice_id>` | TfSliceRegistered, TfSliceStatusReported (id = the registration's log position) |
  *
  * Keys that are not stream-safe (a subscriber name holds `/`) are replaced by `=` and a hash of the key.
  */
@@ -32,7 +32,6 @@ export const TESTBED_EVENT_TYPES = [
   'TestbedRunNumberAllocated',
   'TestbedExecutionSequenceAllocated',
   'TestbedRunIdAllocated',
-  'TestbedSliceIdAllocated',
   'TestbedDefinitionIdAllocated',
   'SystemStateEventRecorded',
   'SubscriberRegistered',
@@ -59,9 +58,8 @@ export const COUNTER_STREAMS = {
   runNumbers: 'swf-run-numbers',
   executionIds: 'swf-execution-ids',
   runIds: 'swf-run-ids',
-  sliceIds: 'swf-tf-slice-ids',
   definitionIds: 'swf-workflow-definition-ids',
-  systemStateEvents: 'swf-system-state-events',
+  systemStateEvents: 'testbed-state-events',
   subscribers: 'testbed-subscribers',
   logs: 'testbed-logs',
 } as const;

@@ -42,6 +42,11 @@ export interface TestbedApiOptions {
   /** The namespace of records that name none (logs, agents without one). */
   namespace: string;
   now?: () => Date;
+  /**
+   * Awaited before each append: lets the HTTP layer hold a write until the requests in flight have decided too,
+   * so they share one commit (one fsync). Default: none.
+   */
+  beforeAppend?: () => Promise<void>;
 }
 
 export const FILE_STATUSES = ['registered', 'processing', 'processed', 'failed', 'done'] as const;
@@ -247,18 +252,21 @@ const STATE_EVENT: FieldSpecs = {
 
 interface Decision {
   appends: StreamAppend[];
-  answer: ApiAnswer;
+  /** The answer, or how to make it from the log position of the last event appended (an id some records take). */
+  answer: ApiAnswer | ((position: bigint) => ApiAnswer);
 }
 
 export class TestbedApi {
   private readonly store: EventStore;
   private readonly namespace: string;
   private readonly now: () => Date;
+  private readonly beforeAppend: () => Promise<void>;
 
   constructor(options: TestbedApiOptions) {
     this.store = options.store;
     this.namespace = options.namespace;
     this.now = options.now ?? (() => new Date());
+    this.beforeAppend = options.beforeAppend ?? (() => Promise.resolve());
   }
 
   private event(type: TestbedEventType, data: Record<string, unknown>, meta: Record<string, unknown> = {}): NewEvent {
@@ -276,15 +284,22 @@ export class TestbedApi {
   private async handle(decide: () => Promise<Decision>): Promise<ApiAnswer> {
     for (let attempt = 0; ; attempt++) {
       const d = await decide();
-      if (d.appends.length === 0) return d.answer;
+      if (d.appends.length === 0) {
+        if (typeof d.answer === 'function') throw new Error('a decision without appends has no position to answer with');
+        return d.answer;
+      }
       try {
+        await this.beforeAppend();
+        let position: bigint;
         if (d.appends.length === 1) {
           const a = d.appends[0]!;
-          await this.store.appendToStream(a.stream, a.events, { expectedRevision: a.expectedRevision ?? 'any' });
+          const r = await this.store.appendToStream(a.stream, a.events, { expectedRevision: a.expectedRevision ?? 'any' });
+          position = r.position;
         } else {
-          await this.store.commit(d.appends);
+          const r = await this.store.commit(d.appends);
+          position = r.appends.at(-1)!.position;
         }
-        return d.answer;
+        return typeof d.answer === 'function' ? d.answer(position) : d.answer;
       } catch (e: unknown) {
         if (!(e instanceof ExpectedVersionConflictError) || attempt >= MAX_RETRIES) throw e;
       }
@@ -453,6 +468,7 @@ export class TestbedApi {
       run_id: runId ?? null,
     };
     const e = messageEvent(message, { id: randomUUID() });
+    await this.beforeAppend();
     const r = await this.store.appendToStream(
       COUNTER_STREAMS.logs,
       [{ ...e, metadata: { ...e.metadata, source: 'testbed-rest' } }],
@@ -593,7 +609,7 @@ export class TestbedApi {
       if (!record) throw notFound();
       const all = { ...changes, ...(stamp ? stamp(this.now().toISOString()) : {}) };
       // The record after the change travels with it: the projection needs no read to fold it.
-      const after = { ...record, ...all };
+      const after = { ...record, ...key, ...all };
       return {
         appends: [
           {
@@ -838,14 +854,13 @@ export class TestbedApi {
       const events = await readEvents(this.store, stream);
       const first = events[0]?.data as { request?: unknown } | undefined;
       if (first) {
-        if (sameRequest(first.request, b)) return { appends: [], answer: { status: 201, body: foldRecord(events) } };
+        if (sameRequest(first.request, b))
+          return { appends: [], answer: { status: 201, body: { ...foldRecord(events), id: Number(events[0]!.position) } } };
         throw new FieldValidationError({ non_field_errors: ['The fields fastmon_file, slice_id must make a unique set.'] });
       }
       const parent = foldRecord(await readEvents(this.store, recordStreams.sample(tfFileId(sample))));
       if (!parent)
         throw new FieldValidationError({ fastmon_file: [`Object with tf_filename=${sample} does not exist.`] });
-      const head = await headOf(this.store, COUNTER_STREAMS.sliceIds);
-      const id = Number(head === undefined ? 0n : head + 1n) + 1;
       const now = this.now().toISOString();
       const runNumber = b.run_number as number;
       const sliceFile =
@@ -853,7 +868,6 @@ export class TestbedApi {
           ? b.tf_filename
           : sample.replace(/(\.[A-Za-z0-9]+)$/, `_slice_${String(sliceId).padStart(3, '0')}$1`);
       const record = {
-        id,
         fastmon_file: sample,
         slice_id: sliceId,
         tf_first: b.tf_first,
@@ -876,14 +890,11 @@ export class TestbedApi {
       const meta = { runNumber, ...(executionId ? { executionId } : {}) };
       return {
         appends: [
-          {
-            stream: COUNTER_STREAMS.sliceIds,
-            events: [this.event('TestbedSliceIdAllocated', { id, stream }, meta)],
-            expectedRevision: expectedOf(head),
-          },
           { stream, events: [this.event('TfSliceRegistered', { record, request: b }, meta)], expectedRevision: 'no_stream' },
         ],
-        answer: { status: 201, body: record },
+        // A slice's id is the log position of its registration: unique, increasing, and found again in one read,
+        // with no counter for concurrent registrations to contend on.
+        answer: (position) => ({ status: 201, body: { id: Number(position), ...record } }),
       };
     });
   }
@@ -891,10 +902,11 @@ export class TestbedApi {
   async updateSlice(id: number, body: unknown): Promise<ApiAnswer> {
     const changes = checkFields(body, SLICE_PATCH, { partial: true });
     if (!Number.isSafeInteger(id) || id < 1) throw notFound();
-    const e = await atRevision(this.store, COUNTER_STREAMS.sliceIds, BigInt(id - 1));
-    const stream = (e?.data as { stream?: unknown } | undefined)?.stream;
-    if (typeof stream !== 'string') throw notFound();
-    const runNumber = (e?.metadata as { runNumber?: unknown } | undefined)?.runNumber;
+    let e: StoredEvent | undefined;
+    for await (const x of this.store.readAll({ from: BigInt(id), maxCount: 1 })) e = x;
+    if (e?.type !== 'TfSliceRegistered' || e.position !== BigInt(id)) throw notFound();
+    const stream = e.streamName;
+    const runNumber = (e.metadata as { runNumber?: unknown } | undefined)?.runNumber;
     return this.update(
       stream,
       'TfSliceStatusReported',
@@ -905,32 +917,28 @@ export class TestbedApi {
     );
   }
 
+  /** Its `event_id` is the log position of its event, as a slice's id (no counter to contend on). */
   recordSystemStateEvent(body: unknown): Promise<ApiAnswer> {
     const b = checkFields(body, STATE_EVENT);
-    return this.counter(
-      COUNTER_STREAMS.systemStateEvents,
-      'SystemStateEventRecorded',
-      (event_id) => ({
-        record: {
-          event_id,
-          timestamp: b.timestamp,
-          run_number: b.run_number,
-          event_type: b.event_type,
-          state: b.state,
-          substate: b.substate ?? null,
-          event_data: b.event_data ?? null,
-        },
+    const record = {
+      timestamp: b.timestamp,
+      run_number: b.run_number,
+      event_type: b.event_type,
+      state: b.state,
+      substate: b.substate ?? null,
+      event_data: b.event_data ?? null,
+    };
+    return this.handle(() =>
+      Promise.resolve({
+        appends: [
+          {
+            stream: COUNTER_STREAMS.systemStateEvents,
+            events: [this.event('SystemStateEventRecorded', { record }, { runNumber: b.run_number })],
+            expectedRevision: 'any',
+          },
+        ],
+        answer: (position: bigint) => ({ status: 201, body: { event_id: Number(position), ...record } }),
       }),
-      (event_id) => ({
-        event_id,
-        timestamp: b.timestamp,
-        run_number: b.run_number,
-        event_type: b.event_type,
-        state: b.state,
-        substate: b.substate ?? null,
-        event_data: b.event_data ?? null,
-      }),
-    ).then((a) => ({ ...a, status: 201 }));
+    );
   }
 }
-
