@@ -65,13 +65,17 @@ function post(base: string, path: string, body: unknown, auth: boolean): Promise
 async function startMonitor(): Promise<{ url: string; child: ChildProcess }> {
   // SWF_BENCH_NODE_ARGS: extra node flags for the monitor process (e.g. --cpu-prof), to see where its time goes.
   const nodeArgs = (process.env.SWF_BENCH_NODE_ARGS ?? '').split(' ').filter((x) => x !== '');
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'monitor', '--port', '0', '--json', '--store', `sqlite:${join(work, 'swf.db')}`], {
-    env: { ...process.env, SWF_API_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, CLI, 'monitor', '--port', '0', '--json', '--store', `sqlite:${join(work, 'swf.db')}`],
+    {
+      env: { ...process.env, SWF_API_TOKEN: TOKEN },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const line = out.split('\n')[0];
       if (out.includes('\n') && line) resolve((JSON.parse(line) as { url: string }).url);
@@ -89,7 +93,12 @@ interface Figures {
   p99_ms: number;
 }
 
-async function drive(name: string, n: number, send: (i: number) => Promise<number>, expected: number): Promise<Figures> {
+async function drive(
+  name: string,
+  n: number,
+  send: (i: number) => Promise<number>,
+  expected: number,
+): Promise<Figures> {
   const latencies: number[] = [];
   let next = 0;
   const t0 = performance.now();
@@ -145,12 +154,16 @@ async function main(): Promise<void> {
         post(
           url,
           '/api/fastmon-files/',
-          { stf_file: 'swf.100010.000001.stf', tf_filename: `swf.100010.000001_tf_${String(c + 1).padStart(3, '0')}.tf` },
+          {
+            stf_file: 'swf.100010.000001.stf',
+            tf_filename: `swf.100010.000001_tf_${String(c + 1).padStart(3, '0')}.tf`,
+          },
           true,
         ),
       ),
     );
-    if (run !== 201 || stf !== 201 || samples.some((s) => s !== 201)) throw new Error('could not register the run, STF and samples');
+    if (run !== 201 || stf !== 201 || samples.some((s) => s !== 201))
+      throw new Error('could not register the run, STF and samples');
     const slice = (i: number) => {
       const sample = String((i % CLIENTS) + 1).padStart(3, '0');
       const id = Math.floor(i / CLIENTS);
@@ -167,7 +180,12 @@ async function main(): Promise<void> {
         metadata: { execution_id: 'bench-0001', created_by: 'bench' },
       };
     };
-    const slices = await drive('POST /api/tf-slices/', REQUESTS, (i) => post(url, '/api/tf-slices/', slice(i), true), 201);
+    const slices = await drive(
+      'POST /api/tf-slices/',
+      REQUESTS,
+      (i) => post(url, '/api/tf-slices/', slice(i), true),
+      201,
+    );
     log(`${slices.endpoint}: ${slices.writes_per_s} writes/s, p50 ${slices.p50_ms} ms, p99 ${slices.p99_ms} ms`);
     const figures = { clients: CLIENTS, results: [logs, slices], goal: { writes_per_s: 2000, p99_ms: 50 } };
     if (JSON_OUT) process.stdout.write(`${JSON.stringify(figures)}\n`);

@@ -231,7 +231,10 @@ const ROUTES: Route[] = [
         extra: ['run_number', 'event_type', 'state'],
       });
       const { run_number, ...rest } = extra;
-      return listStateEvents(db, { ...rest, ...(run_number !== undefined ? { run_number: runNumberIn(run_number) } : {}) });
+      return listStateEvents(db, {
+        ...rest,
+        ...(run_number !== undefined ? { run_number: runNumberIn(run_number) } : {}),
+      });
     },
   },
   {

@@ -134,7 +134,13 @@ const ROUTES: WriteRoute[] = [
 ];
 
 /** The write endpoints, for `GET /api/`. */
-export const WRITE_INDEX = ROUTES.map((r) => `${r.method} ${r.pattern.source.replace(/\\\//g, '/').replace(/^\^|\/\?\$$/g, '')}/`);
+export const WRITE_INDEX = ROUTES.map(
+  (r) =>
+    `${r.method} ${r.pattern.source
+      .replace(/\\\//g, '/')
+      .replace(/\([^)]*\)/g, '{key}')
+      .replace(/^\^|\/\?\$$/g, '')}/`,
+);
 
 function answer(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -202,9 +208,14 @@ export class TestbedWrites {
         answer(res, 404, { detail: 'Not found.' });
         return;
       }
-      answer(res, 405, { detail: `Method "${method.slice(0, 20)}" not allowed.` }, {
-        Allow: ['GET', 'HEAD', ...new Set(routes.map((r) => r.method))].join(', '),
-      });
+      answer(
+        res,
+        405,
+        { detail: `Method "${method.slice(0, 20)}" not allowed.` },
+        {
+          Allow: ['GET', 'HEAD', ...new Set(routes.map((r) => r.method))].join(', '),
+        },
+      );
       return;
     }
     if (!route.open) {
@@ -223,7 +234,12 @@ export class TestbedWrites {
     }
   }
 
-  private async serveRoute(req: IncomingMessage, res: ServerResponse, pathname: string, route: WriteRoute): Promise<void> {
+  private async serveRoute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+    route: WriteRoute,
+  ): Promise<void> {
     if (route.open) {
       if (this.logsInFlight >= MAX_LOG_WRITES_IN_FLIGHT) {
         answer(res, 503, { detail: 'Too many log records in flight; try again.' }, { 'Retry-After': '1' });
@@ -237,9 +253,14 @@ export class TestbedWrites {
         raw = await readBody(req, route.open ? MAX_LOG_BODY_BYTES : MAX_BODY_BYTES);
       } catch (e: unknown) {
         if (e instanceof BodyTooLarge) {
-          answer(res, 413, {
-            detail: `Request body too large: the limit is ${route.open ? MAX_LOG_BODY_BYTES : MAX_BODY_BYTES} bytes.`,
-          }, { Connection: 'close' });
+          answer(
+            res,
+            413,
+            {
+              detail: `Request body too large: the limit is ${route.open ? MAX_LOG_BODY_BYTES : MAX_BODY_BYTES} bytes.`,
+            },
+            { Connection: 'close' },
+          );
           return;
         }
         throw e;
@@ -281,7 +302,12 @@ export class TestbedWrites {
         case 'STORE_UNAVAILABLE':
         case 'STORE_LOCKED':
         case 'STORE_CORRUPT':
-          return answer(res, 503, { detail: `the event store cannot take the write: ${e.message}` }, { 'Retry-After': '1' });
+          return answer(
+            res,
+            503,
+            { detail: `the event store cannot take the write: ${e.message}` },
+            { 'Retry-After': '1' },
+          );
       }
     }
     this.options.logger?.error({ err: describeError(e) }, 'testbed write failed');

@@ -551,9 +551,7 @@ export function listDefinitions(db: ViewsDb, filters: { workflow_name?: string; 
     }
   }
   const rows = db
-    .prepare<Raw>(
-      `SELECT * FROM testbed_definitions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`,
-    )
+    .prepare<Raw>(`SELECT * FROM testbed_definitions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`)
     .all(params);
   return rows.map((r) => ({ ...r, parameter_values: parse(r.parameter_values) }));
 }

@@ -55,7 +55,10 @@ describe('the captured testbed run, replayed through REST', () => {
   it('gives every call the status the real agents got', () => {
     const wrong = calls
       .filter((c) => answers.get(c.seq)?.status !== c.status)
-      .map((c) => `#${c.seq} ${c.method} ${c.path}: ${answers.get(c.seq)?.status} ${JSON.stringify(answers.get(c.seq)?.body).slice(0, 200)}`);
+      .map(
+        (c) =>
+          `#${c.seq} ${c.method} ${c.path}: ${answers.get(c.seq)?.status} ${JSON.stringify(answers.get(c.seq)?.body).slice(0, 200)}`,
+      );
     expect(wrong).toEqual([]);
   });
 
@@ -80,7 +83,16 @@ describe('the captured testbed run, replayed through REST', () => {
     const ours = answers.get(c.seq)!.body as Record<string, unknown>;
     const theirs = responseOf(c)!;
     expect(Object.keys(ours).sort()).toEqual(Object.keys(theirs).sort());
-    for (const k of ['stf_file', 'tf_filename', 'tf_first', 'tf_last', 'tf_count', 'file_size_bytes', 'status', 'metadata'])
+    for (const k of [
+      'stf_file',
+      'tf_filename',
+      'tf_first',
+      'tf_last',
+      'tf_count',
+      'file_size_bytes',
+      'status',
+      'metadata',
+    ])
       expect(ours[k], k).toEqual(theirs[k]);
   });
 
@@ -114,7 +126,11 @@ describe('the captured testbed run, replayed through REST', () => {
     const logs = (await get('/api/logs/?limit=1')) as { count: number };
     expect(logs.count).toBe(calls.filter((c) => c.path === '/api/logs/').length);
     const events = (await get('/api/system-state-events/?run_number=100010')) as unknown[];
-    expect(events.length).toBe(calls.filter((c) => c.path === '/api/system-state-events/' && (c.body as { run_number: string }).run_number === '100010').length);
+    expect(events.length).toBe(
+      calls.filter(
+        (c) => c.path === '/api/system-state-events/' && (c.body as { run_number: string }).run_number === '100010',
+      ).length,
+    );
   });
 
   it('gives the same answers from views rebuilt from the log', async () => {

@@ -27,7 +27,13 @@ export async function startWriteMonitor(options: { token?: string | undefined } 
   const views = await openViews(store, { cwd: dir });
   views.follow();
   const token = 'token' in options ? options.token : TOKEN;
-  const monitor = await startMonitor({ store, views, host: '127.0.0.1', port: 0, writes: { token, namespace: 'torre1' } });
+  const monitor = await startMonitor({
+    store,
+    views,
+    host: '127.0.0.1',
+    port: 0,
+    writes: { token, namespace: 'torre1' },
+  });
   return {
     dir,
     storeUrl,

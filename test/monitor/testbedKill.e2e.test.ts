@@ -48,7 +48,10 @@ describe('swf monitor killed during a burst of writes', () => {
     };
     await ok('POST', '/api/runs/', { run_number: 100010, start_time: '2026-12-07T15:21:34' });
     await ok('POST', '/api/stf-files/', { run: 1, stf_filename: 'swf.100010.000001.stf' });
-    await ok('POST', '/api/fastmon-files/', { stf_file: 'swf.100010.000001.stf', tf_filename: 'swf.100010.000001_tf_001.tf' });
+    await ok('POST', '/api/fastmon-files/', {
+      stf_file: 'swf.100010.000001.stf',
+      tf_filename: 'swf.100010.000001_tf_001.tf',
+    });
 
     const ackedLogs: string[] = [];
     const ackedSlices: number[] = [];
@@ -60,20 +63,26 @@ describe('swf monitor killed during a burst of writes', () => {
         try {
           if (n % 2 === 0) {
             const message = `burst ${c}-${i}`;
-            const a = await call(url, 'POST', '/api/logs/', {
-              app_name: 'base_agent',
-              instance_name: `agent-${c}`,
-              timestamp: '2026-12-07T15:21:15.171767',
-              level: 20,
-              levelname: 'INFO',
-              message,
-              module: 'm',
-              funcname: 'f',
-              lineno: 1,
-              process: 1,
-              thread: 1,
-              extra_data: null,
-            }, { token: null });
+            const a = await call(
+              url,
+              'POST',
+              '/api/logs/',
+              {
+                app_name: 'base_agent',
+                instance_name: `agent-${c}`,
+                timestamp: '2026-12-07T15:21:15.171767',
+                level: 20,
+                levelname: 'INFO',
+                message,
+                module: 'm',
+                funcname: 'f',
+                lineno: 1,
+                process: 1,
+                thread: 1,
+                extra_data: null,
+              },
+              { token: null },
+            );
             if (a.status === 201) ackedLogs.push(message);
           } else {
             const a = await call(url, 'POST', '/api/tf-slices/', {
@@ -94,7 +103,9 @@ describe('swf monitor killed during a burst of writes', () => {
     const exited = new Promise((r) => child!.once('exit', r));
     const clients = Array.from({ length: 8 }, (_, c) => client(c));
     // Kill it once it has acknowledged a good number of writes, mid-burst.
-    await expect.poll(() => ackedLogs.length + ackedSlices.length, { timeout: 60_000, interval: 20 }).toBeGreaterThan(200);
+    await expect
+      .poll(() => ackedLogs.length + ackedSlices.length, { timeout: 60_000, interval: 20 })
+      .toBeGreaterThan(200);
     child!.kill('SIGKILL');
     stop = true;
     await Promise.all(clients);
@@ -108,7 +119,8 @@ describe('swf monitor killed during a burst of writes', () => {
       for await (const e of store.readStream('testbed-logs')) logs.add((e.data as { message: string }).message);
       expect(ackedLogs.filter((m) => !logs.has(m))).toEqual([]);
       const slices = new Set<number>();
-      for await (const e of store.readAll({ filter: { eventTypePrefix: ['TfSliceRegistered'] } })) slices.add(Number(e.position));
+      for await (const e of store.readAll({ filter: { eventTypePrefix: ['TfSliceRegistered'] } }))
+        slices.add(Number(e.position));
       expect(ackedSlices.filter((id) => !slices.has(id))).toEqual([]);
     } finally {
       await store.close();

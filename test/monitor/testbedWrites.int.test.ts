@@ -33,7 +33,13 @@ async function setUpSample(runNumber: number): Promise<{ stf: string; sample: st
   const stf = `swf.${runNumber}.000001.stf`;
   expect((await post('/api/stf-files/', { run: runPk, stf_filename: stf })).status).toBe(201);
   const sample = `swf.${runNumber}.000001_tf_001.tf`;
-  const s = await post('/api/fastmon-files/', { stf_file: stf, tf_filename: sample, tf_first: 1, tf_last: 30, tf_count: 30 });
+  const s = await post('/api/fastmon-files/', {
+    stf_file: stf,
+    tf_filename: sample,
+    tf_first: 1,
+    tf_last: 30,
+    tf_count: 30,
+  });
   expect(s.status).toBe(201);
   return { stf, sample, runPk };
 }
@@ -113,7 +119,11 @@ describe('idempotency', () => {
 
   it('the same STF file posted twice with the same body is one record', async () => {
     const run = await post('/api/runs/', { run_number: 200012, start_time: '2026-12-07T15:21:34' });
-    const body = { run: (run.body as { run_id: number }).run_id, stf_filename: 'swf.200012.000001.stf', status: 'registered' };
+    const body = {
+      run: (run.body as { run_id: number }).run_id,
+      stf_filename: 'swf.200012.000001.stf',
+      status: 'registered',
+    };
     const a = await post('/api/stf-files/', body);
     const b = await post('/api/stf-files/', body);
     expect([a.status, b.status]).toEqual([201, 201]);
@@ -232,14 +242,20 @@ describe('security and bad input', () => {
 
   it('refuses to serve writes on a non-loopback address without a token', async () => {
     await expect(
-      startMonitor({ store: m.store, views: m.views, host: '0.0.0.0', port: 0, writes: { token: undefined, namespace: 'x' } }),
+      startMonitor({
+        store: m.store,
+        views: m.views,
+        host: '0.0.0.0',
+        port: 0,
+        writes: { token: undefined, namespace: 'x' },
+      }),
     ).rejects.toThrow(/without an API token/);
   });
 });
 
 describe('RunState', () => {
   it('keeps what an agent reports beside what the log implies, and shows where they differ', async () => {
-    const fixture = await appendRunFixture(m.store, { runNumber: 300010, executionId: "fixture-swf-0001" });
+    const fixture = await appendRunFixture(m.store, { runNumber: 300010, executionId: 'fixture-swf-0001' });
     const n = fixture.runNumber;
     const reported = await post('/api/run-states/', {
       run_number: String(n),
@@ -262,6 +278,10 @@ describe('RunState', () => {
     const derived = shown.derived as Record<string, unknown>;
     expect(derived).toMatchObject({ source: 'log', run_number: n });
     expect(derived.slices_created).not.toBe(999);
-    expect(shown.differences).toContainEqual({ field: 'slices_created', reported: 999, derived: derived.slices_created });
+    expect(shown.differences).toContainEqual({
+      field: 'slices_created',
+      reported: 999,
+      derived: derived.slices_created,
+    });
   });
 });

@@ -63,9 +63,7 @@ function checkOne(name: string, spec: FieldSpec, raw: unknown): { value?: unknow
       if (typeof raw !== 'string' && typeof raw !== 'number') return { error: 'Not a valid string.' };
       const s = String(raw);
       if (spec.kind === 'choice') {
-        return spec.choices?.includes(s)
-          ? { value: s }
-          : { error: `"${s.slice(0, 100)}" is not a valid choice.` };
+        return spec.choices?.includes(s) ? { value: s } : { error: `"${s.slice(0, 100)}" is not a valid choice.` };
       }
       if (s.length === 0 && spec.required) return { error: 'This field may not be blank.' };
       if (spec.maxLength !== undefined && s.length > spec.maxLength)
@@ -73,7 +71,12 @@ function checkOne(name: string, spec: FieldSpec, raw: unknown): { value?: unknow
       return { value: s };
     }
     case 'datetime': {
-      if (typeof raw !== 'string' || raw.length > 64 || !/^\d{4}-\d\d-\d\d[T ]\d\d:\d\d/.test(raw) || Number.isNaN(Date.parse(raw)))
+      if (
+        typeof raw !== 'string' ||
+        raw.length > 64 ||
+        !/^\d{4}-\d\d-\d\d[T ]\d\d:\d\d/.test(raw) ||
+        Number.isNaN(Date.parse(raw))
+      )
         return {
           error:
             'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].',
@@ -87,7 +90,8 @@ function checkOne(name: string, spec: FieldSpec, raw: unknown): { value?: unknow
       } catch {
         return { error: 'Value must be valid JSON.' };
       }
-      if (text.length > MAX_JSON_CHARS) return { error: `Ensure this value is at most ${MAX_JSON_CHARS} characters of JSON.` };
+      if (text.length > MAX_JSON_CHARS)
+        return { error: `Ensure this value is at most ${MAX_JSON_CHARS} characters of JSON.` };
       return { value: raw };
     }
     default: {
@@ -101,7 +105,11 @@ function checkOne(name: string, spec: FieldSpec, raw: unknown): { value?: unknow
  * Checks `body` against `specs`. `partial` (a PATCH) skips missing required fields. Returns only the fields the
  * specs know (DRF drops the others silently); throws FieldValidationError with every bad field.
  */
-export function checkFields(body: unknown, specs: FieldSpecs, options: { partial?: boolean } = {}): Record<string, unknown> {
+export function checkFields(
+  body: unknown,
+  specs: FieldSpecs,
+  options: { partial?: boolean } = {},
+): Record<string, unknown> {
   if (!isRecord(body)) {
     throw new FieldValidationError({
       non_field_errors: [`Invalid data. Expected a dictionary, but got ${Array.isArray(body) ? 'list' : typeof body}.`],

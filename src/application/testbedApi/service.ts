@@ -285,7 +285,8 @@ export class TestbedApi {
     for (let attempt = 0; ; attempt++) {
       const d = await decide();
       if (d.appends.length === 0) {
-        if (typeof d.answer === 'function') throw new Error('a decision without appends has no position to answer with');
+        if (typeof d.answer === 'function')
+          throw new Error('a decision without appends has no position to answer with');
         return d.answer;
       }
       try {
@@ -293,7 +294,9 @@ export class TestbedApi {
         let position: bigint;
         if (d.appends.length === 1) {
           const a = d.appends[0]!;
-          const r = await this.store.appendToStream(a.stream, a.events, { expectedRevision: a.expectedRevision ?? 'any' });
+          const r = await this.store.appendToStream(a.stream, a.events, {
+            expectedRevision: a.expectedRevision ?? 'any',
+          });
           position = r.position;
         } else {
           const r = await this.store.commit(d.appends);
@@ -405,7 +408,13 @@ export class TestbedApi {
         updated_at: now,
       };
       return {
-        appends: [{ stream, events: [{ ...e, metadata: { ...e.metadata, source: 'testbed-rest' } }], expectedRevision: expectedOf(head) }],
+        appends: [
+          {
+            stream,
+            events: [{ ...e, metadata: { ...e.metadata, source: 'testbed-rest' } }],
+            expectedRevision: expectedOf(head),
+          },
+        ],
         answer: { status: head === undefined ? 201 : 200, body: record },
       };
     });
@@ -483,11 +492,24 @@ export class TestbedApi {
     return this.handle(async () => {
       const events = await readEvents(this.store, stream);
       const record = foldRecord(events);
-      if (record) return { appends: [], answer: { status: 200, body: { ...record, created: false, status: 'success' } } };
+      if (record)
+        return { appends: [], answer: { status: 200, body: { ...record, created: false, status: 'success' } } };
       const now = this.now().toISOString();
-      const created = { name: b.name, owner: b.owner, description: b.description ?? '', created_at: now, updated_at: now };
+      const created = {
+        name: b.name,
+        owner: b.owner,
+        description: b.description ?? '',
+        created_at: now,
+        updated_at: now,
+      };
       return {
-        appends: [{ stream, events: [this.event('NamespaceEnsured', { record: created }, { namespace: b.name })], expectedRevision: 'no_stream' }],
+        appends: [
+          {
+            stream,
+            events: [this.event('NamespaceEnsured', { record: created }, { namespace: b.name })],
+            expectedRevision: 'no_stream',
+          },
+        ],
         answer: {
           status: 200,
           body: { name: b.name, owner: b.owner, description: created.description, created: true, status: 'success' },
@@ -529,7 +551,11 @@ export class TestbedApi {
             events: [this.event('TestbedDefinitionIdAllocated', { id, stream })],
             expectedRevision: expectedOf(head),
           },
-          { stream, events: [this.event('WorkflowDefinitionRegistered', { record, request: b })], expectedRevision: 'no_stream' },
+          {
+            stream,
+            events: [this.event('WorkflowDefinitionRegistered', { record, request: b })],
+            expectedRevision: 'no_stream',
+          },
         ],
         answer: { status: 201, body: record },
       };
@@ -576,7 +602,9 @@ export class TestbedApi {
         appends: [
           {
             stream,
-            events: [this.event('WorkflowExecutionRegistered', { record, request: b }, { namespace: ns, executionId: id })],
+            events: [
+              this.event('WorkflowExecutionRegistered', { record, request: b }, { namespace: ns, executionId: id }),
+            ],
             expectedRevision: 'no_stream',
           },
         ],
@@ -608,7 +636,8 @@ export class TestbedApi {
       const record = foldRecord(events);
       if (!record) throw notFound();
       // DRF ignores fields it does not know: a PATCH of none of its fields changes nothing, so nothing is written.
-      if (Object.keys(changes).length === 0) return { appends: [], answer: { status: 200, body: { ...record, ...key } } };
+      if (Object.keys(changes).length === 0)
+        return { appends: [], answer: { status: 200, body: { ...record, ...key } } };
       const all = { ...changes, ...(stamp ? stamp(this.now().toISOString()) : {}) };
       // The record after the change travels with it: the projection needs no read to fold it.
       const after = { ...record, ...key, ...all };
@@ -653,7 +682,11 @@ export class TestbedApi {
             events: [this.event('TestbedRunIdAllocated', { run_id: runId, run_number: runNumber }, { runNumber })],
             expectedRevision: expectedOf(head),
           },
-          { stream, events: [this.event('RunRegistered', { record, request: b }, { runNumber })], expectedRevision: 'no_stream' },
+          {
+            stream,
+            events: [this.event('RunRegistered', { record, request: b }, { runNumber })],
+            expectedRevision: 'no_stream',
+          },
         ],
         answer: { status: 201, body: record },
       };
@@ -709,13 +742,18 @@ export class TestbedApi {
         updated_at: now,
         metadata: b.metadata ?? null,
       };
-      const executionId = isRecord(b.metadata) && typeof b.metadata.execution_id === 'string' ? b.metadata.execution_id : undefined;
+      const executionId =
+        isRecord(b.metadata) && typeof b.metadata.execution_id === 'string' ? b.metadata.execution_id : undefined;
       return {
         appends: [
           {
             stream,
             events: [
-              this.event('RunStateReported', { record, request: b }, { runNumber, ...(executionId ? { executionId } : {}) }),
+              this.event(
+                'RunStateReported',
+                { record, request: b },
+                { runNumber, ...(executionId ? { executionId } : {}) },
+              ),
             ],
             expectedRevision: 'no_stream',
           },
@@ -778,7 +816,13 @@ export class TestbedApi {
         tf_count: b.tf_count ?? null,
       };
       return {
-        appends: [{ stream, events: [this.event('StfFileRegistered', { record, request: b }, { runNumber })], expectedRevision: 'no_stream' }],
+        appends: [
+          {
+            stream,
+            events: [this.event('StfFileRegistered', { record, request: b }, { runNumber })],
+            expectedRevision: 'no_stream',
+          },
+        ],
         answer: { status: 201, body: record },
       };
     });
@@ -790,7 +834,12 @@ export class TestbedApi {
     delete spec.run;
     const changes = checkFields(body, spec, { partial: true });
     if (!/^[0-9a-f-]{36}$/i.test(fileId)) return Promise.reject(notFound());
-    return this.update(recordStreams.stf(fileId.toLowerCase()), 'StfFileUpdated', { file_id: fileId.toLowerCase() }, changes);
+    return this.update(
+      recordStreams.stf(fileId.toLowerCase()),
+      'StfFileUpdated',
+      { file_id: fileId.toLowerCase() },
+      changes,
+    );
   }
 
   /** Its answer is what the FastMon agent broadcasts as `tf_file_registered`: the serializer's fields exactly. */
@@ -808,7 +857,9 @@ export class TestbedApi {
       }
       const stf = foldRecord(await readEvents(this.store, recordStreams.stf(stfFileId(b.stf_file as string))));
       if (!stf)
-        throw new FieldValidationError({ stf_file: [`Object with stf_filename=${String(b.stf_file)} does not exist.`] });
+        throw new FieldValidationError({
+          stf_file: [`Object with stf_filename=${String(b.stf_file)} does not exist.`],
+        });
       const now = this.now().toISOString();
       const record = {
         tf_file_id: id,
@@ -857,8 +908,13 @@ export class TestbedApi {
       const first = events[0]?.data as { request?: unknown } | undefined;
       if (first) {
         if (sameRequest(first.request, b))
-          return { appends: [], answer: { status: 201, body: { ...foldRecord(events), id: Number(events[0]!.position) } } };
-        throw new FieldValidationError({ non_field_errors: ['The fields fastmon_file, slice_id must make a unique set.'] });
+          return {
+            appends: [],
+            answer: { status: 201, body: { ...foldRecord(events), id: Number(events[0]!.position) } },
+          };
+        throw new FieldValidationError({
+          non_field_errors: ['The fields fastmon_file, slice_id must make a unique set.'],
+        });
       }
       const parent = foldRecord(await readEvents(this.store, recordStreams.sample(tfFileId(sample))));
       if (!parent)
@@ -892,7 +948,11 @@ export class TestbedApi {
       const meta = { runNumber, ...(executionId ? { executionId } : {}) };
       return {
         appends: [
-          { stream, events: [this.event('TfSliceRegistered', { record, request: b }, meta)], expectedRevision: 'no_stream' },
+          {
+            stream,
+            events: [this.event('TfSliceRegistered', { record, request: b }, meta)],
+            expectedRevision: 'no_stream',
+          },
         ],
         // A slice's id is the log position of its registration: unique, increasing, and found again in one read,
         // with no counter for concurrent registrations to contend on.

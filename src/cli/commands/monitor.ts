@@ -16,7 +16,9 @@ export function apiTokenOf(tokenFile: string | undefined, env: NodeJS.ProcessEnv
     try {
       text = readFileSync(resolve(cwd, tokenFile), 'utf8');
     } catch (e: unknown) {
-      throw new ValidationError(`cannot read --token-file ${tokenFile}: ${(e as Error).message}`, { field: 'token-file' });
+      throw new ValidationError(`cannot read --token-file ${tokenFile}: ${(e as Error).message}`, {
+        field: 'token-file',
+      });
     }
     const token = text.trim();
     if (!/^\S{8,256}$/.test(token))
