@@ -9,7 +9,7 @@
  * Options: --clients N (default 8), --requests N per endpoint (default 4000), --quick (1000), --json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,7 @@ async function startMonitor(): Promise<{ url: string; child: ChildProcess }> {
     });
     child.once('exit', (code) => reject(new Error(`swf monitor exited (${code}) before it listened`)));
   });
+  monitorPid = child.pid;
   return { url, child };
 }
 
@@ -91,6 +92,23 @@ interface Figures {
   writes_per_s: number;
   p50_ms: number;
   p99_ms: number;
+  /** CPU time of the monitor process per write (Linux): what the machine's load does not change much. */
+  monitor_cpu_ms_per_write: number | null;
+}
+
+let monitorPid: number | undefined;
+
+/** user + system CPU milliseconds of the monitor process so far (Linux /proc), or undefined elsewhere. */
+function monitorCpuMs(): number | undefined {
+  if (monitorPid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${monitorPid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of the whole line)
+    return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
 }
 
 async function drive(
@@ -101,6 +119,7 @@ async function drive(
 ): Promise<Figures> {
   const latencies: number[] = [];
   let next = 0;
+  const cpu0 = monitorCpuMs();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
@@ -115,12 +134,14 @@ async function drive(
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = monitorCpuMs();
   return {
     endpoint: name,
     requests: n,
     writes_per_s: Math.round(n / seconds),
     p50_ms: Number(percentile(latencies, 50).toFixed(2)),
     p99_ms: Number(percentile(latencies, 99).toFixed(2)),
+    monitor_cpu_ms_per_write: cpu0 !== undefined && cpu1 !== undefined ? Number(((cpu1 - cpu0) / n).toFixed(3)) : null,
   };
 }
 
@@ -145,7 +166,9 @@ async function main(): Promise<void> {
     // warm up: connections, statements, the first pages of the database
     await drive('warm-up', 200, (i) => post(url, '/api/logs/', logBody(i), false), 201);
     const logs = await drive('POST /api/logs/', REQUESTS, (i) => post(url, '/api/logs/', logBody(i), false), 201);
-    log(`${logs.endpoint}: ${logs.writes_per_s} writes/s, p50 ${logs.p50_ms} ms, p99 ${logs.p99_ms} ms`);
+    log(
+      `${logs.endpoint}: ${logs.writes_per_s} writes/s, p50 ${logs.p50_ms} ms, p99 ${logs.p99_ms} ms, monitor CPU ${logs.monitor_cpu_ms_per_write} ms/write`,
+    );
 
     const run = await post(url, '/api/runs/', { run_number: 100010, start_time: '2026-12-07T15:21:34.588221' }, true);
     const stf = await post(url, '/api/stf-files/', { run: 1, stf_filename: 'swf.100010.000001.stf' }, true);
@@ -186,7 +209,9 @@ async function main(): Promise<void> {
       (i) => post(url, '/api/tf-slices/', slice(i), true),
       201,
     );
-    log(`${slices.endpoint}: ${slices.writes_per_s} writes/s, p50 ${slices.p50_ms} ms, p99 ${slices.p99_ms} ms`);
+    log(
+      `${slices.endpoint}: ${slices.writes_per_s} writes/s, p50 ${slices.p50_ms} ms, p99 ${slices.p99_ms} ms, monitor CPU ${slices.monitor_cpu_ms_per_write} ms/write`,
+    );
     const figures = { clients: CLIENTS, results: [logs, slices], goal: { writes_per_s: 2000, p99_ms: 50 } };
     if (JSON_OUT) process.stdout.write(`${JSON.stringify(figures)}\n`);
   } finally {
