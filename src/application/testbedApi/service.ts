@@ -50,7 +50,7 @@ export interface TestbedApiOptions {
 }
 
 export const FILE_STATUSES = ['registered', 'processing', 'processed', 'failed', 'done'] as const;
-const MAX_RETRIES = 50;
+const MAX_RETRIES = 200;
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
