@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMonitor } from '../../src/monitor/server.js';
+import { swfIn } from '../helpers/cli.js';
 import { appendRunFixture } from '../helpers/runFixture.js';
 import { call, startWriteMonitor, TOKEN, type WriteMonitor } from './testbedHelpers.js';
 
@@ -238,6 +239,15 @@ describe('security and bad input', () => {
     expect(unknownRun.body).toEqual({ run: ['Invalid pk "99999" - object does not exist.'] });
     expect((await call(m.url, 'PATCH', '/api/tf-slices/999999999/', { status: 'failed' })).status).toBe(404);
     expect((await call(m.url, 'PUT', '/api/runs/1/', {})).status).toBe(405);
+  });
+
+  it('swf monitor refuses a non-loopback address without a token, and a bad token file, with exit code 2', async () => {
+    const open = await swfIn(m.dir, 'monitor', '--host', '0.0.0.0', '--port', '0', '--store', m.storeUrl);
+    expect(open.code).toBe(2);
+    expect(open.err).toMatch(/refusing to serve the write API on 0\.0\.0\.0 \(not loopback\) without an API token/);
+    const missing = await swfIn(m.dir, 'monitor', '--token-file', 'no-such-file', '--store', m.storeUrl);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/cannot read --token-file no-such-file/);
   });
 
   it('refuses to serve writes on a non-loopback address without a token', async () => {
