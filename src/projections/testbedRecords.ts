@@ -539,21 +539,37 @@ const parse = (v: unknown): unknown => {
   }
 };
 
+/** The rows of one of these tables matching `filters` (column = value), oldest first, JSON columns parsed. */
+function listRows(
+  db: ViewsDb,
+  table: 'testbed_definitions' | 'testbed_state_events',
+  filters: Record<string, string | number | undefined>,
+  order: string,
+  jsonColumn: string,
+): Raw[] {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  for (const [column, value] of Object.entries(filters)) {
+    if (value === undefined) continue;
+    where.push(`${column} = ?`);
+    params.push(value);
+  }
+  const sql = `SELECT * FROM ${table}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}`;
+  return db
+    .prepare<Raw>(sql)
+    .all(params)
+    .map((r) => ({ ...r, [jsonColumn]: parse(r[jsonColumn]) }));
+}
+
 /** `GET /api/workflow-definitions/?workflow_name=&version=` (a plain list, as the testbed's). */
 export function listDefinitions(db: ViewsDb, filters: { workflow_name?: string; version?: string }): Raw[] {
-  const where: string[] = [];
-  const params: string[] = [];
-  for (const k of ['workflow_name', 'version'] as const) {
-    const v = filters[k];
-    if (v !== undefined) {
-      where.push(`${k} = ?`);
-      params.push(v);
-    }
-  }
-  const rows = db
-    .prepare<Raw>(`SELECT * FROM testbed_definitions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`)
-    .all(params);
-  return rows.map((r) => ({ ...r, parameter_values: parse(r.parameter_values) }));
+  return listRows(
+    db,
+    'testbed_definitions',
+    { workflow_name: filters.workflow_name, version: filters.version },
+    'id',
+    'parameter_values',
+  );
 }
 
 /** `GET /api/system-state-events/?run_number=&event_type=&state=`. */
@@ -561,21 +577,13 @@ export function listStateEvents(
   db: ViewsDb,
   filters: { run_number?: number; event_type?: string; state?: string },
 ): Raw[] {
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  for (const k of ['run_number', 'event_type', 'state'] as const) {
-    const v = filters[k];
-    if (v !== undefined) {
-      where.push(`${k} = ?`);
-      params.push(v);
-    }
-  }
-  const rows = db
-    .prepare<Raw>(
-      `SELECT * FROM testbed_state_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY event_id`,
-    )
-    .all(params);
-  return rows.map((r) => ({ ...r, event_data: parse(r.event_data) }));
+  return listRows(
+    db,
+    'testbed_state_events',
+    { run_number: filters.run_number, event_type: filters.event_type, state: filters.state },
+    'event_id',
+    'event_data',
+  );
 }
 
 /** The RunState fields an agent reports that swf-es also derives from the messages. */

@@ -94,6 +94,21 @@ const unique = (field: string, model: string): FieldValidationError =>
 /** Same request fields (a retry), compared as JSON. */
 const sameRequest = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
+/**
+ * A registration whose stream already holds its record: the same request again (a client retrying after a lost
+ * answer) gets that record back and writes nothing; another request under the same key is refused.
+ */
+function repeated(
+  events: readonly StoredEvent[],
+  request: unknown,
+  refusal: () => Error,
+  body: (events: readonly StoredEvent[]) => unknown = foldRecord,
+): Decision | undefined {
+  if (events.length === 0) return undefined;
+  if (!sameRequest((events[0]!.data as { request?: unknown }).request, request)) throw refusal();
+  return { appends: [], answer: { status: 201, body: body(events) } };
+}
+
 // ---- bodies (testbed-facts §3) --------------------------------------------------------------------
 
 const AGENT_HEARTBEAT: FieldSpecs = {
@@ -523,13 +538,15 @@ export class TestbedApi {
     const stream = recordStreams.definition(b.workflow_name as string, b.version as string);
     return this.handle(async () => {
       const events = await readEvents(this.store, stream);
-      const existing = events[0]?.data as { record?: RecordFields; request?: unknown } | undefined;
-      if (existing?.record) {
-        if (sameRequest(existing.request, b)) return { appends: [], answer: { status: 201, body: existing.record } };
-        throw new FieldValidationError({
-          non_field_errors: ['The fields workflow_name, version must make a unique set.'],
-        });
-      }
+      const again = repeated(
+        events,
+        b,
+        () =>
+          new FieldValidationError({
+            non_field_errors: ['The fields workflow_name, version must make a unique set.'],
+          }),
+      );
+      if (again) return again;
       const head = await headOf(this.store, COUNTER_STREAMS.definitionIds);
       const id = Number(head === undefined ? 0n : head + 1n) + 1;
       const now = this.now().toISOString();
@@ -568,11 +585,8 @@ export class TestbedApi {
     const stream = recordStreams.execution(id);
     return this.handle(async () => {
       const events = await readEvents(this.store, stream);
-      const first = events[0]?.data as { record?: RecordFields; request?: unknown } | undefined;
-      if (first?.record) {
-        if (sameRequest(first.request, b)) return { appends: [], answer: { status: 201, body: foldRecord(events) } };
-        throw unique('execution_id', 'workflow execution');
-      }
+      const again = repeated(events, b, () => unique('execution_id', 'workflow execution'));
+      if (again) return again;
       const definitionAt = await atRevision(
         this.store,
         COUNTER_STREAMS.definitionIds,
@@ -661,11 +675,8 @@ export class TestbedApi {
     const stream = recordStreams.run(runNumber);
     return this.handle(async () => {
       const events = await readEvents(this.store, stream);
-      const first = events[0]?.data as { record?: RecordFields; request?: unknown } | undefined;
-      if (first?.record) {
-        if (sameRequest(first.request, b)) return { appends: [], answer: { status: 201, body: foldRecord(events) } };
-        throw unique('run_number', 'run');
-      }
+      const again = repeated(events, b, () => unique('run_number', 'run'));
+      if (again) return again;
       const head = await headOf(this.store, COUNTER_STREAMS.runIds);
       const runId = Number(head === undefined ? 0n : head + 1n) + 1;
       const record = {
@@ -719,11 +730,8 @@ export class TestbedApi {
     const stream = recordStreams.runState(runNumber);
     return this.handle(async () => {
       const events = await readEvents(this.store, stream);
-      const first = events[0]?.data as { request?: unknown } | undefined;
-      if (first) {
-        if (sameRequest(first.request, b)) return { appends: [], answer: { status: 201, body: foldRecord(events) } };
-        throw unique('run_number', 'run state');
-      }
+      const again = repeated(events, b, () => unique('run_number', 'run state'));
+      if (again) return again;
       const now = this.now().toISOString();
       const record = {
         run_number: runNumber,
@@ -785,11 +793,8 @@ export class TestbedApi {
     const stream = recordStreams.stf(fileId);
     return this.handle(async () => {
       const events = await readEvents(this.store, stream);
-      const first = events[0]?.data as { request?: unknown } | undefined;
-      if (first) {
-        if (sameRequest(first.request, b)) return { appends: [], answer: { status: 201, body: foldRecord(events) } };
-        throw unique('stf_filename', 'stf file');
-      }
+      const again = repeated(events, b, () => unique('stf_filename', 'stf file'));
+      if (again) return again;
       let runNumber: number;
       try {
         runNumber = await this.runNumberOfPk(b.run as number);
@@ -850,11 +855,8 @@ export class TestbedApi {
     const stream = recordStreams.sample(id);
     return this.handle(async () => {
       const events = await readEvents(this.store, stream);
-      const first = events[0]?.data as { request?: unknown } | undefined;
-      if (first) {
-        if (sameRequest(first.request, b)) return { appends: [], answer: { status: 201, body: foldRecord(events) } };
-        throw unique('tf_filename', 'fast mon file');
-      }
+      const again = repeated(events, b, () => unique('tf_filename', 'fast mon file'));
+      if (again) return again;
       const stf = foldRecord(await readEvents(this.store, recordStreams.stf(stfFileId(b.stf_file as string))));
       if (!stf)
         throw new FieldValidationError({
@@ -905,17 +907,16 @@ export class TestbedApi {
     const stream = recordStreams.slice(sample, sliceId);
     return this.handle(async () => {
       const events = await readEvents(this.store, stream);
-      const first = events[0]?.data as { request?: unknown } | undefined;
-      if (first) {
-        if (sameRequest(first.request, b))
-          return {
-            appends: [],
-            answer: { status: 201, body: { ...foldRecord(events), id: Number(events[0]!.position) } },
-          };
-        throw new FieldValidationError({
-          non_field_errors: ['The fields fastmon_file, slice_id must make a unique set.'],
-        });
-      }
+      const again = repeated(
+        events,
+        b,
+        () =>
+          new FieldValidationError({
+            non_field_errors: ['The fields fastmon_file, slice_id must make a unique set.'],
+          }),
+        (e) => ({ ...foldRecord(e), id: Number(e[0]!.position) }),
+      );
+      if (again) return again;
       const parent = foldRecord(await readEvents(this.store, recordStreams.sample(tfFileId(sample))));
       if (!parent)
         throw new FieldValidationError({ fastmon_file: [`Object with tf_filename=${sample} does not exist.`] });
