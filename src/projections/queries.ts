@@ -772,7 +772,7 @@ export function workflowMonitor(db: ViewsDb, executionId: string): Row {
   const execution = getExecution(db, executionId);
   return db.read(() => {
     const runs = (execution.run_numbers as number[]).map((n): Row => {
-      const state = db.prepare<Raw>(`SELECT * FROM run_states WHERE run_number = ?`).get([n]);
+      const state = db.prepare<Raw>(`SELECT * FROM ${LISTS.runStates.from} AS t WHERE run_number = ?`).get([n]);
       return {
         run_number: n,
         ...(state ? runStateRow(state) : { phase: 'initializing' }),

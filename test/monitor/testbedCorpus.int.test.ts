@@ -121,6 +121,10 @@ describe('the captured testbed run, replayed through REST', () => {
       ['stf_datataking-capture-0001', 'completed'],
       ['stf_datataking-capture-0002', 'completed'],
     ]);
+    const monitor = (await get('/api/workflow-monitor/stf_datataking-capture-0002/')) as { runs: unknown[] };
+    expect(monitor.runs).toEqual([
+      expect.objectContaining({ run_number: 100011, phase: 'completed', source: 'reported' }),
+    ]);
     const agents = (await get('/api/systemagents/')) as { instance_name: string }[];
     expect(agents.map((a) => a.instance_name)).toContain('data-agent-capture-1');
     const logs = (await get('/api/logs/?limit=1')) as { count: number };
