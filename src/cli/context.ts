@@ -36,8 +36,13 @@ export async function openStore(
   values: { store?: string | undefined },
   io: Io,
   use: 'create' | 'existing' = 'create',
+  options: { durable?: boolean } = {},
 ): Promise<EventStore> {
-  return openEventStore(storeUrl(values, io), { mustExist: use === 'existing', logger: makeLogger(io, 'store') });
+  return openEventStore(storeUrl(values, io), {
+    mustExist: use === 'existing',
+    logger: makeLogger(io, 'store'),
+    ...options,
+  });
 }
 
 /** pino to stderr; quiet (warnings and up) unless SWF_LOG_LEVEL says otherwise. */

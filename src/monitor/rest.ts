@@ -10,6 +10,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { withBodies } from '../projections/bodies.js';
 import type { ViewsDb } from '../projections/db.js';
 import { parseQuery, type PageRequest } from '../projections/filters.js';
+import { listDefinitions, listStateEvents } from '../projections/testbedRecords.js';
 import {
   filtersOf,
   getAgent,
@@ -154,7 +155,13 @@ const ROUTES: Route[] = [
       return { run_number: filters.run_number, ...sliceCounts(db, filters.run_number as number) };
     },
   },
-  { pattern: /^\/api\/tf-slices\/?$/, describe: '/api/tf-slices/', handle: listRoute('slices') },
+  {
+    pattern: /^\/api\/tf-slices\/?$/,
+    describe: '/api/tf-slices/',
+    // The testbed's fast processing agent looks a slice up by (run_number, slice_id) and updates the first match
+    // (testbed-facts §10.7): in the testbed's order, oldest first.
+    handle: listRoute('slices', { order: (f) => (f.slice_id !== undefined ? 'asc' : 'desc') }),
+  },
   {
     pattern: /^\/api\/tf-slices\/([^/]+)\/?$/,
     describe: '/api/tf-slices/{id or tf_filename}/',
@@ -205,6 +212,29 @@ const ROUTES: Route[] = [
       const end = await replayRun(store, info.run_id, undefined, info);
       const view = raw === undefined ? end : await replayRun(store, info.run_id, { position: BigInt(raw) }, info);
       return { ...view, first_position: info.started?.position ?? 0n, last_position: end.position };
+    },
+  },
+  {
+    pattern: /^\/api\/workflow-definitions\/?$/,
+    describe: '/api/workflow-definitions/?workflow_name=&version=',
+    handle: (db, _m, url) => {
+      const { extra } = parseQuery(url.searchParams, [], { paging: false, extra: ['workflow_name', 'version'] });
+      return listDefinitions(db, extra);
+    },
+  },
+  {
+    pattern: /^\/api\/system-state-events\/?$/,
+    describe: '/api/system-state-events/?run_number=&event_type=&state=',
+    handle: (db, _m, url) => {
+      const { extra } = parseQuery(url.searchParams, [], {
+        paging: false,
+        extra: ['run_number', 'event_type', 'state'],
+      });
+      const { run_number, ...rest } = extra;
+      return listStateEvents(db, {
+        ...rest,
+        ...(run_number !== undefined ? { run_number: runNumberIn(run_number) } : {}),
+      });
     },
   },
   {

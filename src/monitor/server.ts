@@ -1,8 +1,9 @@
 /**
  * The monitor: one node:http server for the web page (`/`), the REST API (`/api/...`), the live feed
- * (`/api/messages/stream/`) and MCP (`/mcp`). It binds 127.0.0.1 unless told otherwise, changes nothing (GET and
- * HEAD only, MCP's POST answers read-only tools), and, when bound to loopback, answers only requests addressed to
- * a loopback host name (a DNS-rebinding page cannot read it). Every answer waits for the views to catch up.
+ * (`/api/messages/stream/`) and MCP (`/mcp`). It binds 127.0.0.1 unless told otherwise. Reads are GET and HEAD (MCP's
+ * POST answers read-only tools); with `writes`, the testbed's write API (POST/PATCH under /api/, `testbedWrites.ts`)
+ * turns each write into events. When bound to loopback it answers only requests addressed to a loopback host name
+ * (a DNS-rebinding page cannot reach it). Every read waits for the views to catch up.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,6 +18,8 @@ import type { Views } from '../projections/views.js';
 import { LiveFeed, parseFeedQuery } from './liveFeed.js';
 import { createMcpServer } from './mcp.js';
 import { API_INDEX, handleApi } from './rest.js';
+import { CommitGate, isWriteMethod, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
+import { TestbedApi } from '../application/testbedApi/service.js';
 
 export interface MonitorOptions {
   store: EventStore;
@@ -26,6 +29,11 @@ export interface MonitorOptions {
   logger?: Pick<Logger, 'warn' | 'info' | 'debug' | 'error'>;
   /** SSE heartbeat interval. Default 15 000 ms. */
   heartbeatMs?: number;
+  /**
+   * The testbed's write API (POST/PATCH under /api/). Absent: the monitor is read-only. `token` is what writes
+   * other than /api/logs/ need; without one only the open log endpoint writes.
+   */
+  writes?: { token: string | undefined; namespace: string };
 }
 
 export interface Monitor {
@@ -119,6 +127,21 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
   });
   const root = publicDir();
   const loopbackOnly = isLoopback(host);
+  if (options.writes && !loopbackOnly && options.writes.token === undefined) {
+    throw new ValidationError(
+      `refusing to serve the write API on ${host} (not loopback) without an API token: set SWF_API_TOKEN or --token-file`,
+      { field: 'host' },
+    );
+  }
+  const gate = new CommitGate();
+  const writes = options.writes
+    ? new TestbedWrites({
+        api: new TestbedApi({ store, namespace: options.writes.namespace, beforeAppend: () => gate.wait() }),
+        gate,
+        token: options.writes.token,
+        logger,
+      })
+    : undefined;
   let baseUrl = '';
 
   const serveStatic = (res: ServerResponse, pathname: string, head: boolean): void => {
@@ -192,6 +215,10 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       await serveMcp(req, res);
       return;
     }
+    if (writes && isWriteMethod(req.method) && url.pathname.startsWith('/api/')) {
+      await writes.serve(req, res, url.pathname);
+      return;
+    }
     if (req.method !== 'GET' && !head) {
       res.writeHead(405, {
         ...SECURITY_HEADERS,
@@ -219,7 +246,12 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       }
       if (url.pathname === '/api' || url.pathname === '/api/') {
         const r = await views.ready();
-        sendJson(res, 200, { endpoints: API_INDEX, position: Number(r.position) }, head);
+        sendJson(
+          res,
+          200,
+          { endpoints: API_INDEX, ...(writes ? { writes: WRITE_INDEX } : {}), position: Number(r.position) },
+          head,
+        );
         return;
       }
       if (url.pathname.startsWith('/api/')) {

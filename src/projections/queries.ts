@@ -7,6 +7,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { machineDefinitions } from '../machines/export.js';
 import type { SqlValue, ViewsDb } from './db.js';
 import type { FilterSpec, FilterValues, PageRequest } from './filters.js';
+import { runStateDifferences, TESTBED_FROM } from './testbedRecords.js';
 
 type Raw = Record<string, unknown>;
 export type Row = Record<string, unknown>;
@@ -103,6 +104,7 @@ const executionRow = (r: Raw): Row => ({
   start_time: r.start_time,
   end_time: r.end_time ?? null,
   executed_by: r.executed_by,
+  workflow_definition: r.workflow_definition ?? null,
   machine_hash: r.machine_hash ?? null,
   reason: r.reason ?? null,
   stop_requested_at: r.stop_requested_at ?? null,
@@ -116,7 +118,8 @@ const durationSeconds = (start: unknown, end: unknown): number | null => {
 };
 
 const runRow = (r: Raw): Row => ({
-  run_id: String(r.run_number),
+  // A run recorded through the testbed's REST API has its own primary key; ours is named by its number.
+  run_id: r.run_pk ?? String(r.run_number),
   run_number: r.run_number,
   execution_id: r.execution_id ?? null,
   namespace: r.namespace ?? null,
@@ -160,12 +163,14 @@ const runStateRow = (r: Raw): Row => {
   for (const f of RUN_STATE_FIELDS) out[f] = r[f] ?? null;
   out.finished = r.finished === 1;
   out.metadata = parseJson(r.metadata);
+  // 'reported': what a testbed agent wrote through REST; 'log': what swf-es derives from the messages.
+  out.source = r.source ?? 'log';
   return out;
 };
 
 const stfRow = (r: Raw): Row => ({
   file_id: r.file_id,
-  run: r.run_number,
+  run: r.run_pk ?? r.run_number,
   run_number: r.run_number,
   stf_filename: r.stf_filename,
   sequence: r.sequence ?? null,
@@ -177,7 +182,9 @@ const stfRow = (r: Raw): Row => ({
   machine_state: r.machine_state ?? null,
   daq_state: r.daq_state ?? null,
   daq_substate: r.daq_substate ?? null,
-  tf_count: null,
+  tf_count: r.tf_count ?? null,
+  workflow_id: r.workflow_id ?? null,
+  workflow_status: r.workflow_status ?? null,
   tf_file_count: r.tf_file_count,
   execution_id: r.execution_id ?? null,
   namespace: r.namespace ?? null,
@@ -296,7 +303,7 @@ export type ListName =
 export const LISTS: Record<ListName, ListDef> = {
   executions: {
     name: 'workflow executions',
-    from: `(SELECT e.*, (SELECT group_concat(run_number) FROM (SELECT run_number FROM runs WHERE runs.execution_id = e.execution_id ORDER BY run_number)) AS run_numbers FROM workflow_executions e)`,
+    from: TESTBED_FROM.executions,
     filters: [
       namespaceFilter,
       {
@@ -329,7 +336,7 @@ export const LISTS: Record<ListName, ListDef> = {
   },
   runs: {
     name: 'runs',
-    from: `(SELECT r.*, s.phase, s.finished, s.stf_files AS stf_file_count FROM runs r LEFT JOIN run_states s USING (run_number))`,
+    from: TESTBED_FROM.runs,
     filters: [
       runFilter,
       executionFilter,
@@ -343,7 +350,7 @@ export const LISTS: Record<ListName, ListDef> = {
   },
   runStates: {
     name: 'run states',
-    from: 'run_states',
+    from: TESTBED_FROM.runStates,
     filters: [
       runFilter,
       executionFilter,
@@ -363,7 +370,7 @@ export const LISTS: Record<ListName, ListDef> = {
   },
   stfFiles: {
     name: 'STF files',
-    from: 'stf_files',
+    from: TESTBED_FROM.stfFiles,
     filters: [
       runFilter,
       {
@@ -395,7 +402,7 @@ export const LISTS: Record<ListName, ListDef> = {
   },
   fastmonFiles: {
     name: 'TF samples',
-    from: 'fastmon_files',
+    from: TESTBED_FROM.fastmonFiles,
     filters: [
       runFilter,
       {
@@ -416,7 +423,7 @@ export const LISTS: Record<ListName, ListDef> = {
   },
   slices: {
     name: 'TF slices',
-    from: 'tf_slices',
+    from: TESTBED_FROM.slices,
     filters: [
       { name: 'id', kind: 'int', where: 'id = ?', description: 'One slice by its row id.' },
       runFilter,
@@ -647,19 +654,31 @@ export function getRun(db: ViewsDb, run: number): Row {
 }
 
 export function getRunState(db: ViewsDb, run: number): Row {
-  const r = db.prepare<Raw>(`SELECT * FROM run_states WHERE run_number = ?`).get([run]);
+  const r = db.prepare<Raw>(`SELECT * FROM ${LISTS.runStates.from} AS t WHERE run_number = ?`).get([run]);
   if (!r) throw new NotFoundError(`no RunState for run ${run}`);
-  return runStateRow(r);
+  const row = runStateRow(r);
+  if (row.source === 'reported') {
+    // Keep both: the agent's report at the top (it reads it back to count on), what the log implies beside it.
+    const d = db.prepare<Raw>(`SELECT * FROM run_states WHERE run_number = ?`).get([run]);
+    const derived = d ? { ...runStateRow(d), source: 'log' } : null;
+    row.derived = derived;
+    row.differences = derived ? runStateDifferences(row, derived) : [];
+  }
+  return row;
 }
 
 export function getStfFile(db: ViewsDb, key: string): Row {
-  const r = db.prepare<Raw>(`SELECT * FROM stf_files WHERE stf_filename = ? OR file_id = ?`).get([key, key]);
+  const r = db
+    .prepare<Raw>(`SELECT * FROM ${LISTS.stfFiles.from} AS t WHERE stf_filename = ? OR file_id = ?`)
+    .get([key, key]);
   if (!r) throw new NotFoundError(`no STF file '${key}'`);
   return stfRow(r);
 }
 
 export function getSample(db: ViewsDb, key: string): Row {
-  const r = db.prepare<Raw>(`SELECT * FROM fastmon_files WHERE tf_filename = ? OR tf_file_id = ?`).get([key, key]);
+  const r = db
+    .prepare<Raw>(`SELECT * FROM ${LISTS.fastmonFiles.from} AS t WHERE tf_filename = ? OR tf_file_id = ?`)
+    .get([key, key]);
   if (!r) throw new NotFoundError(`no TF sample '${key}'`);
   return sampleRow(r);
 }
@@ -672,14 +691,14 @@ export function getSlice(
   let r: Raw | undefined;
   let what: string;
   if (key.id !== undefined) {
-    r = db.prepare<Raw>(`SELECT * FROM tf_slices WHERE id = ?`).get([key.id]);
+    r = db.prepare<Raw>(`SELECT * FROM ${LISTS.slices.from} AS t WHERE id = ?`).get([key.id]);
     what = `id ${key.id}`;
   } else if (key.tf_filename !== undefined) {
-    r = db.prepare<Raw>(`SELECT * FROM tf_slices WHERE tf_filename = ?`).get([key.tf_filename]);
+    r = db.prepare<Raw>(`SELECT * FROM ${LISTS.slices.from} AS t WHERE tf_filename = ?`).get([key.tf_filename]);
     what = `'${key.tf_filename}'`;
   } else if (key.fastmon_file !== undefined && key.slice_id !== undefined) {
     r = db
-      .prepare<Raw>(`SELECT * FROM tf_slices WHERE fastmon_file = ? AND slice_id = ?`)
+      .prepare<Raw>(`SELECT * FROM ${LISTS.slices.from} AS t WHERE fastmon_file = ? AND slice_id = ?`)
       .get([key.fastmon_file, key.slice_id]);
     what = `${key.slice_id} of sample '${key.fastmon_file}'`;
   } else {
@@ -711,7 +730,7 @@ export function getLog(db: ViewsDb, id: number): Row {
 export function sliceCounts(db: ViewsDb, run: number): Record<string, number> {
   const rows = db
     .prepare<{ status: string; n: number }>(
-      `SELECT status, count(*) AS n FROM tf_slices WHERE run_number = ? GROUP BY status`,
+      `SELECT status, count(*) AS n FROM ${LISTS.slices.from} AS t WHERE run_number = ? GROUP BY status`,
     )
     .all([run]);
   const out: Record<string, number> = { queued: 0, processing: 0, completed: 0, failed: 0 };
@@ -753,7 +772,7 @@ export function workflowMonitor(db: ViewsDb, executionId: string): Row {
   const execution = getExecution(db, executionId);
   return db.read(() => {
     const runs = (execution.run_numbers as number[]).map((n): Row => {
-      const state = db.prepare<Raw>(`SELECT * FROM run_states WHERE run_number = ?`).get([n]);
+      const state = db.prepare<Raw>(`SELECT * FROM ${LISTS.runStates.from} AS t WHERE run_number = ?`).get([n]);
       return {
         run_number: n,
         ...(state ? runStateRow(state) : { phase: 'initializing' }),

@@ -16,6 +16,7 @@ import type { ViewsDb } from './db.js';
 import { type Fold, ProjectionFold } from './fold.js';
 import { agentsProjection, logsProjection, messagesProjection } from './otherProjections.js';
 import { projectEvent } from './projection.js';
+import { testbedProjection } from './testbedRecords.js';
 import {
   INDEX_DDL,
   indexNameOf,
@@ -111,6 +112,7 @@ export class Projector {
       new ProjectionFold(messagesProjection, db, mode),
       new ProjectionFold(agentsProjection, db, mode),
       new ProjectionFold(logsProjection, db, mode),
+      new ProjectionFold(testbedProjection, db, mode),
     ];
   }
 

@@ -6,7 +6,9 @@
  *
  * Bump `VIEWS_VERSION` when a table or a fold rule changes: views of another version are rebuilt when opened.
  */
-export const VIEWS_VERSION = 2;
+import { TESTBED_DDL, TESTBED_INDEXES, TESTBED_TABLES } from './testbedRecords.js';
+
+export const VIEWS_VERSION = 3;
 
 /** Tables owned by each projection (a projection's rebuild drops and recreates exactly these). */
 export const PROJECTION_TABLES = {
@@ -22,6 +24,7 @@ export const PROJECTION_TABLES = {
   messages: ['workflow_messages'],
   agents: ['systemagents', 'log_clock'],
   logs: ['applog'],
+  testbed: TESTBED_TABLES,
 } as const;
 
 export type ProjectionName = keyof typeof PROJECTION_TABLES;
@@ -42,6 +45,7 @@ CREATE TABLE IF NOT EXISTS views_meta (
 `;
 
 export const TABLE_DDL: Record<ProjectionName, string> = {
+  testbed: TESTBED_DDL,
   workflow: `
 CREATE TABLE IF NOT EXISTS workflow_executions (
   execution_id        TEXT PRIMARY KEY,
@@ -270,6 +274,7 @@ export const INDEX_DDL: Record<ProjectionName, string[]> = {
     'CREATE INDEX IF NOT EXISTS applog_instance ON applog (instance_name, timestamp);',
   ],
   agents: [],
+  testbed: TESTBED_INDEXES,
 };
 
 /** The name of each index in `INDEX_DDL`. */

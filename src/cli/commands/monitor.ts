@@ -1,10 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ValidationError } from '../../errors.js';
 import { startMonitor } from '../../monitor/server.js';
 import type { Command } from '../context.js';
 import { makeLogger, parse, STORE_OPTION, toJson } from '../context.js';
 import { openReadSide, VIEWS_HELP, VIEWS_OPTION } from './projections.js';
 
-const usage = 'swf monitor [--host 127.0.0.1] [--port 8000] [--views PATH] [--json] [--store URL]';
+const usage =
+  'swf monitor [--host 127.0.0.1] [--port 8000] [--token-file PATH] [--namespace NS] [--read-only] [--views PATH] [--json] [--store URL]';
+
+/** The API token: `--token-file` (kept out of argv and `ps`), else SWF_API_TOKEN. */
+export function apiTokenOf(tokenFile: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
+  if (tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(cwd, tokenFile), 'utf8');
+    } catch (e: unknown) {
+      throw new ValidationError(`cannot read --token-file ${tokenFile}: ${(e as Error).message}`, {
+        field: 'token-file',
+      });
+    }
+    const token = text.trim();
+    if (!/^\S{8,256}$/.test(token))
+      throw new ValidationError(`--token-file ${tokenFile} must hold one token of 8-256 characters without spaces`, {
+        field: 'token-file',
+      });
+    return token;
+  }
+  const env_ = env.SWF_API_TOKEN;
+  if (env_ === undefined || env_ === '') return undefined;
+  if (!/^\S{8,256}$/.test(env_))
+    throw new ValidationError('SWF_API_TOKEN must be 8-256 characters without spaces', { field: 'SWF_API_TOKEN' });
+  return env_;
+}
 
 export function portOf(value: string | undefined): number {
   if (value === undefined) return 8000;
@@ -15,6 +43,8 @@ export function portOf(value: string | undefined): number {
   }
   return Number(value);
 }
+
+const isLoopbackHost = (h: string): boolean => h === 'localhost' || h === '::1' || h.startsWith('127.');
 
 export const monitorCommand: Command = {
   name: 'monitor',
@@ -28,6 +58,9 @@ export const monitorCommand: Command = {
         ...VIEWS_OPTION,
         host: { type: 'string' },
         port: { type: 'string' },
+        'token-file': { type: 'string' },
+        namespace: { type: 'string' },
+        'read-only': { type: 'boolean' },
         json: { type: 'boolean' },
       },
       usage,
@@ -39,7 +72,12 @@ export const monitorCommand: Command = {
           "  /api/                  REST (the testbed monitor's endpoints and field names; GET /api/ lists them)\n" +
           '  /api/messages/stream/  live messages (Server-Sent Events; Last-Event-ID or ?from=start replays)\n' +
           '  /mcp                   MCP over streamable HTTP (the same tools as swf mcp)\n\n' +
-          'Read-only. Binds 127.0.0.1 unless --host says otherwise (--host 0.0.0.0 exposes it to the network).\n' +
+          "Writes: the testbed monitor's write API (POST/PATCH under /api/, each write an event in the log) for\n" +
+          "the real testbed agents. They need 'Authorization: Token <token>' with the token from --token-file or\n" +
+          'SWF_API_TOKEN; /api/logs/ is open, as in the testbed. --read-only turns writes off. --namespace names\n' +
+          'records that carry none (default swf-es).\n' +
+          'Binds 127.0.0.1 unless --host says otherwise (--host 0.0.0.0 exposes it to the network, and then\n' +
+          'needs a token unless --read-only).\n' +
           'Follows the log live; prints its URL, then runs until Ctrl-C.\n\n' +
           VIEWS_HELP,
       );
@@ -48,13 +86,33 @@ export const monitorCommand: Command = {
     if (positionals.length > 0) throw new ValidationError(`unexpected argument '${positionals[0]}'; usage: ${usage}`);
     const port = portOf(values.port);
     const host = values.host ?? '127.0.0.1';
+    const token = apiTokenOf(values['token-file'], io.env, io.cwd);
+    const namespace = values.namespace ?? 'swf-es';
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(namespace))
+      throw new ValidationError(`--namespace must be 1-100 letters, digits, '.', '_' or '-', got '${namespace}'`, {
+        field: 'namespace',
+      });
+    const readOnly = values['read-only'] === true;
+    if (!readOnly && token === undefined && !isLoopbackHost(host))
+      throw new ValidationError(
+        `refusing to serve the write API on ${host} (not loopback) without an API token: set SWF_API_TOKEN or --token-file, or pass --read-only`,
+        { field: 'host' },
+      );
     const logger = makeLogger(io, 'swf-monitor');
-    const side = await openReadSide(values, io, 'create'); // it follows the log live: a run may start after it
+    // It follows the log live (a run may start after it); a 2xx to a write means fsynced, hence durable.
+    const side = await openReadSide(values, io, 'create', { durable: !readOnly });
     let monitor;
     try {
       await side.views.ready();
       side.views.follow();
-      monitor = await startMonitor({ store: side.store, views: side.views, host, port, logger });
+      monitor = await startMonitor({
+        store: side.store,
+        views: side.views,
+        host,
+        port,
+        logger,
+        ...(readOnly ? {} : { writes: { token, namespace } }),
+      });
     } catch (e: unknown) {
       await side.close();
       const code = (e as { code?: unknown }).code;

@@ -14,8 +14,9 @@ export async function openReadSide(
   values: { store?: string | undefined; views?: string | undefined },
   io: Io,
   use: 'create' | 'existing' = 'existing',
+  storeOptions: { durable?: boolean } = {},
 ): Promise<{ store: EventStore; views: Views; close(): Promise<void> }> {
-  const store = await openStore(values, io, use);
+  const store = await openStore(values, io, use, storeOptions);
   let views: Views;
   try {
     views = await openViews(store, {
