@@ -8,3 +8,4 @@ export * from './ids.js';
 export * from './naming.js';
 export * from './prng.js';
 export * from './dataProducts.js';
+export * from './testbed.js';
