@@ -14,6 +14,7 @@ import { monitorCommand } from './commands/monitor.js';
 import { mcpCommand } from './commands/mcp.js';
 import { runsCommand } from './commands/runs.js';
 import { projectionsCommand } from './commands/projections.js';
+import { gatewayCommand } from './commands/gateway.js';
 
 export const commands: Command[] = [
   runCommand,
@@ -28,6 +29,7 @@ export const commands: Command[] = [
   monitorCommand,
   mcpCommand,
   projectionsCommand,
+  gatewayCommand,
 ];
 
 function help(io: Io): void {

@@ -9,3 +9,4 @@ export * from './naming.js';
 export * from './prng.js';
 export * from './dataProducts.js';
 export * from './testbed.js';
+export * from './recorded.js';

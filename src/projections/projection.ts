@@ -1,7 +1,7 @@
 /** What a projection is to the runner, and the event as projections see it (parsed once per batch). */
 import type { StoredEvent } from '../eventStore/eventStore.js';
 import { describeError } from '../errors.js';
-import { isDomainEventType, isMessageType, parseEvent, type ParsedEvent } from '../messages/index.js';
+import { isBrokerRecorded, isDomainEventType, isMessageType, parseEvent, type ParsedEvent } from '../messages/index.js';
 import type { ProjectionName } from './schema.js';
 
 export interface ProjectedEvent {
@@ -133,7 +133,9 @@ export function projectEvent(e: StoredEvent): ProjectedEvent {
       invalid = describeError(err);
     }
   }
-  const ownTime = ownTimeOf(e.data);
+  // A recorded testbed body's times may be naive: the parsed message has them as UTC (messages/recorded.ts).
+  const ownTime =
+    parsed?.kind === 'message' && isBrokerRecorded(e.metadata) ? parsed.message.created_at : ownTimeOf(e.data);
   return {
     position: e.position,
     id: e.id,

@@ -731,6 +731,9 @@ export function createWorkflowProjection(db: ViewsDb, options: WorkflowProjectio
         case 'MessageRejected':
           problem(e, p.type, p.data.agent, `${p.data.original_type} rejected: ${p.data.reason}`);
           return;
+        case 'BrokerMessageRejected':
+          problem(e, p.type, 'gateway', `${p.data.destination} frame ${p.data.message_id} rejected: ${p.data.reason}`);
+          return;
         default: {
           const never: never = p;
           return never;

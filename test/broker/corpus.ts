@@ -28,6 +28,16 @@ export const publishedFrames = (): CorpusFrame[] => readCorpus().filter((f) => !
 
 /** The headers a publisher set (the broker adds the rest on delivery). */
 export function publisherHeaders(f: CorpusFrame): Record<string, string> {
-  const broker = new Set(['expires', 'destination', 'subscription', 'priority', 'message-id', 'timestamp', 'ack']);
+  // content-length is the frame's own (the injected frame's copy of it no longer fits its body).
+  const broker = new Set([
+    'expires',
+    'destination',
+    'subscription',
+    'priority',
+    'message-id',
+    'timestamp',
+    'ack',
+    'content-length',
+  ]);
   return Object.fromEntries(Object.entries(f.headers).filter(([k]) => !broker.has(k)));
 }

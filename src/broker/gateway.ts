@@ -1,0 +1,187 @@
+/**
+ * `swf gateway`: a store and a STOMP broker, joined. Inbound, every frame of the configured destinations becomes
+ * an event (recorder.ts), acknowledged to the broker only once its commit returned (client-individual acks, a
+ * durable store): a gateway killed at any moment loses no frame, and a redelivered frame repeats a commit the
+ * store drops. Outbound (outbox.ts), what swf-es agents append goes to the broker.
+ */
+import type { Logger } from 'pino';
+import type { BrokerConfig } from '../config/schema.js';
+import type { EventStore } from '../eventStore/eventStore.js';
+import { describeError } from '../errors.js';
+import { Recorder } from './recorder.js';
+import { type InboundMessage, StompConnection } from './stomp.js';
+import { startOutbox, type Outbox } from './outbox.js';
+
+export interface GatewayOptions {
+  store: EventStore;
+  broker: BrokerConfig;
+  namespace: string;
+  logger: Logger;
+  /** `[fast_processing] slice_lease_factor`: the lease a recorded transformer's slice gets. */
+  leaseFactor: number;
+  /** Publish what swf-es agents append (default true); false records only. */
+  outbound?: boolean;
+}
+
+export interface GatewayStats {
+  recorded: number;
+  rejected: number;
+  foreign: number;
+  ownSkipped: number;
+  published: number;
+}
+
+export interface RunningGateway {
+  /** Resolves once connected with every subscription in place (the first time). */
+  ready: Promise<void>;
+  /** Resolves when stopped; rejects when the store failed (frames stay unacknowledged on the broker). */
+  done: Promise<void>;
+  stats: GatewayStats;
+  stop(): Promise<void>;
+}
+
+/** Streams whose events teach the recorder which run is which execution, and which slices results can match. */
+const LEARN_PREFIXES = ['run-', 'slices-', 'execution-', 'fastproc-'];
+
+export function startGateway(options: GatewayOptions): RunningGateway {
+  const { store, broker, namespace, logger } = options;
+  const clientId = broker.client_id ?? `swf-gateway-${namespace}`;
+  const stats: GatewayStats = { recorded: 0, rejected: 0, foreign: 0, ownSkipped: 0, published: 0 };
+  const recorder = new Recorder({
+    namespace,
+    maxBodyBytes: broker.max_body_bytes,
+    leaseFactor: options.leaseFactor,
+    gatewayId: clientId,
+  });
+  const connection = new StompConnection({
+    url: broker.url,
+    user: broker.user,
+    password: broker.password,
+    clientId,
+    reconnectDelayMs: broker.reconnect_delay_ms,
+    maxReconnectDelayMs: broker.max_reconnect_delay_ms,
+    heartbeatMs: broker.heartbeat_ms,
+    logger,
+  });
+
+  let stopping = false;
+  let outbox: Outbox | undefined;
+  let resolveDone!: () => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  let markReady!: () => void;
+  let failReady!: (e: unknown) => void;
+  const ready = new Promise<void>((res, rej) => {
+    markReady = res;
+    failReady = rej;
+  });
+
+  const fail = (e: unknown): void => {
+    if (stopping) return;
+    logger.error({ err: describeError(e) }, `gateway stops: ${describeError(e)}`);
+    void shutdown().then(
+      () => rejectDone(e),
+      () => rejectDone(e),
+    );
+    failReady(e);
+  };
+
+  const onFrame = (m: InboundMessage): void => {
+    if (stopping) return;
+    let decision;
+    try {
+      decision = recorder.decide({
+        destination: m.destination,
+        headers: m.headers,
+        body: m.body,
+        bytes: m.bytes,
+        receivedAt: new Date(),
+      });
+    } catch (e: unknown) {
+      fail(e);
+      return;
+    }
+    if (decision.kind === 'own') {
+      stats.ownSkipped++;
+      m.ack();
+      return;
+    }
+    // Each frame commits on its own; the SQLite store groups the commits of one event-loop turn into one
+    // transaction (and one fsync), so a burst of frames costs about one commit.
+    store.commit(decision.appends).then(
+      () => {
+        stats.recorded++;
+        if (decision.rejected !== undefined) {
+          stats.rejected++;
+          logger.warn(
+            { destination: m.destination, messageId: m.headers['message-id'] },
+            `recorded a rejected frame from ${m.destination}: ${decision.rejected}`,
+          );
+        }
+        if (decision.foreign !== undefined) stats.foreign++;
+        m.ack();
+      },
+      (e: unknown) => fail(e),
+    );
+  };
+
+  const subscribeHeaders = (destination: string): Record<string, string> => {
+    const topic = destination.startsWith('/topic/');
+    const name = `${clientId}.${destination.replace(/^\/(topic|queue)\//, '')}`;
+    return {
+      id: name,
+      ack: 'client-individual',
+      'activemq.prefetchSize': String(broker.prefetch),
+      ...(topic
+        ? broker.flavor === 'activemq5'
+          ? { 'activemq.subscriptionName': name }
+          : { 'durable-subscription-name': name, 'subscription-type': 'MULTICAST' }
+        : {}),
+    };
+  };
+
+  const start = async (): Promise<void> => {
+    // What the log already holds: which execution each run is, which slices a result can match.
+    for await (const e of store.readAll({ filter: { streamPrefix: LEARN_PREFIXES } })) recorder.learn(e);
+    if (stopping) return;
+    for (const destination of broker.destinations) {
+      connection.subscribe({ destination, headers: subscribeHeaders(destination), onMessage: onFrame });
+    }
+    let first = true;
+    connection.onConnected(() => {
+      if (first) {
+        first = false;
+        logger.info({ broker: broker.url }, `connected to ${broker.url}; recording ${broker.destinations.join(', ')}`);
+        markReady();
+      }
+    });
+    if (options.outbound !== false) {
+      outbox = startOutbox({ store, broker, connection, namespace, gatewayId: clientId, logger, recorder, stats });
+      outbox.done.catch(fail);
+    }
+    connection.start();
+  };
+
+  const shutdown = async (): Promise<void> => {
+    stopping = true;
+    await outbox?.stop();
+    await connection.stop();
+  };
+
+  start().catch(fail);
+
+  return {
+    ready,
+    done,
+    stats,
+    async stop() {
+      if (stopping) return done;
+      await shutdown();
+      resolveDone();
+      return done;
+    },
+  };
+}
