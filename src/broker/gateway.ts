@@ -111,21 +111,23 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     }
     // Each frame commits on its own; the SQLite store groups the commits of one event-loop turn into one
     // transaction (and one fsync), so a burst of frames costs about one commit.
-    store.commit(decision.appends).then(
-      () => {
-        stats.recorded++;
-        if (decision.rejected !== undefined) {
-          stats.rejected++;
-          logger.warn(
-            { destination: m.destination, messageId: m.headers['message-id'] },
-            `recorded a rejected frame from ${m.destination}: ${decision.rejected}`,
-          );
-        }
-        if (decision.foreign !== undefined) stats.foreign++;
-        m.ack();
-      },
-      (e: unknown) => fail(e),
-    );
+    Promise.resolve()
+      .then(() => store.commit(decision.appends))
+      .then(
+        () => {
+          stats.recorded++;
+          if (decision.rejected !== undefined) {
+            stats.rejected++;
+            logger.warn(
+              { destination: m.destination, messageId: m.headers['message-id'] },
+              `recorded a rejected frame from ${m.destination}: ${decision.rejected}`,
+            );
+          }
+          if (decision.foreign !== undefined) stats.foreign++;
+          m.ack();
+        },
+        (e: unknown) => fail(e),
+      );
   };
 
   const subscribeHeaders = (destination: string): Record<string, string> => {

@@ -11,6 +11,7 @@
  *   execution's `WorkflowExecutionStarted` on its first `run_imminent`; a `SliceProcessingStarted` before each
  *   `slice_result` matched to its slice (real transformers report nothing when they take a slice).
  */
+import { createHash } from 'node:crypto';
 import type { NewEvent, StoredEvent, StreamAppend } from '../eventStore/eventStore.js';
 import { machineDefinitions, machineHash } from '../machines/index.js';
 import {
@@ -101,6 +102,22 @@ function streamOf(
 
 interface SliceEntry extends SliceMatch {
   processingTime: number;
+}
+
+/**
+ * A store event holds at most 1 MiB: a body larger than `RAW_BODY_KEPT` is kept as its first part, with its size and
+ * sha256 (what a rejected frame is, and proof of what it was).
+ */
+export const RAW_BODY_KEPT = 65_536;
+
+function rawBody(frame: InboundFrame): Record<string, unknown> {
+  if (frame.body.length <= RAW_BODY_KEPT) return { raw_body: frame.body, body_bytes: frame.bytes };
+  return {
+    raw_body: frame.body.slice(0, RAW_BODY_KEPT),
+    raw_body_truncated: true,
+    body_bytes: frame.bytes,
+    body_sha256: createHash('sha256').update(frame.body).digest('hex'),
+  };
 }
 
 export class Recorder {
@@ -243,7 +260,7 @@ export class Recorder {
                 destination: frame.destination,
                 message_id: messageId,
                 headers: frame.headers,
-                raw_body: frame.body,
+                ...rawBody(frame),
                 received_at: receivedAt,
               },
               metadata: {

@@ -175,7 +175,13 @@ export const brokerSchema = z.strictObject({
   epic_destination: destination.default('/topic/epictopic'),
   results_destination: destination.default('/topic/panda.results'),
   /** Bodies larger than this are recorded as rejected messages (the raw body kept), not parsed. */
-  max_body_bytes: z.number().int('must be an integer').min(1024, 'must be >= 1024').default(1_048_576),
+  max_body_bytes: z
+    .number()
+    .int('must be an integer')
+    .min(1024, 'must be >= 1024')
+    // an event holds at most 1 MiB, headers and metadata included
+    .max(917_504, 'must be <= 917504 (896 KiB: a stored event holds at most 1 MiB)')
+    .default(524_288),
   /** Reconnection: the first delay, doubled per failed attempt up to the maximum (milliseconds). */
   reconnect_delay_ms: z.number().int('must be an integer').min(10, 'must be >= 10').default(200),
   max_reconnect_delay_ms: z.number().int('must be an integer').min(10, 'must be >= 10').default(10_000),

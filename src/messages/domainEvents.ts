@@ -129,8 +129,11 @@ const brokerMessageRejected = z.looseObject({
   destination: nonEmpty,
   message_id: nonEmpty,
   headers: z.record(z.string(), z.string()),
-  /** The body exactly as received (UTF-8 text). */
+  /** The body as received (UTF-8 text); of a body over 64 KiB, its first 64 KiB (`raw_body_truncated`). */
   raw_body: z.string(),
+  body_bytes: count.optional(),
+  raw_body_truncated: z.boolean().optional(),
+  body_sha256: z.string().optional(),
   received_at: isoUtcSchema,
 });
 

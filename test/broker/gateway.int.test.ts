@@ -3,6 +3,7 @@
  * frame by frame, once, and becomes runs; bad frames are recorded as rejected; frames sent while the gateway is
  * down reach it when it comes back.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,4 +128,71 @@ describe.skipIf(skipReason !== undefined)('swf gateway against ActiveMQ', () => 
       slices_queued: 0,
     });
   }, 180_000);
+
+  it('records bad frames as rejected (non-JSON, 10 MB, no msg_type) and marks another namespace, and goes on', async () => {
+    const store = await openEventStore(`sqlite:${join(dir, 'bad.db')}`, { durable: true });
+    const gateway = await gatewayOn(store, 'gw-bad');
+    const stf = publishedFrames().find((f) => (f.body as { msg_type?: string }).msg_type === 'stf_gen')!;
+    const big = JSON.stringify({ msg_type: 'stf_gen', pad: 'x'.repeat(10 * 1024 * 1024) });
+    await publisher.publish('/topic/epictopic', 'this is not JSON {', {});
+    await publisher.publish('/topic/epictopic', big, {});
+    await publisher.publish('/topic/epictopic', JSON.stringify({ run_id: '100010', note: 'no msg_type' }), {});
+    await publisher.publish('/topic/epictopic', JSON.stringify({ ...(stf.body as object), namespace: 'other-ns' }), {
+      namespace: 'other-ns',
+    });
+    await publisher.publish('/topic/epictopic', JSON.stringify(stf.body), {});
+    const recorded = await waitForFrames(store, 5);
+    await gateway.stop();
+    await store.close();
+
+    const rejected = recorded.filter((e) => e.type === 'BrokerMessageRejected');
+    const reasons = rejected.map((e) => (e.data as { reason: string }).reason);
+    expect(reasons).toEqual([
+      expect.stringMatching(/^body is not JSON: /),
+      `body of ${Buffer.byteLength(big)} bytes is larger than broker.max_body_bytes (524288)`,
+      'body has no msg_type',
+    ]);
+    // nothing dropped: the raw bodies are kept
+    expect((rejected[0]!.data as { raw_body: string }).raw_body).toBe('this is not JSON {');
+    expect(rejected[1]!.data).toMatchObject({
+      raw_body: big.slice(0, 65_536),
+      raw_body_truncated: true,
+      body_bytes: Buffer.byteLength(big),
+      body_sha256: createHash('sha256').update(big).digest('hex'),
+    });
+    const foreign = recorded.find((e) => (e.data as { namespace?: string }).namespace === 'other-ns')!;
+    expect(foreign.type).toBe('stf_gen');
+    expect(foreign.metadata).toMatchObject({
+      namespace: 'other-ns',
+      namespaceMismatch: { expected: 'torre1', got: 'other-ns' },
+    });
+    expect(recorded[4]!.type).toBe('stf_gen');
+    expect(recorded[4]!.data).toEqual(stf.body);
+  }, 120_000);
+
+  it('gets the frames published while it was down when it comes back (durable subscriptions)', async () => {
+    const store = await openEventStore(`sqlite:${join(dir, 'durable.db')}`, { durable: true });
+    const first = await gatewayOn(store, 'gw-durable');
+    const frames = publishedFrames().slice(0, 40);
+    await publishCorpus(publisher, frames.slice(0, 20));
+    await waitForFrames(store, 20);
+    await first.stop();
+    await publishCorpus(publisher, frames.slice(20));
+    const second = await gatewayOn(store, 'gw-durable');
+    const recorded = await waitForFrames(store, 40);
+    await second.stop();
+    await store.close();
+    // Each destination's frames in order (a subscription's backlog comes as a whole, so not across destinations).
+    const byDestination = (list: { destination: string; body: unknown }[]): Record<string, unknown[]> => {
+      const out: Record<string, unknown[]> = {};
+      for (const f of list) (out[f.destination] ??= []).push(f.body);
+      return out;
+    };
+    expect(recorded).toHaveLength(40);
+    expect(
+      byDestination(
+        recorded.map((e) => ({ destination: (e.metadata as { destination: string }).destination, body: e.data })),
+      ),
+    ).toEqual(byDestination(frames));
+  }, 120_000);
 });
