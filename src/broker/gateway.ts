@@ -150,7 +150,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     for await (const e of store.readAll({ filter: { streamPrefix: LEARN_PREFIXES } })) recorder.learn(e);
     if (stopping) return;
     for (const destination of broker.destinations) {
-      connection.subscribe({ destination, headers: subscribeHeaders(destination), onMessage: onFrame });
+      void connection.subscribe({ destination, headers: subscribeHeaders(destination), onMessage: onFrame });
     }
     let first = true;
     connection.onConnected(() => {

@@ -130,10 +130,10 @@ export class StompConnection {
     this.client.activate();
   }
 
-  /** Subscribes now (if connected) and after every reconnection. */
-  subscribe(spec: SubscriptionSpec): void {
+  /** Subscribes now (if connected; resolves on the broker's receipt) and after every reconnection. */
+  subscribe(spec: SubscriptionSpec): Promise<void> {
     this.subscriptions.push(spec);
-    if (this.client.connected) void this.doSubscribe(spec);
+    return this.client.connected ? this.doSubscribe(spec) : Promise.resolve();
   }
 
   /** Resolves on the broker's receipt for the SUBSCRIBE (or when the connection goes first). */
