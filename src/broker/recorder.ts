@@ -163,9 +163,11 @@ export class Recorder {
       // A recorded slice is matched by the stamp it was sent with; ours by the unique one the outbox sends.
       const attempt = typeof c.attempt === 'number' ? c.attempt : 1;
       const key = `${name}#${attempt}`;
-      // Seen before (the gateway reads the log at start, then follows it): the same stamp again.
-      const stamp =
-        this.stampOfSlice.get(key) ?? (isBrokerRecordedMeta(meta) ? created : this.uniqueStamp(run, created));
+      // A recorded slice is matched by the stamp it was sent with. Ours get a unique one; seen before (the
+      // gateway reads the log at start, then follows it), the same one again.
+      const stamp = isBrokerRecordedMeta(meta)
+        ? created
+        : (this.stampOfSlice.get(key) ?? this.uniqueStamp(run, created));
       this.stampOfSlice.set(key, stamp);
       const entry: SliceEntry = {
         run_id: run,

@@ -15,6 +15,7 @@ import { mcpCommand } from './commands/mcp.js';
 import { runsCommand } from './commands/runs.js';
 import { projectionsCommand } from './commands/projections.js';
 import { gatewayCommand } from './commands/gateway.js';
+import { conformanceCommand } from './commands/conformance.js';
 
 export const commands: Command[] = [
   runCommand,
@@ -30,6 +31,7 @@ export const commands: Command[] = [
   mcpCommand,
   projectionsCommand,
   gatewayCommand,
+  conformanceCommand,
 ];
 
 function help(io: Io): void {
