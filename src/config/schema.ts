@@ -185,8 +185,12 @@ export const brokerSchema = z.strictObject({
   /** Reconnection: the first delay, doubled per failed attempt up to the maximum (milliseconds). */
   reconnect_delay_ms: z.number().int('must be an integer').min(10, 'must be >= 10').default(200),
   max_reconnect_delay_ms: z.number().int('must be an integer').min(10, 'must be >= 10').default(10_000),
-  /** STOMP heart-beats both ways (milliseconds; 0 turns them off). */
-  heartbeat_ms: count.default(10_000),
+  /**
+   * STOMP heart-beats both ways (milliseconds; 0, the default, turns them off). With them on, ActiveMQ 5.17 stopped
+   * delivering to our gateway process in the fault tests (docs/broker.md); a lost connection is still noticed by
+   * TCP and on the next publish.
+   */
+  heartbeat_ms: count.default(0),
   /** Frames the broker may send before their acks (ActiveMQ's `activemq.prefetchSize`). */
   prefetch: positive.default(1000),
   /** The `ttl` header on slices, as the real fast processing agent sends it (milliseconds). */

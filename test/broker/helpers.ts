@@ -68,7 +68,7 @@ export async function waitFor<T>(
     const v = await check();
     if (v !== undefined) return v;
     if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : await what()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
