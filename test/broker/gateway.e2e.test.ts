@@ -50,7 +50,7 @@ function startGatewayProcess(broker: string, store: string, clientId: string): G
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWF_LOG_LEVEL: 'warn' } },
   );
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return { proc, stderr: () => err, exited };
 }

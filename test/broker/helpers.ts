@@ -59,7 +59,7 @@ export const recordedFrames = (events: readonly StoredEvent[]): StoredEvent[] =>
 
 /** Polls until `check` returns a value, or fails after the deadline. */
 export async function waitFor<T>(
-  what: string | (() => string),
+  what: string | (() => string | Promise<string>),
   check: () => Promise<T | undefined>,
   timeoutMs = 60_000,
 ): Promise<T> {
