@@ -21,6 +21,8 @@ export interface GatewayOptions {
   leaseFactor: number;
   /** Publish what swf-es agents append (default true); false records only. */
   outbound?: boolean;
+  /** The `parameter_values` of the executions recorded runs get (RecorderOptions.parameterValues). */
+  parameterValues?: Record<string, unknown>;
   /** Told of each frame once its event is committed, before the ack (measurements: bench:gateway). */
   onRecorded?: (headers: Record<string, string>) => void;
 }
@@ -54,6 +56,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     maxBodyBytes: broker.max_body_bytes,
     leaseFactor: options.leaseFactor,
     gatewayId: clientId,
+    ...(options.parameterValues ? { parameterValues: options.parameterValues } : {}),
   });
   const connection = new StompConnection({
     url: broker.url,
@@ -112,7 +115,14 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       return;
     }
     waiting.push({ m, decision });
-    if (!committing) commitWaiting();
+    if (!committing && !scheduled) {
+      // After the other frames this turn of the event loop reads: they commit together.
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        if (!committing) commitWaiting();
+      });
+    }
   };
 
   // Frames arriving while a commit is under way wait for it, then all commit in one turn of the event loop, which
@@ -121,6 +131,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   type Waiting = { m: InboundMessage; decision: Extract<RecordDecision, { kind: 'record' }> };
   let waiting: Waiting[] = [];
   let committing = false;
+  let scheduled = false;
   const commitWaiting = (): void => {
     const batch = waiting;
     waiting = [];

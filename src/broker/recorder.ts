@@ -39,6 +39,11 @@ export interface RecorderOptions {
   maxBodyBytes: number;
   /** The lease a matched result's derived `SliceProcessingStarted` is given, in seconds per slice second. */
   leaseFactor: number;
+  /**
+   * The `parameter_values` of the executions the gateway announces (default: none but `max_slice_retries = 0`,
+   * because the real fast processing agent never retries a slice, and in a recording nobody else will).
+   */
+  parameterValues?: Record<string, unknown>;
   /** The `swf-gateway` header this gateway puts on what it publishes: its own frames coming back are skipped. */
   gatewayId: string;
 }
@@ -419,9 +424,11 @@ export class Recorder {
             workflow_name: this.workflowName ?? executionId.replace(/-[^-]+-\d+$/, ''),
             namespace,
             executed_by: text(body.sender) ?? 'testbed',
-            // The real testbed's parameters are not on the wire. Its fast processing agent never retries a slice,
-            // so a recorded run is folded with no retries: a failed result is final, as it was there.
-            parameter_values: { recorded_from_broker: true, fast_processing: { max_slice_retries: 0 } },
+            // The real testbed's parameters are not on the wire (RecorderOptions.parameterValues).
+            parameter_values: {
+              ...(this.options.parameterValues ?? { fast_processing: { max_slice_retries: 0 } }),
+              recorded_from_broker: true,
+            },
             machine_hash: this.hash,
             machine_definitions: this.definitions,
             start_time: startedAt,

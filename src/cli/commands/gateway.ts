@@ -91,6 +91,8 @@ export const gatewayCommand: Command = {
       logger,
       leaseFactor: loaded.config.fast_processing.slice_lease_factor,
       outbound: values['record-only'] !== true,
+      // Recording only, nobody will retry a real run's slices; taking part, swf-es agents act with this configuration.
+      ...(values['record-only'] ? {} : { parameterValues: loaded.parameterValues }),
     });
     io.stderr.write(
       `swf gateway: ${broker.url} <-> ${store.url} in namespace ${namespace}` +
