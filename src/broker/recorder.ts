@@ -410,6 +410,7 @@ export class Recorder {
     run: string | undefined,
   ): StreamAppend {
     const id = deriveId('broker-execution', executionId);
+    const workflowName = this.workflowName ?? executionId.replace(/-[^-]+-\d+$/, '');
     const startedAt =
       testbedTimeToIso(body.timestamp) ?? testbedTimeToIso(body.created_at) ?? new Date(0).toISOString();
     return {
@@ -421,13 +422,15 @@ export class Recorder {
           type: 'WorkflowExecutionStarted',
           data: {
             execution_id: executionId,
-            workflow_name: this.workflowName ?? executionId.replace(/-[^-]+-\d+$/, ''),
+            workflow_name: workflowName,
             namespace,
             executed_by: text(body.sender) ?? 'testbed',
-            // The real testbed's parameters are not on the wire (RecorderOptions.parameterValues).
-            parameter_values: {
-              ...(this.options.parameterValues ?? { fast_processing: { max_slice_retries: 0 } }),
-              recorded_from_broker: true,
+            // The real testbed's parameters are not on the wire (RecorderOptions.parameterValues). Agents read
+            // them as a configuration, so the default is one: this namespace and workflow, no retries.
+            parameter_values: this.options.parameterValues ?? {
+              testbed: { namespace },
+              workflow: { name: workflowName },
+              fast_processing: { max_slice_retries: 0 },
             },
             machine_hash: this.hash,
             machine_definitions: this.definitions,

@@ -2,7 +2,9 @@
  * The documented deployments against a real ActiveMQ 5, with stand-ins for the real Python programs (which are
  * not on this machine), written from the captured corpus's shapes:
  * 1. swf-es DAQ, data, FastMon and fast processing agents; a stand-in transformer as the workers.
- * (2 and 3 use the corpus frames themselves: see gateway.int.test.ts for 3, record only.)
+ * 2. the real DAQ, data and FastMon agents (the corpus's frames, published as they were); swf-es fast processing
+ *    and workers.
+ * (3, record only, is the corpus replay in gateway.int.test.ts.)
  */
 import { hostname } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { RealClock } from '../../src/agents/clock.js';
 import { dataAgent } from '../../src/agents/dataAgent.js';
 import { fastMonAgent } from '../../src/agents/fastMonAgent.js';
 import { fastProcessingAgent } from '../../src/agents/fastProcessingAgent.js';
+import { startWorkerPool } from '../../src/agents/pandaWorker.js';
 import { type RunningAgent, startAgent } from '../../src/agents/runtime.js';
 import { runWorkflow } from '../../src/agents/workflow.js';
 import { startGateway } from '../../src/broker/gateway.js';
@@ -20,7 +23,8 @@ import type { StompConnection } from '../../src/broker/stomp.js';
 import { loadConfig } from '../../src/config/index.js';
 import { openEventStore } from '../../src/eventStore/open.js';
 import { type ActiveMq, activeMqSkipReason, startActiveMq } from '../helpers/activemq.js';
-import { allEvents, brokerConfig, silent, stompClient } from './helpers.js';
+import { publishedFrames } from './corpus.js';
+import { allEvents, brokerConfig, publishCorpus, silent, stompClient, waitFor } from './helpers.js';
 
 const skipReason = activeMqSkipReason();
 if (skipReason) console.warn(`[swf-es] skipped the broker deployment tests: ${skipReason}`);
@@ -179,5 +183,61 @@ describe.skipIf(skipReason !== undefined)('deployments against ActiveMQ', () => 
     expect(recorded.map((e) => e.type).sort()).toEqual(Array<string>(16).fill('slice_result'));
     expect(gateway.stats.ownSkipped).toBeGreaterThan(0);
     await store.close();
+  }, 180_000);
+
+  it('2: the real DAQ, data and FastMon agents (their captured frames) drive a run that swf-es fast processing and workers finish', async () => {
+    const store = await openEventStore(`sqlite:${join(dir, 'd2.db')}`, { durable: true });
+    const config = loadConfig({
+      set: [
+        'testbed.namespace="torre1"',
+        'fast_processing.slice_processing_time=2',
+        'fast_processing.worker_rampup_time=0',
+      ],
+      env: {},
+    });
+    const gateway = startGateway({
+      store,
+      broker: brokerConfig(broker.url, { client_id: 'gw-d2' }),
+      namespace: 'torre1',
+      logger: silent,
+      leaseFactor: 3,
+      parameterValues: config.parameterValues,
+    });
+    await gateway.ready;
+    const clock = new RealClock(20);
+    const startFrom: bigint | 'start' = (await store.headPosition()) ?? 'start';
+    const common = { store, clock, logger: silent, startFrom, pid: process.pid, hostname: hostname() };
+    const fp = startAgent(
+      fastProcessingAgent({ name: 'fast_processing-agent-test', type: 'Fast_Processing', namespace: 'torre1' }),
+      common,
+    );
+    const pool = startWorkerPool({ ...common, namespace: 'torre1', namePrefix: 'panda-worker-test', workers: 8 });
+    // The real DAQ simulator's, data agent's and FastMon agent's frames of run 100011, as they published them.
+    const real = publishedFrames().filter((f) => f.capture_run === 'run2' && f.destination === '/topic/epictopic');
+    expect(real.map((f) => (f.body as { msg_type: string }).msg_type)).toContain('tf_file_registered');
+    const daq = await stompClient(broker.url);
+    await publishCorpus(daq, real);
+    await daq.stop();
+    try {
+      const finished = await waitFor('RunFinished for run 100011', async () =>
+        (await allEvents(store)).find((e) => e.type === 'RunFinished'),
+      );
+      expect(finished.data).toMatchObject({
+        run_id: '100011',
+        execution_id: 'stf_datataking-capture-0002',
+        stf_files: 2,
+        stf_samples_received: 14,
+        slices_failed: 0,
+      });
+      const d = finished.data as { slices_created: number; slices_completed: number };
+      expect(d.slices_created).toBeGreaterThan(0);
+      expect(d.slices_completed).toBe(d.slices_created);
+    } finally {
+      clock.shutdown();
+      await fp.stop();
+      await pool.stop();
+      await gateway.stop();
+      await store.close();
+    }
   }, 180_000);
 });
