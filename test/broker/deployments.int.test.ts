@@ -106,7 +106,7 @@ describe.skipIf(skipReason !== undefined)('deployments against ActiveMQ', () => 
     await transformer?.stop();
     await broker?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   it('1: swf-es agents run a run whose slices a (stand-in) real transformer processes over the broker', async () => {
     const store = await openEventStore(`sqlite:${join(dir, 'd1.db')}`, { durable: true });

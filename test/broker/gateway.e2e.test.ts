@@ -85,7 +85,7 @@ describe.skipIf(skipReason !== undefined)('swf gateway under faults', () => {
     await publisher?.stop();
     await broker?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   it('SIGKILLed mid-stream and started again: no frame lost, none recorded twice', async () => {
     const url = `sqlite:${join(dir, 'kill.db')}`;

@@ -44,7 +44,7 @@ describe.skipIf(skipReason !== undefined)('swf gateway against ActiveMQ', () => 
     await publisher?.stop();
     await broker?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   const gatewayOn = async (store: EventStore, clientId: string): Promise<RunningGateway> => {
     const gateway = startGateway({
