@@ -14,6 +14,8 @@ import { monitorCommand } from './commands/monitor.js';
 import { mcpCommand } from './commands/mcp.js';
 import { runsCommand } from './commands/runs.js';
 import { projectionsCommand } from './commands/projections.js';
+import { gatewayCommand } from './commands/gateway.js';
+import { conformanceCommand } from './commands/conformance.js';
 
 export const commands: Command[] = [
   runCommand,
@@ -28,6 +30,8 @@ export const commands: Command[] = [
   monitorCommand,
   mcpCommand,
   projectionsCommand,
+  gatewayCommand,
+  conformanceCommand,
 ];
 
 function help(io: Io): void {

@@ -137,6 +137,68 @@ const simulationSchema = z.strictObject({
   stf_destination_pattern: z.string().optional(),
 });
 
+/** The testbed's destinations as its agents use them on the wire (testbed-wire corpus), the gateway's default. */
+export const BROKER_DEFAULT_DESTINATIONS = [
+  '/topic/epictopic',
+  '/topic/panda.workers',
+  '/topic/panda.slices',
+  '/topic/panda.results',
+  '/topic/panda.transformer',
+  '/queue/workflow_control',
+] as const;
+
+const destination = z
+  .string()
+  .regex(/^\/(topic|queue)\/[A-Za-z0-9._-]+$/, 'must be a STOMP destination such as /topic/epictopic');
+
+/** `[broker]`: how `swf gateway` meets the testbed's STOMP broker (docs/broker.md). */
+export const brokerSchema = z.strictObject({
+  /** stomp://HOST:PORT (`--broker` overrides it). */
+  url: z
+    .string()
+    .regex(/^stomp:\/\/[^:/\s]+:[0-9]{1,5}$/, 'must be stomp://HOST:PORT')
+    .default('stomp://127.0.0.1:61613'),
+  user: z.string().optional(),
+  password: z.string().optional(),
+  /** ActiveMQ 5 and Artemis name durable subscriptions by different headers; the gateway sends the right ones. */
+  flavor: z.enum(['activemq5', 'artemis']).default('activemq5'),
+  /** The fixed STOMP `client-id` durable subscriptions hang on (default `swf-gateway-<namespace>`). */
+  client_id: nonEmpty.optional(),
+  /** What the gateway records. */
+  destinations: z
+    .array(destination)
+    .min(1, 'must name at least one destination')
+    .default([...BROKER_DEFAULT_DESTINATIONS]),
+  /** Where swf-es publishes each outbound message kind (the real agents' destinations by default). */
+  slice_destination: destination.default('/topic/panda.slices'),
+  workers_destination: destination.default('/topic/panda.workers'),
+  epic_destination: destination.default('/topic/epictopic'),
+  results_destination: destination.default('/topic/panda.results'),
+  /** Bodies larger than this are recorded as rejected messages (the raw body kept), not parsed. */
+  max_body_bytes: z
+    .number()
+    .int('must be an integer')
+    .min(1024, 'must be >= 1024')
+    // an event holds at most 1 MiB, headers and metadata included
+    .max(917_504, 'must be <= 917504 (896 KiB: a stored event holds at most 1 MiB)')
+    .default(524_288),
+  /** Reconnection: the first delay, doubled per failed attempt up to the maximum (milliseconds). */
+  reconnect_delay_ms: z.number().int('must be an integer').min(10, 'must be >= 10').default(200),
+  max_reconnect_delay_ms: z.number().int('must be an integer').min(10, 'must be >= 10').default(10_000),
+  /**
+   * STOMP heart-beats both ways (milliseconds; 0, the default, turns them off). With them on, ActiveMQ 5.17 stopped
+   * delivering to our gateway process in the fault tests (docs/broker.md); a lost connection is still noticed by
+   * TCP and on the next publish.
+   */
+  heartbeat_ms: count.default(0),
+  /** Frames the broker may send before their acks (ActiveMQ's `activemq.prefetchSize`). */
+  prefetch: positive.default(1000),
+  /** The `ttl` header on slices, as the real fast processing agent sends it (milliseconds). */
+  slice_ttl_ms: positive.default(43_200_000),
+  vo: nonEmpty.default('eic'),
+});
+export type BrokerConfig = z.output<typeof brokerSchema>;
+
 /** Sections every configuration has (after defaults). */
 const requiredSections = {
   testbed: testbedSchema,
@@ -153,6 +215,8 @@ export const configSchema = z.strictObject({
   simulation: simulationSchema.optional(),
   stf_processing: z.strictObject({}).optional(),
   prompt_processing: z.strictObject({ container: z.string().optional() }).optional(),
+  /** Only `swf gateway` reads it; absent from executions that never met a broker. */
+  broker: brokerSchema.optional(),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -185,6 +249,8 @@ export function knownKeys(section: string): readonly string[] | 'any' | undefine
       return ['container'];
     case 'agents':
       return Object.keys(agentSchema.shape);
+    case 'broker':
+      return Object.keys(brokerSchema.shape);
     default:
       return undefined;
   }

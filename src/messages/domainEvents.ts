@@ -120,7 +120,25 @@ const stopRequested = z.looseObject({
   requested_at: isoUtcSchema,
 });
 
+/**
+ * A broker frame the gateway could not read as a testbed message (not JSON, too large, no or unknown `msg_type`,
+ * a schema failure): recorded with its raw body, because nothing from the broker is dropped.
+ */
+const brokerMessageRejected = z.looseObject({
+  reason: nonEmpty,
+  destination: nonEmpty,
+  message_id: nonEmpty,
+  headers: z.record(z.string(), z.string()),
+  /** The body as received (UTF-8 text); of a body over 64 KiB, its first 64 KiB (`raw_body_truncated`). */
+  raw_body: z.string(),
+  body_bytes: count.optional(),
+  raw_body_truncated: z.boolean().optional(),
+  body_sha256: z.string().optional(),
+  received_at: isoUtcSchema,
+});
+
 export const domainEventSchemas = {
+  BrokerMessageRejected: brokerMessageRejected,
   WorkflowExecutionStarted: workflowExecutionStarted,
   WorkflowExecutionFinished: workflowExecutionFinished,
   RunNumberAllocated: runNumberAllocated,

@@ -8,3 +8,5 @@ export * from './ids.js';
 export * from './naming.js';
 export * from './prng.js';
 export * from './dataProducts.js';
+export * from './testbed.js';
+export * from './recorded.js';

@@ -1,6 +1,7 @@
 /** Parsing untrusted bodies into typed messages, with errors that name the message type and the field. */
 import type { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { isBrokerRecorded, messageFromTestbed } from './recorded.js';
 import { domainEventSchemas, type DomainEvent, type DomainEventData, type DomainEventType } from './domainEvents.js';
 import {
   MESSAGE_TYPES,
@@ -167,13 +168,18 @@ export type ParsedEvent = { kind: 'message'; type: MessageType; message: Message
  * Parses a stored event's `type` and `data`. For a message the event type must equal the body's `msg_type`.
  * Throws `ValidationError`; an unknown type throws `UnknownMessageTypeError`.
  */
-export function parseEvent(event: { type: string; data: unknown }): ParsedEvent {
+export function parseEvent(event: { type: string; data: unknown; metadata?: unknown }): ParsedEvent {
   if (isMessageType(event.type)) {
     if (isRecord(event.data) && event.data.msg_type !== event.type) {
       throw new ValidationError(
         `event type '${event.type}' does not match its body's msg_type ${JSON.stringify(event.data.msg_type)}`,
         { field: 'msg_type', messageType: event.type },
       );
+    }
+    // A frame the gateway recorded from the real testbed: its body is the testbed's, read with that profile.
+    if (isBrokerRecorded(event.metadata)) {
+      const body = parseMessage(event.data, { profile: 'testbed' });
+      return { kind: 'message', type: event.type, message: messageFromTestbed(body, event.metadata) };
     }
     return { kind: 'message', type: event.type, message: parseMessage(event.data) };
   }

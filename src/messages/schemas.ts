@@ -348,14 +348,25 @@ export type MessageOfKind<K extends MessageKind> = z.infer<(typeof messageSchema
 
 // ---- testbed profile -------------------------------------------------------------------------------
 
+/**
+ * A timestamp as the testbed writes it: Python's `isoformat()`, aware (`+00:00`, `Z`) or naive. Which zone a naive
+ * one is in is decided once, by `testbedTimeToIso` (UTC).
+ */
+export const testbedTimeSchema = z
+  .string()
+  .regex(
+    /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/,
+    'must be an ISO-8601 timestamp (naive or with a zone)',
+  );
+
 /** What the testbed may leave out or send as null. */
 const loose = {
   namespace: nonEmpty.nullish(),
   sender: nonEmpty.nullish(),
   execution_id: nonEmpty.nullish(),
-  created_at: z.string().optional(),
+  created_at: testbedTimeSchema.optional(),
 };
-const looseDaq = { ...loose, timestamp: z.string() };
+const looseDaq = { ...loose, timestamp: testbedTimeSchema };
 
 function nested<S extends z.ZodRawShape>(msgType: string, content: z.ZodType, extra?: S) {
   return z
@@ -392,6 +403,8 @@ export const testbedMessageSchemas = {
     z
       .looseObject({
         ...sliceContentShape,
+        // the real fast processing agent sends slices cut after it handled end_run with a null execution id
+        execution_id: nonEmpty.nullish(),
         req_id: nonEmpty,
         fastmon_file: nonEmpty.optional(),
         attempt: positive.optional(),
@@ -406,7 +419,10 @@ export const testbedMessageSchemas = {
       slice_id: count.optional(),
       tf_filename: nonEmpty.optional(),
       attempt: positive.optional(),
+      requested_at: testbedTimeSchema.nullish(),
     }),
+    // a transformer that took its own heartbeat for a slice answers with a null run_id (testbed-wire README)
+    { run_id: runIdSchema.nullable() },
   ),
   run_imminent_worker: nested(
     'run_imminent_worker',
@@ -419,9 +435,79 @@ export const testbedMessageSchemas = {
     'end_run',
     z.looseObject({ ...workerEndRunContentShape, execution_id: nonEmpty.nullish(), total_stf_files: count.optional() }),
   ),
-  agent_heartbeat: agentHeartbeat.extend({ created_at: z.string() }),
-  agent_log: agentLog.extend({ created_at: z.string() }),
+  agent_heartbeat: agentHeartbeat.extend({ created_at: testbedTimeSchema }),
+  agent_log: agentLog.extend({ created_at: testbedTimeSchema }),
 } as const satisfies Record<MessageKind, z.ZodType>;
+
+// ---- testbed control messages ----------------------------------------------------------------------
+
+/**
+ * Messages the real testbed puts on the broker that are not part of the fast processing workflow's vocabulary
+ * (no swf-es agent sends or acts on them): the workflow runner's command, the transformers' liveness beat, and
+ * the PanDA transceiver's task and transformer control. The gateway records them; the monitor lists them.
+ */
+export const TESTBED_CONTROL_TYPES = [
+  'run_workflow',
+  'heartbeat',
+  'create_workflow_task',
+  'close_workflow_task',
+  'stop_transformer',
+] as const;
+export type TestbedControlType = (typeof TESTBED_CONTROL_TYPES)[number];
+
+const controlNested = (msgType: TestbedControlType, content: z.ZodType) =>
+  z
+    .looseObject({
+      msg_type: z.literal(msgType),
+      run_id: runIdSchema,
+      created_at: testbedTimeSchema,
+      namespace: nonEmpty.nullish(),
+      content,
+    })
+    .superRefine(contentAgrees);
+
+export const testbedControlSchemas = {
+  /** `send_workflow_command.py run`, to `/queue/workflow_control`. */
+  run_workflow: z.looseObject({
+    msg_type: z.literal('run_workflow'),
+    namespace: nonEmpty,
+    workflow_name: nonEmpty,
+    config: nonEmpty.nullish(),
+    realtime: z.boolean().optional(),
+    params: z.record(z.string(), z.unknown()).optional(),
+    timestamp: testbedTimeSchema.optional(),
+  }),
+  /** A transformer's liveness beat (`timestamp` in epoch seconds), on each destination it uses. */
+  heartbeat: z.looseObject({
+    msg_type: z.literal('heartbeat'),
+    internal_id: nonEmpty,
+    namespace: nonEmpty.nullish(),
+    timestamp: z.number().min(0),
+  }),
+  create_workflow_task: controlNested(
+    'create_workflow_task',
+    z.looseObject({
+      run_id: runIdSchema,
+      created_at: testbedTimeSchema.optional(),
+      workflow: z.looseObject({ name: nonEmpty, scope: z.string().optional() }),
+    }),
+  ),
+  close_workflow_task: controlNested(
+    'close_workflow_task',
+    z.looseObject({
+      run_id: runIdSchema,
+      created_at: testbedTimeSchema.optional(),
+      request_id: z.union([z.number(), z.string()]).nullish(),
+      transform_id: z.union([z.number(), z.string()]).nullish(),
+      workload_id: z.union([z.number(), z.string()]).nullish(),
+    }),
+  ),
+  stop_transformer: controlNested('stop_transformer', z.looseObject({ requested_at: testbedTimeSchema.nullish() })),
+} as const satisfies Record<TestbedControlType, z.ZodType>;
+
+export type TestbedControlMessage = {
+  [K in TestbedControlType]: z.infer<(typeof testbedControlSchemas)[K]>;
+}[TestbedControlType];
 
 export type TestbedMessageOfKind<K extends MessageKind> = z.infer<(typeof testbedMessageSchemas)[K]>;
 export type TestbedMessage = { [K in MessageKind]: TestbedMessageOfKind<K> }[MessageKind];

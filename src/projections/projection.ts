@@ -1,7 +1,7 @@
 /** What a projection is to the runner, and the event as projections see it (parsed once per batch). */
 import type { StoredEvent } from '../eventStore/eventStore.js';
 import { describeError } from '../errors.js';
-import { isDomainEventType, isMessageType, parseEvent, type ParsedEvent } from '../messages/index.js';
+import { isBrokerRecorded, isDomainEventType, isMessageType, parseEvent, type ParsedEvent } from '../messages/index.js';
 import type { SqlValue } from './db.js';
 import type { ProjectionName } from './schema.js';
 
@@ -187,7 +187,9 @@ export function fastParse(e: StoredEvent): ParsedEvent | undefined {
 
 /** Parses a stored event for the projections. Unknown types pass with `parsed` undefined and no `invalid`. */
 export function projectEvent(e: StoredEvent): ProjectedEvent {
-  let parsed: ParsedEvent | undefined = fastParse(e);
+  // A frame recorded from the real testbed is read with the testbed profile (parseEvent), never the fast path.
+  const recorded = isBrokerRecorded(e.metadata);
+  let parsed: ParsedEvent | undefined = recorded ? undefined : fastParse(e);
   let invalid: string | undefined;
   if (!parsed && (isMessageType(e.type) || isDomainEventType(e.type))) {
     try {
@@ -196,7 +198,8 @@ export function projectEvent(e: StoredEvent): ProjectedEvent {
       invalid = describeError(err);
     }
   }
-  const ownTime = ownTimeOf(e.data);
+  // A recorded testbed body's times may be naive: the parsed message has them as UTC (messages/recorded.ts).
+  const ownTime = parsed?.kind === 'message' && recorded ? parsed.message.created_at : ownTimeOf(e.data);
   return {
     position: e.position,
     id: e.id,

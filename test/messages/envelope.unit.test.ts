@@ -95,6 +95,14 @@ describe('message → stored event', () => {
 
 describe('domain events', () => {
   const valid = {
+    BrokerMessageRejected: {
+      reason: 'body is not JSON: Unexpected token',
+      destination: '/topic/epictopic',
+      message_id: 'ID:vm-46509-1796656791394-3:9:-1:1:1',
+      headers: { 'message-id': 'ID:vm-46509-1796656791394-3:9:-1:1:1' },
+      raw_body: 'not json',
+      received_at: '2026-01-01T00:00:00.000Z',
+    },
     WorkflowExecutionStarted: {
       execution_id: 'fast_processing-swf-0001',
       workflow_name: 'fast_processing',

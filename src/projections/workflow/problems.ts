@@ -32,6 +32,13 @@ export function evolveProblems(e: ProjectedEvent): readonly Write[] {
       return problem(e, p.type, p.data.agent, `${p.data.msg_type} refused in ${p.data.state}: ${p.data.reason}`);
     case 'MessageRejected':
       return problem(e, p.type, p.data.agent, `${p.data.original_type} rejected: ${p.data.reason}`);
+    case 'BrokerMessageRejected':
+      return problem(
+        e,
+        p.type,
+        'gateway',
+        `${p.data.destination} frame ${p.data.message_id} rejected: ${p.data.reason}`,
+      );
     default:
       return NO_WRITES;
   }

@@ -1,0 +1,206 @@
+/**
+ * One STOMP connection to the testbed's broker (ActiveMQ 5 or Artemis), through `@stomp/stompjs` over a plain TCP
+ * socket (`@stomp/tcp-wrapper`): subscriptions that come back after every reconnect, publishing with receipts,
+ * reconnection with exponential backoff. No framing of our own.
+ */
+import { Client, type IMessage, ReconnectionTimeMode, type StompHeaders, Versions } from '@stomp/stompjs';
+import { TCPWrapper } from '@stomp/tcp-wrapper';
+import type { Logger } from 'pino';
+import { ValidationError } from '../errors.js';
+
+export interface BrokerAddress {
+  host: string;
+  port: number;
+}
+
+/** `stomp://HOST:PORT` → host and port, or a clear error. */
+export function parseBrokerUrl(url: string): BrokerAddress {
+  const m = /^stomp:\/\/([^:/\s]+):([0-9]{1,5})$/.exec(url);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new ValidationError(
+      `broker URL ${JSON.stringify(url)} must be stomp://HOST:PORT, e.g. stomp://127.0.0.1:61613`,
+      {
+        field: 'broker',
+      },
+    );
+  }
+  return { host: m[1]!, port };
+}
+
+export interface StompConnectionOptions {
+  url: string;
+  user?: string | undefined;
+  password?: string | undefined;
+  /** The STOMP `client-id`: fixed, so durable subscriptions find their subscriber again. */
+  clientId: string;
+  reconnectDelayMs: number;
+  maxReconnectDelayMs: number;
+  heartbeatMs: number;
+  logger: Logger;
+}
+
+export interface InboundMessage {
+  destination: string;
+  headers: Record<string, string>;
+  body: string;
+  bytes: number;
+  ack(): void;
+}
+
+export interface SubscriptionSpec {
+  destination: string;
+  headers: StompHeaders;
+  onMessage(message: InboundMessage): void;
+}
+
+/** The connection went away before the broker confirmed a frame. */
+export class BrokerDisconnectedError extends Error {}
+
+export class StompConnection {
+  private readonly client: Client;
+  private readonly subscriptions: SubscriptionSpec[] = [];
+  private readonly pending = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  private receipt = 0;
+  private attempts = 0;
+  private connectedOnce = false;
+  private readonly onConnectedHandlers: (() => void)[] = [];
+  private readonly address: BrokerAddress;
+
+  constructor(private readonly options: StompConnectionOptions) {
+    this.address = parseBrokerUrl(options.url);
+    const { logger } = options;
+    const { host, port } = this.address;
+    this.client = new Client({
+      webSocketFactory: () => new TCPWrapper(host, port),
+      stompVersions: new Versions(['1.2', '1.1']),
+      connectHeaders: {
+        host,
+        'client-id': options.clientId,
+        ...(options.user !== undefined ? { login: options.user } : {}),
+        ...(options.password !== undefined ? { passcode: options.password } : {}),
+      },
+      reconnectDelay: options.reconnectDelayMs,
+      maxReconnectDelay: options.maxReconnectDelayMs,
+      reconnectTimeMode: ReconnectionTimeMode.EXPONENTIAL,
+      heartbeatIncoming: options.heartbeatMs,
+      heartbeatOutgoing: options.heartbeatMs,
+      connectionTimeout: 10_000,
+      // Silence the library's own chatter; our log lines say what matters.
+      debug: () => {},
+    });
+    this.client.onConnect = () => {
+      if (this.connectedOnce) logger.warn({ broker: options.url }, `reconnected to the broker ${options.url}`);
+      this.connectedOnce = true;
+      this.attempts = 0;
+      // Connected means subscribed: frames sent after this are the subscriptions' (the broker confirmed each).
+      void Promise.all(this.subscriptions.map((s) => this.doSubscribe(s))).then(() => {
+        for (const h of this.onConnectedHandlers) h();
+      });
+    };
+    this.client.onStompError = (frame) => {
+      logger.error(
+        { broker: options.url, headers: frame.headers },
+        `broker error: ${frame.headers.message ?? frame.body}`,
+      );
+    };
+    this.client.onWebSocketClose = () => {
+      this.failPending();
+      if (this.client.active) {
+        const delay = Math.min(options.reconnectDelayMs * 2 ** this.attempts, options.maxReconnectDelayMs);
+        this.attempts++;
+        logger.warn(
+          { broker: options.url, attempt: this.attempts, delayMs: delay },
+          `broker connection to ${options.url} lost or refused; reconnecting (attempt ${this.attempts}, backoff up to ${delay} ms)`,
+        );
+      }
+    };
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** Called on every (re)connection, after the subscriptions are back. */
+  onConnected(handler: () => void): void {
+    this.onConnectedHandlers.push(handler);
+  }
+
+  start(): void {
+    this.client.activate();
+  }
+
+  /** Subscribes now (if connected; resolves on the broker's receipt) and after every reconnection. */
+  subscribe(spec: SubscriptionSpec): Promise<void> {
+    this.subscriptions.push(spec);
+    return this.client.connected ? this.doSubscribe(spec) : Promise.resolve();
+  }
+
+  /** Resolves on the broker's receipt for the SUBSCRIBE (or when the connection goes first). */
+  private doSubscribe(spec: SubscriptionSpec): Promise<void> {
+    const receipt = `swf-sub-${++this.receipt}`;
+    const confirmed = new Promise<void>((resolve) => {
+      this.pending.set(receipt, { resolve, reject: () => resolve() });
+      this.client.watchForReceipt(receipt, () => {
+        this.pending.delete(receipt);
+        resolve();
+      });
+    });
+    this.client.subscribe(
+      spec.destination,
+      (m: IMessage) => {
+        const raw = m.binaryBody;
+        spec.onMessage({
+          destination: spec.destination,
+          headers: { ...m.headers },
+          body: m.body,
+          bytes: raw.byteLength,
+          ack: () => {
+            // A frame whose ack cannot be sent (the connection just went) comes again after the reconnect,
+            // and its repeat commit is a no-op.
+            try {
+              m.ack();
+            } catch {
+              /* see above */
+            }
+          },
+        });
+      },
+      { ...spec.headers, receipt },
+    );
+    return confirmed;
+  }
+
+  /** Sends a frame; resolves when the broker's receipt arrives, rejects when the connection goes first. */
+  publish(destination: string, body: string, headers: StompHeaders): Promise<void> {
+    if (!this.client.connected) {
+      return Promise.reject(new BrokerDisconnectedError(`not connected to the broker ${this.options.url}`));
+    }
+    const receipt = `swf-${++this.receipt}`;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(receipt, { resolve, reject });
+      this.client.watchForReceipt(receipt, () => {
+        const p = this.pending.get(receipt);
+        this.pending.delete(receipt);
+        p?.resolve();
+      });
+      try {
+        this.client.publish({ destination, body, headers: { ...headers, receipt } });
+      } catch (e: unknown) {
+        this.pending.delete(receipt);
+        reject(new BrokerDisconnectedError(e instanceof Error ? e.message : String(e)));
+      }
+    });
+  }
+
+  private failPending(): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(new BrokerDisconnectedError('the broker connection closed before its receipt'));
+  }
+
+  async stop(): Promise<void> {
+    await this.client.deactivate();
+    this.failPending();
+  }
+}
