@@ -43,13 +43,26 @@ export interface StateSpec<K extends string | number, V> {
   readonly table: string;
   readonly key: string;
   readonly columns?: string;
+  /**
+   * The table's INTEGER PRIMARY KEY, when the runner numbers the rows: a new value's row gets the next number, in
+   * the order the rows are first written, and `toWrite` is told the number and whether the row exists, so it can
+   * write a plain INSERT or an UPDATE by row id (cheaper than an upsert through the key's index).
+   */
+  readonly rowid?: string;
   fromRow(row: Record<string, unknown>): V;
   /** The write that stores a changed value (none: the value is only ever read from rows others write). */
-  toWrite?(key: K, value: V): Write;
+  toWrite?(key: K, value: V, row: StoredRow): Write;
   /** A value that takes no more events: written, then let go of. */
   isFinal?(value: V): boolean;
   /** The key an event will look up: the runner loads a batch's keys in one query before folding it. */
   keyOf?(event: ProjectedEvent): K | undefined;
+}
+
+/** A value's row, for a state whose rows the runner numbers (`rowid`); id 0 otherwise. */
+export interface StoredRow {
+  readonly id: number;
+  /** Whether the row exists (else the write inserts it). */
+  readonly stored: boolean;
 }
 
 /** A projection's view of one kind of its state, as the runner gives it. */

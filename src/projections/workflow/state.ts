@@ -215,15 +215,13 @@ const samples: StateSpec<string, SampleEntry> = {
   }),
 };
 
-const UPSERT_SLICE = `INSERT INTO tf_slices (tf_filename, fastmon_file, stf_filename, run_number, execution_id,
+const INSERT_SLICE = `INSERT INTO tf_slices (id, tf_filename, fastmon_file, stf_filename, run_number, execution_id,
   namespace, slice_id, tf_first, tf_last, tf_count, status, attempt, retries, max_retries, assigned_worker,
   assigned_at, lease_deadline, completed_at, last_error, refusals, last_refusal, created_at, updated_at, metadata)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (tf_filename) DO UPDATE SET status = excluded.status, attempt = excluded.attempt,
-  retries = excluded.retries, assigned_worker = excluded.assigned_worker, assigned_at = excluded.assigned_at,
-  lease_deadline = excluded.lease_deadline, completed_at = excluded.completed_at, last_error = excluded.last_error,
-  refusals = excluded.refusals, last_refusal = excluded.last_refusal, updated_at = excluded.updated_at,
-  metadata = excluded.metadata`;
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const UPDATE_SLICE = `UPDATE tf_slices SET status = ?, attempt = ?, retries = ?, assigned_worker = ?, assigned_at = ?,
+  lease_deadline = ?, completed_at = ?, last_error = ?, refusals = ?, last_refusal = ?, updated_at = ?, metadata = ?
+  WHERE id = ?`;
 
 /** The slice file name an event is about. */
 function sliceNameOf(e: ProjectedEvent): string | undefined {
@@ -274,11 +272,35 @@ const slices: StateSpec<string, SliceEntry> = {
       metadata: text(row.metadata),
     };
   },
-  toWrite: (name, x) => {
+  rowid: 'id',
+  toWrite: (name, x, row) => {
     const c = x.snapshot.context;
+    const status = x.snapshot.value as string;
+    const lastRefusal = c.lastRefusal === null ? null : json(c.lastRefusal);
+    if (row.stored) {
+      return {
+        sql: UPDATE_SLICE,
+        params: [
+          status,
+          c.attempt,
+          c.retries,
+          x.assignedWorker,
+          x.assignedAt,
+          c.lease_deadline,
+          x.completedAt,
+          c.last_error,
+          c.refusals,
+          lastRefusal,
+          x.updatedAt,
+          x.metadata,
+          row.id,
+        ],
+      };
+    }
     return {
-      sql: UPSERT_SLICE,
+      sql: INSERT_SLICE,
       params: [
+        row.id,
         name,
         x.fastmonFile,
         x.stfFilename,
@@ -289,7 +311,7 @@ const slices: StateSpec<string, SliceEntry> = {
         x.tfFirst,
         x.tfLast,
         x.tfCount,
-        x.snapshot.value as string,
+        status,
         c.attempt,
         c.retries,
         c.max_retries,
@@ -299,7 +321,7 @@ const slices: StateSpec<string, SliceEntry> = {
         x.completedAt,
         c.last_error,
         c.refusals,
-        c.lastRefusal === null ? null : json(c.lastRefusal),
+        lastRefusal,
         x.createdAt,
         x.updatedAt,
         x.metadata,
