@@ -6,7 +6,7 @@
  *
  * Bump `VIEWS_VERSION` when a table or a fold rule changes: views of another version are rebuilt when opened.
  */
-export const VIEWS_VERSION = 2;
+export const VIEWS_VERSION = 3;
 
 /** Tables owned by each projection (a projection's rebuild drops and recreates exactly these). */
 export const PROJECTION_TABLES = {
