@@ -32,6 +32,7 @@ import {
   streams,
   type Message,
 } from '../messages/index.js';
+import { lastRevision } from '../eventStore/streamState.js';
 import { fastParse } from '../messages/fastParse.js';
 import type { Clock } from './clock.js';
 
@@ -96,12 +97,7 @@ export class StreamWriter {
   async revisionOf(stream: string): Promise<bigint | 'no_stream'> {
     const known = this.revisions.get(stream);
     if (known !== undefined) return known;
-    let rev: bigint | 'no_stream' = 'no_stream';
-    try {
-      for await (const e of this.store.readStream(stream, { direction: 'backwards', maxCount: 1 })) rev = e.revision;
-    } catch (e: unknown) {
-      if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
-    }
+    const rev = await lastRevision(this.store, stream);
     this.revisions.set(stream, rev);
     return rev;
   }
