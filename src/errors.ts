@@ -2,8 +2,16 @@
  * One error base for the whole project. Each interface (CLI, HTTP, MCP) maps `code` once:
  * exit code, HTTP status, tool error.
  */
-export type ErrorCode =
-  'VALIDATION' | 'NOT_FOUND' | 'CONCURRENCY' | 'ILLEGAL_STATE' | 'STORE_UNAVAILABLE' | 'STORE_LOCKED' | 'STORE_CORRUPT';
+export const ERROR_CODES = [
+  'VALIDATION',
+  'NOT_FOUND',
+  'CONCURRENCY',
+  'ILLEGAL_STATE',
+  'STORE_UNAVAILABLE',
+  'STORE_LOCKED',
+  'STORE_CORRUPT',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export abstract class SwfError extends Error {
   abstract readonly code: ErrorCode;
