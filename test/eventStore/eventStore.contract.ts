@@ -618,7 +618,10 @@ export function describeGroupContract(
         await sub.nack(e!, 'retry', 'handler crashed');
       }
       expect(counts).toEqual([0, 1, 2]);
-      await new Promise((r) => setTimeout(r, 50));
+      // parking follows the last nack: wait until it shows
+      await expect
+        .poll(async () => (await store.listParked(s, 'workers')).length, { timeout: 10_000, interval: 10 })
+        .toBe(1);
       const parked = await store.listParked(s, 'workers');
       expect(parked.map((p) => (p.event.data as { i: number }).i)).toEqual([1]);
       expect(parked[0]!.reason).toBe('handler crashed');
