@@ -213,7 +213,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     const out: Output[] = [];
     if (m.msg_type === 'run_imminent') {
       const fp = fpConfig(m.execution_id);
-      const { msg_type: _t, sender: _s, ...body } = m as unknown as Record<string, unknown>;
+      const { msg_type: _t, sender: _s, ...body } = m;
       out.push(
         send(
           {

@@ -168,13 +168,16 @@ export class StreamWriter {
   }
 }
 
+/** The message of one `msg_type`: outgoing messages are typed when they are built. */
+export type MessageOf<T extends Message['msg_type']> = Extract<Message, { msg_type: T }>;
+
 /** A heartbeat message (the testbed's SystemAgent heartbeat, as an event). */
 export function heartbeat(
   agent: AgentIdentity,
   operational_state: 'STARTING' | 'READY' | 'PROCESSING' | 'EXITED',
   opts: { id: string; now: string; pid: number; hostname: string; executionId?: string | null; runId?: string | null },
 ): Output {
-  const message = {
+  const message: MessageOf<'agent_heartbeat'> = {
     msg_type: 'agent_heartbeat',
     instance_name: agent.name,
     agent_type: agent.type,
@@ -187,7 +190,7 @@ export function heartbeat(
     created_at: opts.now,
     execution_id: opts.executionId ?? null,
     run_id: opts.runId ?? null,
-  } as unknown as Message;
+  };
   return { stream: streams.agent(agent.name), event: messageEvent(message, { id: opts.id }) };
 }
 
@@ -201,7 +204,7 @@ export function logLine(
   message: string,
   opts: { cause: StoredEvent | { id: string }; purpose: string; now: string; executionId?: string; runId?: string },
 ): Output {
-  const body = {
+  const body: MessageOf<'agent_log'> = {
     msg_type: 'agent_log',
     instance_name: agent.name,
     level: LEVELS[level],
@@ -212,7 +215,7 @@ export function logLine(
     created_at: opts.now,
     ...(opts.executionId !== undefined ? { execution_id: opts.executionId } : {}),
     ...(opts.runId !== undefined ? { run_id: opts.runId } : {}),
-  } as unknown as Message;
+  };
   return {
     stream: streams.agent(agent.name),
     event: messageEvent(body, { id: deriveId(opts.cause, 'log', agent.name, opts.purpose), cause: opts.cause }),

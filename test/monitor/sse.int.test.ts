@@ -106,10 +106,11 @@ describe('GET /api/messages/stream/', () => {
       expect.arrayContaining([null, ['slice']]),
     );
     a.close();
+    const base = m.url;
     await expect
       .poll(
         async () =>
-          ((await get(m.url, '/api/messages/stream/status/')).json as { connected_clients: number }).connected_clients,
+          ((await get(base, '/api/messages/stream/status/')).json as { connected_clients: number }).connected_clients,
         { timeout: 10_000, interval: 50 },
       )
       .toBe(1);
