@@ -12,7 +12,9 @@ import {
   ExpectedVersionConflictError,
   type GroupEvent,
   type NewEvent,
+  StoreClosedError,
   type StoredEvent,
+  StoreUnavailableError,
   StreamNotFoundError,
   ValidationError,
 } from '../../src/index.js';
@@ -225,6 +227,29 @@ export function describeEventStore(
           ConcurrencyError,
         );
         await expect(collect(store.readStream(stream('i2')))).rejects.toBeInstanceOf(StreamNotFoundError);
+      });
+    });
+
+    describe('a closed store', () => {
+      it('throws the same typed error from every call: StoreClosedError, a store-unavailable error', async () => {
+        const closing = await factory();
+        await closing.close();
+        const calls: [string, () => Promise<unknown>][] = [
+          ['appendToStream', () => closing.appendToStream(`${fresh()}-closed`, [ev('A')])],
+          ['readStream', () => collect(closing.readStream(`${fresh()}-closed`))],
+          ['readAll', () => collect(closing.readAll({ maxCount: 1 }))],
+        ];
+        for (const [what, call] of calls) {
+          // a call may throw before it returns its promise: both count
+          const error: unknown = await Promise.resolve()
+            .then(call)
+            .then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+          expect(error, what).toBeInstanceOf(StoreClosedError);
+          expect(error, what).toBeInstanceOf(StoreUnavailableError);
+        }
       });
     });
 

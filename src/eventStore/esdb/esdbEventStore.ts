@@ -14,24 +14,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BACKWARDS, END, EventStoreDBClient, FORWARDS, type StreamingRead } from '@eventstore/db-client';
-import { IllegalStateError, StoreUnavailableError, SwfError, ValidationError } from '../../errors.js';
-import type {
-  AppendResult,
-  Checkpoint,
-  CheckpointStore,
-  CommitResult,
-  EventStore,
-  ExpectedRevision,
-  GroupOptions,
-  NewEvent,
-  ParkedEvent,
-  Position,
-  ReadAllOptions,
-  ReadStreamOptions,
-  StoredEvent,
-  StreamAppend,
-  SubscribeToAllOptions,
-  SubscribeToStreamOptions,
+import { StoreUnavailableError, SwfError, ValidationError } from '../../errors.js';
+import {
+  StoreClosedError,
+  type AppendResult,
+  type Checkpoint,
+  type CheckpointStore,
+  type CommitResult,
+  type EventStore,
+  type ExpectedRevision,
+  type GroupOptions,
+  type NewEvent,
+  type ParkedEvent,
+  type Position,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StoredEvent,
+  type StreamAppend,
+  type SubscribeToAllOptions,
+  type SubscribeToStreamOptions,
 } from '../eventStore.js';
 import {
   assertExpectedRevision,
@@ -113,7 +114,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions): Ev
   const starting = new Set<Promise<void>>();
 
   const ensureOpen = (): void => {
-    if (closed) throw new IllegalStateError(`the EventStoreDB store at ${connection} is closed`);
+    if (closed) throw new StoreClosedError(`at ${connection}`);
   };
   const track = <S extends Closable>(s: S): S => {
     live.add(s);
