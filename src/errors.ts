@@ -2,8 +2,16 @@
  * One error base for the whole project. Each interface (CLI, HTTP, MCP) maps `code` once:
  * exit code, HTTP status, tool error.
  */
-export type ErrorCode =
-  'VALIDATION' | 'NOT_FOUND' | 'CONCURRENCY' | 'ILLEGAL_STATE' | 'STORE_UNAVAILABLE' | 'STORE_LOCKED' | 'STORE_CORRUPT';
+export const ERROR_CODES = [
+  'VALIDATION',
+  'NOT_FOUND',
+  'CONCURRENCY',
+  'ILLEGAL_STATE',
+  'STORE_UNAVAILABLE',
+  'STORE_LOCKED',
+  'STORE_CORRUPT',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export abstract class SwfError extends Error {
   abstract readonly code: ErrorCode;
@@ -56,3 +64,13 @@ export class StoreCorruptError extends SwfError {
 export const isSwfError = (e: unknown): e is SwfError => e instanceof SwfError;
 
 export const describeError = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * One way to ask what an error is. By class, never by a duck-typed `code`: an adapter translates its driver's
+ * errors into ours at the boundary, so everything above it can rely on the class.
+ */
+export const isNotFoundError = (e: unknown): e is NotFoundError => e instanceof NotFoundError;
+export const isConcurrencyError = (e: unknown): e is ConcurrencyError => e instanceof ConcurrencyError;
+export const isIllegalStateError = (e: unknown): e is IllegalStateError => e instanceof IllegalStateError;
+export const isValidationError = (e: unknown): e is ValidationError => e instanceof ValidationError;
+export const isStoreUnavailableError = (e: unknown): e is StoreUnavailableError => e instanceof StoreUnavailableError;

@@ -5,12 +5,11 @@ import { deriveId, messageEvent, type Message, streamForMessage } from '../messa
 import type { AgentIdentity, Output } from './runtime.js';
 
 /** A message caused by `cause`, with an id derived from the cause and `purpose` (and any further parts). */
-export function send(
-  body: Record<string, unknown>,
+export function send<M extends Message>(
+  message: M,
   cause: { id: string; metadata?: unknown; revision?: bigint },
   ...purpose: (string | number)[]
 ): Output {
-  const message = body as unknown as Message;
   return {
     stream: streamForMessage(message),
     event: messageEvent(message, { id: deriveId(cause, ...purpose), cause }),

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { daqParameters, type LoadedConfig } from '../config/index.js';
 import { ExpectedVersionConflictError, type EventStore } from '../eventStore/eventStore.js';
+import { lastRevision } from '../eventStore/streamState.js';
 import { daqEventOf, daqStamp, fastDaq, machineDefinitions, machineHash, refusalOf } from '../machines/index.js';
 import {
   deriveId,
@@ -61,13 +62,8 @@ async function allocate(
   make: (revision: number) => EnvelopedEvent,
 ): Promise<number> {
   for (;;) {
-    let head = -1;
-    try {
-      for await (const e of store.readStream(stream, { direction: 'backwards', maxCount: 1 }))
-        head = Number(e.revision);
-    } catch (e: unknown) {
-      if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
-    }
+    const last = await lastRevision(store, stream);
+    const head = last === 'no_stream' ? -1 : Number(last);
     const revision = head + 1;
     try {
       await store.appendToStream(stream, [make(revision)], { expectedRevision: head < 0 ? 'no_stream' : BigInt(head) });

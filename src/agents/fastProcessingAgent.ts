@@ -23,7 +23,8 @@ import {
   refusalOf,
   type RunContext,
   type RunEvent,
-  runEventOf,
+  RUN_STATE_EVENT_TYPES,
+  runStateStep,
   type SliceContext,
   type SliceEvent,
   type SliceInput,
@@ -47,11 +48,15 @@ interface RunRecord {
   run_id: string;
   snapshot: FastSnapshot<RunContext>;
   finished: boolean;
+  /** Slices decided (their samples registered) whose `slice` message the log does not hold yet. */
+  pending: number;
 }
 
 interface SliceRecord {
   run_id: string;
-  snapshot: FastSnapshot<SliceContext>;
+  /** The slice machine, from its first `slice` message in the log on (the RunState rule, `runState.ts`). */
+  snapshot: FastSnapshot<SliceContext> | undefined;
+  max_retries: number;
   /** The first `slice` message's content; retries copy it with the next attempt. */
   content: Slice['content'];
   /** Lease deadline (clock ms) while processing. */
@@ -82,6 +87,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
   const processing = new Set<SliceRecord>();
   const runMachine = options.machines?.run ?? fastRun;
   const sliceMachine = options.machines?.slice ?? fastSlice;
+  const rules = { run: runMachine, slice: sliceMachine };
 
   const stepRun = (run: RunRecord, event: RunEvent): { refused?: string } => {
     const before = run.snapshot;
@@ -119,7 +125,8 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
 
   /** Records the run's end once every slice is final. */
   function finishIfDone(run: RunRecord, cause: StoredEvent, ctx: HandleContext): Output[] {
-    if (run.finished || !isFinished(run.snapshot)) return [];
+    // slices decided but not yet in the log are not final, though the run's counters do not hold them yet
+    if (run.finished || run.pending > 0 || !isFinished(run.snapshot)) return [];
     run.finished = true;
     if (ctx.replaying) return [];
     const c = run.snapshot.context;
@@ -159,14 +166,21 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
   ): Output[] {
     const m = parsed.message;
     if (m.msg_type === 'agent_heartbeat' || m.msg_type === 'agent_log') return [];
-    const runEvent = runEventOf(
-      m,
-      m.msg_type === 'run_imminent' ? { target_worker_count: fpConfig(m.execution_id).target_worker_count } : {},
-    );
+    const target = m.msg_type === 'run_imminent' ? fpConfig(m.execution_id).target_worker_count : undefined;
+    const runEvent = runStateStep(parsed, undefined, {
+      max_slice_retries: 0,
+      ...(target !== undefined ? { target_worker_count: target } : {}),
+    }).run;
     if (!runEvent) return [];
     let run = runs.get(m.run_id);
     if (!run) {
-      run = { execution_id: m.execution_id, run_id: m.run_id, snapshot: runMachine.initial(), finished: false };
+      run = {
+        execution_id: m.execution_id,
+        run_id: m.run_id,
+        snapshot: runMachine.initial(),
+        finished: false,
+        pending: 0,
+      };
       runs.set(m.run_id, run);
     }
     const ids = { execution_id: m.execution_id, run_id: m.run_id };
@@ -199,7 +213,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     const out: Output[] = [];
     if (m.msg_type === 'run_imminent') {
       const fp = fpConfig(m.execution_id);
-      const { msg_type: _t, sender: _s, ...body } = m as unknown as Record<string, unknown>;
+      const { msg_type: _t, sender: _s, ...body } = m;
       out.push(
         send(
           {
@@ -251,21 +265,25 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
 
   function sampleRegistered(
     event: StoredEvent,
-    m: Extract<ParsedEvent, { kind: 'message' }>['message'],
+    parsed: Extract<ParsedEvent, { kind: 'message' }>,
     ctx: HandleContext,
   ): Output[] {
+    const m = parsed.message;
     if (m.msg_type !== 'tf_file_registered') return [];
     const run = runs.get(m.run_id);
     const fp = fpConfig(m.execution_id);
     const specs = sliceSample(m, fp.slices_per_sample);
     if (!run) return [];
-    const { refused } = stepRun(run, { type: 'SAMPLE_REGISTERED', slices: specs.length });
-    if (refused) return [];
+    const { run: runEvent } = runStateStep(parsed, undefined, {
+      max_slice_retries: fp.max_slice_retries,
+    });
+    if (!runEvent || stepRun(run, runEvent).refused) return [];
     const out: Output[] = [];
     for (const s of specs) {
       const record: SliceRecord = {
         run_id: m.run_id,
-        snapshot: sliceMachine.initial({ max_retries: fp.max_slice_retries }),
+        snapshot: undefined,
+        max_retries: fp.max_slice_retries,
         content: {
           run_id: m.run_id,
           execution_id: m.execution_id,
@@ -284,6 +302,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
           file_type: 'fake',
         },
       };
+      if (!slices.has(s.tf_filename)) run.pending++;
       slices.set(s.tf_filename, record);
       // Folding history (a restart, time travel) needs the state, not the messages, which are already stored.
       if (!ctx.replaying) out.push(sliceMessage(record, 1, event, ctx, 'slice', s.slice_id, 1));
@@ -291,60 +310,60 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     return out;
   }
 
-  /** Steps a slice; on a failed attempt, retries it (a new `slice`) or fails it for good. */
-  function stepSlice(event: StoredEvent, record: SliceRecord, sliceEvent: SliceEvent, ctx: HandleContext): Output[] {
+  /**
+   * Folds an event about a slice by the RunState rule: its first `slice` message creates it, a worker's start,
+   * a result or an expired lease step it. A failed attempt is retried (a new `slice`) or fails it for good.
+   */
+  function stepSlice(event: StoredEvent, parsed: ParsedEvent, record: SliceRecord, ctx: HandleContext): Output[] {
     const run = runs.get(record.run_id);
     if (!run) return [];
-    const before = record.snapshot;
-    const [after, effects] = sliceMachine.transition(before, sliceEvent);
-    if (refusalOf(before, after)) return [];
+    const step = runStateStep(parsed, record.snapshot, { max_slice_retries: record.max_retries }, rules);
+    if (!step.slice || step.slice.refused) return [];
+    const { after, effects } = step.slice;
+    const created = record.snapshot === undefined;
     record.snapshot = after;
+    if (step.run) stepRun(run, step.run);
+    if (created) {
+      run.pending--;
+      return [];
+    }
+    const status = sliceMachine.keyOf(after.value);
+    if (status === 'processing') {
+      record.deadline = after.context.lease_deadline ? Date.parse(after.context.lease_deadline) : undefined;
+      record.expiring = undefined;
+      processing.add(record);
+      return [];
+    }
     const out: Output[] = [];
-    switch (sliceEvent.type) {
-      case 'START':
-        stepRun(run, { type: 'SLICE_STARTED' });
-        record.deadline = sliceEvent.lease_deadline ? Date.parse(sliceEvent.lease_deadline) : undefined;
-        record.expiring = undefined;
-        processing.add(record);
-        return out;
-      case 'SUCCEED':
-        stepRun(run, { type: 'SLICE_SUCCEEDED' });
-        break;
-      case 'FAIL':
-      case 'LEASE_EXPIRED': {
-        const retry = effects.some((e) => e.type === 'requeueSlice');
-        stepRun(run, { type: 'SLICE_FAILED', final: !retry });
-        if (ctx.replaying) {
-          // the state is all a fold needs
-        } else if (retry) {
-          out.push(
-            sliceMessage(
-              record,
-              after.context.attempt,
-              event,
-              ctx,
-              'retry',
-              record.content.tf_filename,
-              after.context.attempt,
-            ),
-          );
-        } else {
-          out.push(
-            logLine(
-              agent,
-              'warning',
-              `slice ${record.content.tf_filename} failed for good after ${sliceEvent.attempt} attempts (${after.context.last_error ?? 'failed'})`,
-              {
-                cause: event,
-                purpose: 'failed',
-                now: ctx.now,
-                executionId: record.content.execution_id,
-                runId: record.run_id,
-              },
-            ),
-          );
-        }
-        break;
+    if (status !== 'completed' && !ctx.replaying) {
+      // a failed attempt: the state is all a fold needs; live, a retry goes out or the failure is told
+      if (effects.some((e) => e.type === 'requeueSlice')) {
+        out.push(
+          sliceMessage(
+            record,
+            after.context.attempt,
+            event,
+            ctx,
+            'retry',
+            record.content.tf_filename,
+            after.context.attempt,
+          ),
+        );
+      } else {
+        out.push(
+          logLine(
+            agent,
+            'warning',
+            `slice ${record.content.tf_filename} failed for good after ${after.context.attempt} attempts (${after.context.last_error ?? 'failed'})`,
+            {
+              cause: event,
+              purpose: 'failed',
+              now: ctx.now,
+              executionId: record.content.execution_id,
+              runId: record.run_id,
+            },
+          ),
+        );
       }
     }
     processing.delete(record);
@@ -352,9 +371,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     record.expiring = undefined;
     // A final slice takes no more events (the machine would refuse them), so it need not stay in memory: a
     // 1,000-STF run holds only the slices still in flight, not all 105,000.
-    if (sliceMachine.keyOf(after.value) === 'completed' || sliceMachine.keyOf(after.value) === 'failed') {
-      slices.delete(record.content.tf_filename);
-    }
+    if (status === 'completed' || status === 'failed') slices.delete(record.content.tf_filename);
     out.push(...finishIfDone(run, event, ctx));
     return out;
   }
@@ -368,20 +385,9 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
       STREAM_PREFIXES.results,
       LEGACY_WORKER_PREFIX, // the workers' reports in logs written before results-<run>
       STREAM_PREFIXES.fastproc,
+      STREAM_PREFIXES.slices, // its own slice messages: a slice counts as created when the log holds it
     ],
-    handles: new Set([
-      'WorkflowExecutionStarted',
-      'run_imminent',
-      'start_run',
-      'stf_gen',
-      'pause_run',
-      'resume_run',
-      'end_run',
-      'tf_file_registered',
-      'SliceProcessingStarted',
-      'slice_result',
-      'SliceLeaseExpired',
-    ]),
+    handles: RUN_STATE_EVENT_TYPES,
     stateful: true,
 
     handle(event, parsed, ctx) {
@@ -390,25 +396,10 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
           case 'WorkflowExecutionStarted':
             parameters.record(event);
             return [];
-          case 'SliceProcessingStarted': {
-            const record = slices.get(parsed.data.tf_filename);
-            if (!record) return [];
-            return stepSlice(
-              event,
-              record,
-              {
-                type: 'START',
-                attempt: parsed.data.attempt,
-                worker: parsed.data.worker,
-                lease_deadline: parsed.data.lease_deadline,
-              },
-              ctx,
-            );
-          }
+          case 'SliceProcessingStarted':
           case 'SliceLeaseExpired': {
             const record = slices.get(parsed.data.tf_filename);
-            if (!record) return [];
-            return stepSlice(event, record, { type: 'LEASE_EXPIRED', attempt: parsed.data.attempt }, ctx);
+            return record ? stepSlice(event, parsed, record, ctx) : [];
           }
           default:
             return [];
@@ -417,19 +408,11 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
       const m = parsed.message;
       switch (m.msg_type) {
         case 'tf_file_registered':
-          return sampleRegistered(event, m, ctx);
+          return sampleRegistered(event, parsed, ctx);
+        case 'slice':
         case 'slice_result': {
-          const c = m.content;
-          const record = slices.get(c.tf_filename);
-          if (!record) return [];
-          return stepSlice(
-            event,
-            record,
-            c.state === 'done'
-              ? { type: 'SUCCEED', attempt: c.attempt }
-              : { type: 'FAIL', attempt: c.attempt, reason: c.result?.error ?? 'payload failed' },
-            ctx,
-          );
+          const record = slices.get(m.content.tf_filename);
+          return record ? stepSlice(event, parsed, record, ctx) : [];
         }
         case 'end_run':
           // The workers' end_run is ours; only the DAQ's drives the run.
@@ -451,7 +434,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     onDeadline(nowMs, ctx) {
       const out: Output[] = [];
       for (const r of processing) {
-        if (r.deadline === undefined || r.deadline > nowMs || r.expiring !== undefined) continue;
+        if (r.deadline === undefined || r.deadline > nowMs || r.expiring !== undefined || !r.snapshot) continue;
         const c = r.snapshot.context;
         r.expiring = c.attempt;
         const cause = { id: deriveId(r.content.tf_filename, r.content.execution_id, 'lease', c.attempt) };

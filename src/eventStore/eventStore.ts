@@ -10,7 +10,7 @@
  *   next `expectedRevision`;
  * - reads: `from` is inclusive; subscriptions: `from` is exclusive (they deliver the events after it).
  */
-import { ConcurrencyError, NotFoundError } from '../errors.js';
+import { ConcurrencyError, NotFoundError, StoreUnavailableError } from '../errors.js';
 
 export type Revision = bigint;
 export type Position = bigint;
@@ -222,6 +222,13 @@ export class ExpectedVersionConflictError extends ConcurrencyError {
       `expected revision conflict on stream '${stream}': expected ${describeExpected(expected)}, ` +
         `actual ${typeof actual === 'bigint' ? actual.toString() : actual}`,
     );
+  }
+}
+
+/** A store used after `close()`: the same error from every adapter (exit 5, HTTP 503, like any unusable store). */
+export class StoreClosedError extends StoreUnavailableError {
+  constructor(readonly store: string) {
+    super(`the store ${store} is closed`);
   }
 }
 

@@ -62,8 +62,14 @@ export type RunEvent =
   | ({ type: 'PAUSE_RUN' } & RunStamp)
   | ({ type: 'RESUME_RUN' } & RunStamp)
   | { type: 'END_RUN'; total_stf_files?: number }
-  /** A TF sample was registered and cut into `slices` slices, all queued. */
+  /**
+   * A TF sample was registered (`tf_file_registered`). `slices` counts slices created with it: the RunState rule
+   * (`runState.ts`) gives 0 and counts each slice by its own `SLICE_CREATED`; a positive count is for definitions
+   * recorded before that rule.
+   */
   | { type: 'SAMPLE_REGISTERED'; slices: number }
+  /** A slice's first `slice` message: created and queued. */
+  | { type: 'SLICE_CREATED' }
   /** A worker took a queued slice. */
   | { type: 'SLICE_STARTED' }
   | { type: 'SLICE_SUCCEEDED' }
@@ -79,7 +85,40 @@ export const RUN_LIFECYCLE_EVENTS = [
   'RESUME_RUN',
   'END_RUN',
 ] as const;
-export const RUN_PROGRESS_EVENTS = ['SAMPLE_REGISTERED', 'SLICE_STARTED', 'SLICE_SUCCEEDED', 'SLICE_FAILED'] as const;
+export const RUN_PROGRESS_EVENTS = [
+  'SAMPLE_REGISTERED',
+  'SLICE_CREATED',
+  'SLICE_STARTED',
+  'SLICE_SUCCEEDED',
+  'SLICE_FAILED',
+] as const;
+
+/** RunState's fields (DESIGN.md semantics 7; the testbed's names): what every reader of a run shows. */
+export const RUN_STATE_FIELDS = [
+  'phase',
+  'state',
+  'substate',
+  'target_worker_count',
+  'active_worker_count',
+  'stf_samples_received',
+  'slices_created',
+  'slices_queued',
+  'slices_processing',
+  'slices_completed',
+  'slices_failed',
+  'slices_retried',
+  'stf_files',
+  'total_stf_files',
+] as const satisfies readonly (keyof RunContext)[];
+
+export type RunState = Pick<RunContext, (typeof RUN_STATE_FIELDS)[number]>;
+
+/** The RunState fields of a run machine's context. */
+export function runStateOf(c: RunContext): RunState {
+  const out: Partial<Record<keyof RunState, unknown>> = {};
+  for (const f of RUN_STATE_FIELDS) out[f] = c[f];
+  return out as RunState;
+}
 
 export const initialRunContext: RunContext = Object.freeze({
   run_id: null,
@@ -140,6 +179,10 @@ export const runUpdates = {
       slices_queued: c.slices_queued + n,
     };
   }) as RunUpdate,
+  countSliceCreated: ((c) => ({
+    slices_created: c.slices_created + 1,
+    slices_queued: c.slices_queued + 1,
+  })) as RunUpdate,
   countSliceStarted: ((c) => ({
     slices_queued: c.slices_queued - 1,
     slices_processing: c.slices_processing + 1,
@@ -205,6 +248,7 @@ export const runMachine = runSetup.createMachine({
       { guard: 'isSliceCount', actions: 'countSample' },
       refuseInPhase('a sample must carry a slice count (an integer >= 0)'),
     ],
+    SLICE_CREATED: { actions: 'countSliceCreated' },
     SLICE_STARTED: [
       { guard: 'hasQueuedSlice', actions: 'countSliceStarted' },
       refuseInPhase('no slice is queued, so none can start'),
@@ -230,6 +274,7 @@ export const runMachine = runSetup.createMachine({
           RESUME_RUN: 'resume_run before run_imminent',
           END_RUN: 'end_run before run_imminent',
           SAMPLE_REGISTERED: 'a TF sample before run_imminent',
+          SLICE_CREATED: 'a slice before run_imminent',
           SLICE_STARTED: 'a slice started before run_imminent',
           SLICE_SUCCEEDED: 'a slice result before run_imminent',
           SLICE_FAILED: 'a slice result before run_imminent',

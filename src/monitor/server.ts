@@ -71,18 +71,27 @@ export function publicDir(): string {
   return candidates.find((d) => existsSync(join(d, 'index.html'))) ?? candidates[0]!;
 }
 
-function statusOf(e: unknown): number {
+/** The HTTP status of an error: every typed error of ours has one; only a bug is a 500. */
+export function statusOf(e: unknown): number {
   if (!isSwfError(e)) return 500;
-  switch (e.code) {
+  const code = e.code;
+  switch (code) {
     case 'VALIDATION':
       return 400;
     case 'NOT_FOUND':
       return 404;
+    // a conflict, and a command the state does not allow: the client may read again and retry
+    case 'CONCURRENCY':
+    case 'ILLEGAL_STATE':
+      return 409;
     case 'STORE_UNAVAILABLE':
     case 'STORE_LOCKED':
+    case 'STORE_CORRUPT':
       return 503;
-    default:
-      return 500;
+    default: {
+      const never: never = code;
+      return never;
+    }
   }
 }
 

@@ -5,7 +5,7 @@
  * database) or bulk (from empty views, its writes recorded for the writer thread): only this file knows.
  */
 import type { Statement, ViewsDb } from './db.js';
-import type { Keyed, ProjectedEvent, Projection, StateSpec, Write } from './projection.js';
+import type { Keyed, ProjectedEvent, Projection, StateSpec, StoredRow, Write } from './projection.js';
 import type { ProjectionName } from './schema.js';
 
 export interface FoldMode {
@@ -22,6 +22,8 @@ export interface FoldMode {
   maxCached?: number;
 }
 
+const NO_ROW: StoredRow = Object.freeze({ id: 0, stored: false });
+
 /** Keys a batch looks up, read in one query per this many. */
 const PREFETCH = 200;
 
@@ -32,6 +34,11 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
   private readonly absent = new Set<K>();
   /** Bulk: the keys with a row that are no longer in memory (read back when an event needs them). */
   readonly evicted = new Set<K>();
+  /** The row ids of the values in memory that have a row (a state with `rowid`). */
+  private readonly ids = new Map<K, number>();
+  /** The last row id given out; undefined until read again in a batch (another process may insert meanwhile). */
+  private lastId: number | undefined;
+  private readonly maxId: Statement<{ n: number }> | undefined;
   private readonly one: Statement<Record<string, unknown>>;
   private readonly many: Statement<Record<string, unknown>> | undefined;
 
@@ -43,6 +50,12 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
   ) {
     const select = `SELECT ${spec.columns ?? '*'} FROM ${spec.table} WHERE ${spec.key}`;
     this.one = db.prepare(`${select} = ?`);
+    this.maxId =
+      spec.rowid !== undefined && !bulk
+        ? db.prepare(`SELECT coalesce(max(${spec.rowid}), 0) AS n FROM ${spec.table}`)
+        : undefined;
+    // a bulk fold began with empty tables
+    if (bulk) this.lastId = 0;
     this.many =
       spec.keyOf && !bulk
         ? db.prepare(`${select} IN (${Array.from({ length: PREFETCH }, () => '?').join(', ')})`)
@@ -55,10 +68,31 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
       if (this.bulk ? !this.evicted.delete(key) : this.absent.has(key)) return undefined;
       const row = this.one.get([key]);
       if (!row) return undefined;
-      v = this.spec.fromRow(row);
-      this.cache.set(key, v);
+      v = this.loaded(key, row);
     }
     return v;
+  }
+
+  private loaded(key: K, row: Record<string, unknown>): V {
+    const v = this.spec.fromRow(row);
+    this.cache.set(key, v);
+    if (this.spec.rowid !== undefined) this.ids.set(key, row[this.spec.rowid] as number);
+    return v;
+  }
+
+  private rowOf(key: K): StoredRow {
+    if (this.spec.rowid === undefined) return NO_ROW;
+    const id = this.ids.get(key);
+    if (id !== undefined) return { id, stored: true };
+    this.lastId ??= this.maxId!.get()!.n;
+    const next = ++this.lastId;
+    this.ids.set(key, next);
+    return { id: next, stored: false };
+  }
+
+  private forget(key: K): void {
+    this.cache.delete(key);
+    this.ids.delete(key);
   }
 
   put(key: K, value: V): void {
@@ -90,7 +124,7 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
       while (params.length < PREFETCH) params.push(null);
       for (const row of many.all(params)) {
         const key = row[column] as K;
-        this.cache.set(key, this.spec.fromRow(row));
+        this.loaded(key, row);
         wanted.delete(key);
       }
     }
@@ -101,24 +135,28 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
   flush(run: (w: Write) => void): void {
     const spec = this.spec;
     for (const [key, value] of this.dirty) {
-      if (spec.toWrite) run(spec.toWrite(key, value));
+      if (spec.toWrite) run(spec.toWrite(key, value, this.rowOf(key)));
       // A final value takes no more events (a late one is refused): keep only live ones in memory.
       if (spec.isFinal?.(value) === true) {
-        this.cache.delete(key);
+        this.forget(key);
         if (this.bulk) this.evicted.add(key);
       }
     }
     this.dirty.clear();
+    if (!this.bulk) this.lastId = undefined;
     if (this.cache.size > this.maxCached) {
       if (this.bulk) for (const key of this.cache.keys()) this.evicted.add(key);
       this.cache.clear();
+      this.ids.clear();
     }
   }
 
   reset(): void {
     this.cache.clear();
+    this.ids.clear();
     this.dirty.clear();
     this.absent.clear();
+    this.lastId = undefined;
   }
 }
 

@@ -1,6 +1,7 @@
 /** What a projection is to the runner, and the event as projections see it (parsed once per batch). */
 import type { StoredEvent } from '../eventStore/eventStore.js';
 import { describeError } from '../errors.js';
+import { fastParse } from '../messages/fastParse.js';
 import { isBrokerRecorded, isDomainEventType, isMessageType, parseEvent, type ParsedEvent } from '../messages/index.js';
 import type { SqlValue } from './db.js';
 import type { ProjectionName } from './schema.js';
@@ -43,13 +44,26 @@ export interface StateSpec<K extends string | number, V> {
   readonly table: string;
   readonly key: string;
   readonly columns?: string;
+  /**
+   * The table's INTEGER PRIMARY KEY, when the runner numbers the rows: a new value's row gets the next number, in
+   * the order the rows are first written, and `toWrite` is told the number and whether the row exists, so it can
+   * write a plain INSERT or an UPDATE by row id (cheaper than an upsert through the key's index).
+   */
+  readonly rowid?: string;
   fromRow(row: Record<string, unknown>): V;
   /** The write that stores a changed value (none: the value is only ever read from rows others write). */
-  toWrite?(key: K, value: V): Write;
+  toWrite?(key: K, value: V, row: StoredRow): Write;
   /** A value that takes no more events: written, then let go of. */
   isFinal?(value: V): boolean;
   /** The key an event will look up: the runner loads a batch's keys in one query before folding it. */
   keyOf?(event: ProjectedEvent): K | undefined;
+}
+
+/** A value's row, for a state whose rows the runner numbers (`rowid`); id 0 otherwise. */
+export interface StoredRow {
+  readonly id: number;
+  /** Whether the row exists (else the write inserts it). */
+  readonly stored: boolean;
 }
 
 /** A projection's view of one kind of its state, as the runner gives it. */
@@ -114,76 +128,8 @@ export function ownTimeOf(data: unknown): string | undefined {
   return undefined;
 }
 
-const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 /** One object for every test: a regular expression literal is a new object each time it is evaluated. */
 const RUN_ID = /^[0-9]{1,15}$/;
-const isRunId = (v: unknown): v is string => typeof v === 'string' && RUN_ID.test(v);
-const hasEnvelope = (d: Record<string, unknown>): boolean =>
-  isText(d.namespace) && isText(d.sender) && isText(d.execution_id) && isRunId(d.run_id) && isText(d.created_at);
-
-/**
- * The three types that make up most of a run's log (a slice, its result, a worker taking it), checked by hand for
- * exactly the fields the projections read: zod costs more per event than everything else the projection does with
- * them. Anything that does not pass goes through the full schema (which then says what is wrong).
- */
-export function fastParse(e: StoredEvent): ParsedEvent | undefined {
-  const d = e.data;
-  if (!isRecord(d)) return undefined;
-  switch (e.type) {
-    case 'slice': {
-      const c = d.content;
-      if (d.msg_type !== 'slice' || !hasEnvelope(d) || !isRecord(c)) return undefined;
-      const ok =
-        isText(c.tf_filename) &&
-        isText(c.fastmon_file) &&
-        isText(c.filename) &&
-        isText(c.req_id) &&
-        isCount(c.slice_id) &&
-        isCount(c.start) &&
-        isCount(c.end) &&
-        isCount(c.tf_count) &&
-        c.tf_count === c.end - c.start + 1 &&
-        isCount(c.attempt) &&
-        c.attempt >= 1 &&
-        c.run_id === d.run_id &&
-        c.execution_id === d.execution_id;
-      return ok ? ({ kind: 'message', type: 'slice', message: d } as unknown as ParsedEvent) : undefined;
-    }
-    case 'slice_result': {
-      const c = d.content;
-      if (d.msg_type !== 'slice_result' || !hasEnvelope(d) || !isRecord(c)) return undefined;
-      const r = c.result;
-      const ok =
-        isText(c.tf_filename) &&
-        isCount(c.slice_id) &&
-        isCount(c.attempt) &&
-        c.attempt >= 1 &&
-        (c.state === 'done' || c.state === 'failed') &&
-        (r === undefined ||
-          r === null ||
-          (isRecord(r) && (r.error === undefined || r.error === null || typeof r.error === 'string')));
-      return ok ? ({ kind: 'message', type: 'slice_result', message: d } as unknown as ParsedEvent) : undefined;
-    }
-    case 'SliceProcessingStarted': {
-      const ok =
-        isText(d.tf_filename) &&
-        isText(d.fastmon_file) &&
-        isText(d.worker) &&
-        isText(d.started_at) &&
-        isText(d.lease_deadline) &&
-        isCount(d.attempt) &&
-        d.attempt >= 1 &&
-        isCount(d.slice_id) &&
-        isRunId(d.run_id) &&
-        isText(d.execution_id) &&
-        isText(d.namespace);
-      return ok ? ({ kind: 'domain', type: 'SliceProcessingStarted', data: d } as unknown as ParsedEvent) : undefined;
-    }
-    default:
-      return undefined;
-  }
-}
 
 /** Parses a stored event for the projections. Unknown types pass with `parsed` undefined and no `invalid`. */
 export function projectEvent(e: StoredEvent): ProjectedEvent {
@@ -218,7 +164,7 @@ export function projectEvent(e: StoredEvent): ProjectedEvent {
 export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 export const int = (v: unknown): number | undefined =>
   typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
-export { isRecord };
+export { fastParse, isRecord };
 
 /** The run number an event is about (body `run_id`, content `run_id`, metadata `runNumber`). */
 export function runNumberOf(e: ProjectedEvent): number | undefined {

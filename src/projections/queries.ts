@@ -5,6 +5,7 @@
  */
 import { NotFoundError, ValidationError } from '../errors.js';
 import { machineDefinitions } from '../machines/export.js';
+import { RUN_STATE_FIELDS } from '../machines/run.js';
 import type { SqlValue, ViewsDb } from './db.js';
 import type { FilterSpec, FilterValues, PageRequest } from './filters.js';
 import { runStateDifferences, TESTBED_FROM } from './testbedRecords.js';
@@ -134,22 +135,9 @@ const runRow = (r: Raw): Row => ({
   finished: r.finished === 1,
 });
 
-const RUN_STATE_FIELDS = [
+const RUN_STATE_ROW_FIELDS = [
   'run_number',
-  'phase',
-  'state',
-  'substate',
-  'target_worker_count',
-  'active_worker_count',
-  'stf_samples_received',
-  'slices_created',
-  'slices_queued',
-  'slices_processing',
-  'slices_completed',
-  'slices_failed',
-  'slices_retried',
-  'stf_files',
-  'total_stf_files',
+  ...RUN_STATE_FIELDS,
   'refusals',
   'finished_at',
   'state_changed_at',
@@ -160,7 +148,7 @@ const RUN_STATE_FIELDS = [
 
 const runStateRow = (r: Raw): Row => {
   const out: Row = {};
-  for (const f of RUN_STATE_FIELDS) out[f] = r[f] ?? null;
+  for (const f of RUN_STATE_ROW_FIELDS) out[f] = r[f] ?? null;
   out.finished = r.finished === 1;
   out.metadata = parseJson(r.metadata);
   // 'reported': what a testbed agent wrote through REST; 'log': what swf-es derives from the messages.

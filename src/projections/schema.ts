@@ -8,7 +8,7 @@
  */
 import { TESTBED_DDL, TESTBED_INDEXES, TESTBED_TABLES } from './testbedRecords.js';
 
-export const VIEWS_VERSION = 3;
+export const VIEWS_VERSION = 4;
 
 /** Tables owned by each projection (a projection's rebuild drops and recreates exactly these). */
 export const PROJECTION_TABLES = {

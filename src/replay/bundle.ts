@@ -12,6 +12,7 @@
  * the imported run (numbers skipped on the way are recorded as reserved by the import).
  */
 import { NotFoundError, ValidationError } from '../errors.js';
+import { lastRevision } from '../eventStore/streamState.js';
 import {
   type EventStore,
   type ExpectedRevision,
@@ -208,12 +209,8 @@ export function parseBundle(text: string, source = 'bundle'): ParsedBundle {
 }
 
 async function headRevision(store: EventStore, stream: string): Promise<number> {
-  try {
-    for await (const e of store.readStream(stream, { direction: 'backwards', maxCount: 1 })) return Number(e.revision);
-  } catch (e: unknown) {
-    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
-  }
-  return -1;
+  const last = await lastRevision(store, stream);
+  return last === 'no_stream' ? -1 : Number(last);
 }
 
 async function streamExists(store: EventStore, stream: string): Promise<boolean> {

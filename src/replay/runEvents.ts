@@ -6,7 +6,7 @@
  * Bundles (and the determinism check) also take the agents' heartbeats and logs that carry the execution id
  * (`agent-*`), and the counter events that allocated the run number and the execution id.
  */
-import { NotFoundError } from '../errors.js';
+import { isNotFoundError, NotFoundError } from '../errors.js';
 import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
 import {
   EXECUTION_IDS_STREAM,
@@ -30,13 +30,11 @@ export interface RunInfo {
   started: StoredEvent | undefined;
 }
 
-const isNotFound = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === 'NOT_FOUND';
-
 async function firstOf(store: EventStore, stream: string): Promise<StoredEvent | undefined> {
   try {
     for await (const e of store.readStream(stream, { maxCount: 1 })) return e;
   } catch (e: unknown) {
-    if (!isNotFound(e)) throw e;
+    if (!isNotFoundError(e)) throw e;
   }
   return undefined;
 }
@@ -56,7 +54,7 @@ export async function locateRun(store: EventStore, run: string | number): Promis
         if (a.run_number === runNumber && typeof a.execution_id === 'string') executionId = a.execution_id;
       }
     } catch (e: unknown) {
-      if (!isNotFound(e)) throw e;
+      if (!isNotFoundError(e)) throw e;
     }
   }
   if (executionId === undefined) throw new NotFoundError(`run ${runId} not found in ${store.url}`);
@@ -136,7 +134,7 @@ export async function counterEvents(store: EventStore, info: RunInfo): Promise<S
           out.push(e);
       }
     } catch (e: unknown) {
-      if (!isNotFound(e)) throw e;
+      if (!isNotFoundError(e)) throw e;
     }
   }
   return out;

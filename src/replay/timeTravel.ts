@@ -1,12 +1,22 @@
 /**
  * Time travel: a run's views as they stood at a log position or a workflow-clock time, folded from the log by the
- * fast processing agent itself (the same code that decided the run), with its outputs discarded.
+ * RunState rule (`runStateStep`), the one the fast processing agent and the workflow projection fold with.
  */
 import { ValidationError } from '../errors.js';
 import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
-import { decide } from '../agents/runtime.js';
-import { fastProcessingAgent, type FastProcessingOptions } from '../agents/fastProcessingAgent.js';
-import { initialRunContext, machineHash, type RunContext } from '../machines/index.js';
+import { parseEvent, type ParsedEvent } from '../messages/parse.js';
+import { fastParse } from '../projections/projection.js';
+import {
+  type FastSnapshot,
+  initialRunContext,
+  machineHash,
+  type RunContext,
+  type RunEvent,
+  type RunState,
+  runStateOf,
+  RunStateFold,
+  RUN_STATE_EVENT_TYPES,
+} from '../machines/index.js';
 import { clockTimeOf, locateRun, readRunEvents, type RunInfo } from './runEvents.js';
 
 /** Where to stop: a log position (inclusive) or a workflow-clock time (events stamped at or before it). */
@@ -22,25 +32,8 @@ export function parseReplayPoint(at: string | undefined): ReplayPoint {
   return { time: t };
 }
 
-/** The RunState fields of DESIGN.md semantics 7. */
-export interface RunStateView {
-  run_id: string;
-  execution_id: string | null;
-  phase: string;
-  state: string;
-  substate: string | null;
-  stf_samples_received: number;
-  slices_created: number;
-  slices_queued: number;
-  slices_processing: number;
-  slices_completed: number;
-  slices_failed: number;
-  active_worker_count: number;
-  target_worker_count: number;
-  slices_retried: number;
-  stf_files: number;
-  total_stf_files: number | null;
-}
+/** The RunState fields of DESIGN.md semantics 7, of one run. */
+export type RunStateView = { run_id: string; execution_id: string | null } & RunState;
 
 export interface ReplayView {
   run_number: number;
@@ -61,24 +54,7 @@ export interface ReplayView {
 }
 
 function runStateView(runId: string, c: RunContext): RunStateView {
-  return {
-    run_id: runId,
-    execution_id: c.execution_id,
-    phase: c.phase,
-    state: c.state,
-    substate: c.substate,
-    stf_samples_received: c.stf_samples_received,
-    slices_created: c.slices_created,
-    slices_queued: c.slices_queued,
-    slices_processing: c.slices_processing,
-    slices_completed: c.slices_completed,
-    slices_failed: c.slices_failed,
-    active_worker_count: c.active_worker_count,
-    target_worker_count: c.target_worker_count,
-    slices_retried: c.slices_retried,
-    stf_files: c.stf_files,
-    total_stf_files: c.total_stf_files,
-  };
+  return { run_id: runId, execution_id: c.execution_id, ...runStateOf(c) };
 }
 
 const senderOf = (e: StoredEvent): string | null => {
@@ -87,12 +63,29 @@ const senderOf = (e: StoredEvent): string | null => {
   return typeof s === 'string' ? s : null;
 };
 
-export interface PlaybackOptions extends FastProcessingOptions {
+export interface PlaybackOptions {
+  /** Told of every run machine transition taken (refused events aside), e.g. for the Stately inspector. */
+  onRunTransition?: (runId: string, event: RunEvent, snapshot: FastSnapshot<RunContext>) => void;
   /**
    * Plays the events back in real time divided by `speed` (by their workflow-clock stamps), for someone watching
    * (`--inspect`). Undefined: as fast as possible.
    */
   speed?: number;
+}
+
+/**
+ * The event parsed, if the RunState rule reads its type and it is valid; the monitor's projection parses the same
+ * way (`fastParse` first), so the two agree on every event.
+ */
+function parseKnown(e: StoredEvent, namespace: string): ParsedEvent | undefined {
+  if (!RUN_STATE_EVENT_TYPES.has(e.type)) return undefined;
+  const ns = (e.data as { namespace?: unknown } | null)?.namespace;
+  if (typeof ns === 'string' && ns !== namespace) return undefined;
+  try {
+    return fastParse(e) ?? parseEvent(e);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Folds a run's events up to `point` (the end of the run when undefined). */
@@ -104,10 +97,7 @@ export async function replayRun(
   playback: PlaybackOptions = {},
 ): Promise<ReplayView> {
   const info = known ?? (await locateRun(store, run));
-  const agent = fastProcessingAgent(
-    { name: 'replay', type: 'Fast_Processing', namespace: info.namespace },
-    playback.onRunTransition ? { onRunTransition: playback.onRunTransition } : {},
-  );
+  const fold = new RunStateFold(undefined, playback.onRunTransition);
   const speed = playback.speed;
   const until = point && 'position' in point ? point.position : undefined;
   const limit = point && 'time' in point ? point.time : undefined;
@@ -117,19 +107,14 @@ export async function replayRun(
   // Clock stamps are read only when asked for (--at TIME, playback speed): parsing dates costs more than folding.
   const timed = limit !== undefined || speed !== undefined;
   let t: number | undefined;
-  const ctx = {
-    replaying: true,
-    get now(): string {
-      return new Date(t ?? lastTime ?? 0).toISOString();
-    },
-  };
   for await (const e of readRunEvents(store, info, until !== undefined ? { until } : {})) {
     t = timed ? clockTimeOf(e) : undefined;
     // The log is in clock order for a run's events; stop at the first one stamped after the time asked for.
     if (limit !== undefined && t !== undefined && t > limit) break;
     if (speed !== undefined && t !== undefined && lastTime !== undefined && t > lastTime)
       await new Promise((r) => setTimeout(r, (t! - lastTime!) / speed));
-    decide(agent, e, ctx);
+    const parsed = parseKnown(e, info.namespace);
+    if (parsed) fold.apply(parsed);
     last = e;
     if (t !== undefined) lastTime = t;
     events++;
@@ -138,7 +123,7 @@ export async function replayRun(
     // The time the view stands at: the last folded event's clock stamp (or of one before it without one).
     lastTime = clockTimeOf(last);
   }
-  const c = agent.runState(info.run_id) ?? initialRunContext;
+  const c = fold.run(info.run_id)?.context ?? initialRunContext;
   const current = machineHash();
   return {
     run_number: info.run_number,

@@ -90,6 +90,13 @@ const slicesOf = (outputs: readonly Output[]): SliceContent[] =>
 
 const runState = (a: AgentUnderTest<FastProcessingAgent>): RunContext => a.agent.runState(RUN)!;
 
+/** A sample registered, and its slice messages played back as the log does; returns the outputs. */
+const cut = (a: AgentUnderTest<FastProcessingAgent>, e: Parameters<typeof a.decide>[0]): Output[] => {
+  const out = a.decide(e);
+  expect(a.feed(out)).toEqual([]);
+  return out;
+};
+
 describe('fast processing agent: slicing', () => {
   it('broadcasts run_imminent_worker with the worker parameters on run_imminent', () => {
     const a = new AgentUnderTest(fastProcessingAgent({ name: NAME, type: 'Fast_Processing', namespace: NAMESPACE }));
@@ -116,6 +123,9 @@ describe('fast processing agent: slicing', () => {
   ])('cuts a sample of %i TFs into %i contiguous slices, the first tf_count mod n taking one TF more', (tfCount, n) => {
     const a = fastProcessing(`fast_processing.slices_per_sample=${n}`);
     const then = a.when(sample(1, 130, tfCount));
+    // a slice counts when the log holds its message, not when it is decided
+    expect(runState(a)).toMatchObject({ stf_samples_received: 1, slices_created: 0, slices_queued: 0 });
+    a.feed(then.outputs);
     const slices = slicesOf(then.outputs);
     expect(slices).toHaveLength(n);
     const base = Math.floor(tfCount / n);
@@ -137,7 +147,7 @@ describe('fast processing agent: slicing', () => {
 describe('fast processing agent: retries and leases', () => {
   it('re-queues a failed slice with attempt + 1 until max_slice_retries, then fails it for good', () => {
     const a = fastProcessing();
-    let slice = slicesOf(a.decide(sample(1, 0, 15)))[0]!;
+    let slice = slicesOf(cut(a, sample(1, 0, 15)))[0]!;
     const first = slice;
     for (let attempt = 1; attempt <= 3; attempt++) {
       expect(a.decide(started(slice))).toEqual([]);
@@ -162,7 +172,7 @@ describe('fast processing agent: retries and leases', () => {
 
   it('allows max_slice_retries + 1 attempts as configured', () => {
     const a = fastProcessing('fast_processing.max_slice_retries=1');
-    const slice = slicesOf(a.decide(sample(1, 0, 15)))[0]!;
+    const slice = slicesOf(cut(a, sample(1, 0, 15)))[0]!;
     a.decide(started(slice));
     const retry = slicesOf(a.decide(result(slice, 'failed')))[0]!;
     expect(retry.attempt).toBe(2);
@@ -173,7 +183,7 @@ describe('fast processing agent: retries and leases', () => {
 
   it('records an expired lease at its deadline, counts it as a failed attempt and re-queues the slice', () => {
     const a = fastProcessing();
-    const slice = slicesOf(a.decide(sample(1, 0, 15)))[0]!;
+    const slice = slicesOf(cut(a, sample(1, 0, 15)))[0]!;
     const startMs = T0 + 30_000;
     a.decide(started(slice, startMs, 90_000));
     const deadline = startMs + 90_000;
@@ -195,7 +205,7 @@ describe('fast processing agent: retries and leases', () => {
 
   it('ignores a late result for the attempt whose lease expired', () => {
     const a = fastProcessing();
-    const slice = slicesOf(a.decide(sample(1, 0, 15)))[0]!;
+    const slice = slicesOf(cut(a, sample(1, 0, 15)))[0]!;
     a.decide(started(slice, T0, 90_000));
     const retry = slicesOf(a.feed(a.agent.onDeadline!(T0 + 90_000, ctx())))[0]!;
     const before = runState(a);
@@ -211,7 +221,7 @@ describe('fast processing agent: retries and leases', () => {
 
   it('fails a slice for good when the lease of its last attempt expires', () => {
     const a = fastProcessing('fast_processing.max_slice_retries=0');
-    const slice = slicesOf(a.decide(sample(1, 0, 15)))[0]!;
+    const slice = slicesOf(cut(a, sample(1, 0, 15)))[0]!;
     a.decide(started(slice, T0, 90_000));
     const then = a.feed(a.agent.onDeadline!(T0 + 90_000, ctx()));
     expect(then.map((o) => o.event.type)).toEqual(['agent_log']);
@@ -220,7 +230,7 @@ describe('fast processing agent: retries and leases', () => {
 
   it('ignores a result for an attempt the slice is not on', () => {
     const a = fastProcessing();
-    const slice = slicesOf(a.decide(sample(1, 0, 15)))[0]!;
+    const slice = slicesOf(cut(a, sample(1, 0, 15)))[0]!;
     a.decide(started(slice));
     a.when(result(slice, 'done', 2)).nothing();
     expect(runState(a)).toMatchObject({ slices_completed: 0, slices_processing: 1 });
@@ -231,7 +241,7 @@ describe('fast processing agent: the end of a run', () => {
   /** A run with one 3-slice sample; returns the slices. */
   const threeSlices = () => {
     const a = fastProcessing('fast_processing.slices_per_sample=3');
-    const slices = slicesOf(a.decide(sample(1, 0, 20)));
+    const slices = slicesOf(cut(a, sample(1, 0, 20)));
     return { a, slices };
   };
   const complete = (a: AgentUnderTest<FastProcessingAgent>, s: SliceContent): Output[] => {
@@ -290,6 +300,17 @@ describe('fast processing agent: the end of a run', () => {
     expect(out[1]!.event.data).toMatchObject({ slices_completed: 2, slices_failed: 1, slices_retried: 3 });
   });
 
+  it('does not finish a run on end_run while slices it decided are not yet in the log', () => {
+    const a = fastProcessing('fast_processing.slices_per_sample=3');
+    const decided = a.decide(sample(1, 0, 20));
+    a.when(daq.endRun(1)).appends('end_run', 'agent_log');
+    a.feed(decided);
+    expect(runState(a)).toMatchObject({ slices_created: 3, slices_queued: 3 });
+    const slices = slicesOf(decided);
+    for (const s of slices.slice(0, 2)) expect(complete(a, s)).toEqual([]);
+    expect(complete(a, slices[2]!).map((o) => o.event.type)).toEqual(['RunFinished', 'agent_log']);
+  });
+
   it('finishes a run without slices on end_run', () => {
     const a = fastProcessing();
     a.when(daq.endRun(0)).appends('end_run', 'agent_log', 'RunFinished', 'agent_log');
@@ -331,7 +352,7 @@ describe('fast processing agent: the end of a run', () => {
       const c = runState(a);
       expect(countersAddUp(c), JSON.stringify(c)).toBe(true);
     };
-    const queue = [...slicesOf(a.decide(sample(1, 0, 30))), ...slicesOf(a.decide(sample(2, 200, 30)))];
+    const queue = [...slicesOf(cut(a, sample(1, 0, 30))), ...slicesOf(cut(a, sample(2, 200, 30)))];
     check();
     let step = 0;
     let startMs = T0;

@@ -12,7 +12,9 @@ import {
   ExpectedVersionConflictError,
   type GroupEvent,
   type NewEvent,
+  StoreClosedError,
   type StoredEvent,
+  StoreUnavailableError,
   StreamNotFoundError,
   ValidationError,
 } from '../../src/index.js';
@@ -261,6 +263,29 @@ export function describeEventStore(
         expect(stored.map((e) => e.revision)).toEqual([0n, 1n, 2n, 3n]);
         if (store.capabilities.atomicAppendBytes !== undefined) {
           expect(store.capabilities.atomicAppendBytes).toBeLessThan(1_800_000);
+        }
+      });
+    });
+
+    describe('a closed store', () => {
+      it('throws the same typed error from every call: StoreClosedError, a store-unavailable error', async () => {
+        const closing = await factory();
+        await closing.close();
+        const calls: [string, () => Promise<unknown>][] = [
+          ['appendToStream', () => closing.appendToStream(`${fresh()}-closed`, [ev('A')])],
+          ['readStream', () => collect(closing.readStream(`${fresh()}-closed`))],
+          ['readAll', () => collect(closing.readAll({ maxCount: 1 }))],
+        ];
+        for (const [what, call] of calls) {
+          // a call may throw before it returns its promise: both count
+          const error: unknown = await Promise.resolve()
+            .then(call)
+            .then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+          expect(error, what).toBeInstanceOf(StoreClosedError);
+          expect(error, what).toBeInstanceOf(StoreUnavailableError);
         }
       });
     });
@@ -659,7 +684,10 @@ export function describeGroupContract(
         await sub.nack(e!, 'retry', 'handler crashed');
       }
       expect(counts).toEqual([0, 1, 2]);
-      await expect.poll(async () => (await store.listParked(s, 'workers')).length).toBe(1);
+      // parking follows the last nack: wait until it shows
+      await expect
+        .poll(async () => (await store.listParked(s, 'workers')).length, { timeout: 10_000, interval: 10 })
+        .toBe(1);
       const parked = await store.listParked(s, 'workers');
       expect(parked.map((p) => (p.event.data as { i: number }).i)).toEqual([1]);
       expect(parked[0]!.reason).toBe('handler crashed');

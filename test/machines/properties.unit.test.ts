@@ -33,6 +33,7 @@ const runEvent: fc.Arbitrary<RunEvent> = fc.oneof(
     weight: 3,
     arbitrary: fc.integer({ min: -1, max: 15 }).map<RunEvent>((slices) => ({ type: 'SAMPLE_REGISTERED', slices })),
   },
+  { weight: 3, arbitrary: fc.constant<RunEvent>({ type: 'SLICE_CREATED' }) },
   { weight: 5, arbitrary: fc.constant<RunEvent>({ type: 'SLICE_STARTED' }) },
   { weight: 3, arbitrary: fc.constant<RunEvent>({ type: 'SLICE_SUCCEEDED' }) },
   { weight: 2, arbitrary: fc.boolean().map<RunEvent>((final) => ({ type: 'SLICE_FAILED', final })) },

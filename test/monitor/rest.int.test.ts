@@ -1,5 +1,11 @@
 /** The REST API over a real SQLite store: testbed shapes, DRF pages, filters, JSON errors, read-only. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConcurrencyError, ERROR_CODES, IllegalStateError } from '../../src/errors.js';
+import { RUN_STATE_FIELDS } from '../../src/machines/index.js';
+import { statusOf } from '../../src/monitor/server.js';
+import { openViewsDb } from '../../src/projections/db.js';
+import { getRunState } from '../../src/projections/queries.js';
+import { Projector } from '../../src/projections/runner.js';
 import { appendRunFixture, type RunFixture } from '../helpers/runFixture.js';
 import { get, startTestMonitor, type TestMonitor } from './helpers.js';
 
@@ -177,5 +183,51 @@ describe('REST', () => {
       expect(r.status, asset).toBe(200);
       expect(r.text).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
     }
+  });
+});
+
+describe('GET /api/runs/{run}/timeline/', () => {
+  const pick = (o: Record<string, unknown>): Record<string, unknown> =>
+    Object.fromEntries(RUN_STATE_FIELDS.map((f) => [f, o[f]]));
+
+  it('shows the run at its end without a position, as the RunState view does', async () => {
+    const t = (await json(`/api/runs/${run.runNumber}/timeline/`)) as Record<string, unknown>;
+    const state = (await json(`/api/run-states/${run.runNumber}/`)) as Record<string, unknown>;
+    expect(t).toMatchObject({ run_number: run.runNumber, execution_id: run.executionId });
+    expect(t.position).toBe(t.last_position);
+    expect(pick(t.run_state as Record<string, unknown>)).toEqual(pick(state));
+  });
+
+  it("at a position in the middle, equals the projection's RunState folded up to that position", async () => {
+    const t0 = (await json(`/api/runs/${run.runNumber}/timeline/`)) as {
+      first_position: number;
+      last_position: number;
+    };
+    const middle = Math.floor((t0.first_position + t0.last_position) / 2);
+    const t = (await json(`/api/runs/${run.runNumber}/timeline/?position=${middle}`)) as Record<string, unknown>;
+    expect(t.position).toBeLessThanOrEqual(middle);
+    const db = openViewsDb(':memory:');
+    const projector = await Projector.open(m.store, db);
+    await projector.catchUp({ until: BigInt(middle) });
+    expect(pick(t.run_state as Record<string, unknown>)).toEqual(pick(getRunState(db, run.runNumber)));
+    db.close();
+  });
+
+  it('answers 400 for a position that is not one, 404 for an unknown run', async () => {
+    const bad = await get(m.url, `/api/runs/${run.runNumber}/timeline/?position=soon`);
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ code: 'VALIDATION', detail: expect.stringMatching(/position must be/) });
+    const unknown = await get(m.url, '/api/runs/999999/timeline/');
+    expect(unknown.status).toBe(404);
+  });
+});
+
+describe('typed errors over HTTP', () => {
+  it('map to a status each: none of ours is a 500', () => {
+    const statuses = ERROR_CODES.map((code) => statusOf(Object.assign(new IllegalStateError('x'), { code })));
+    for (const s of statuses) expect([400, 404, 409, 503]).toContain(s);
+    expect(statusOf(new IllegalStateError('already ended'))).toBe(409);
+    expect(statusOf(new ConcurrencyError('moved'))).toBe(409);
+    expect(statusOf(new Error('a bug'))).toBe(500);
   });
 });

@@ -106,10 +106,14 @@ describe('GET /api/messages/stream/', () => {
       expect.arrayContaining([null, ['slice']]),
     );
     a.close();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(
-      ((await get(m.url, '/api/messages/stream/status/')).json as { connected_clients: number }).connected_clients,
-    ).toBe(1);
+    const base = m.url;
+    await expect
+      .poll(
+        async () =>
+          ((await get(base, '/api/messages/stream/status/')).json as { connected_clients: number }).connected_clients,
+        { timeout: 10_000, interval: 50 },
+      )
+      .toBe(1);
   });
 
   it('answers bad parameters with a 400 before streaming', async () => {

@@ -102,8 +102,8 @@ describe('--inspect', () => {
     const replay = await swf('replay', String(run.run_number), '--store', store, '--json', '--inspect', url);
     expect(replay.code, replay.err).toBe(0);
     expect(JSON.parse(replay.out)).toMatchObject({ run_number: run.run_number });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(steps(received, sessionId)).toEqual(liveSteps);
+    // the inspector's socket may deliver the last steps after the process exits
+    await expect.poll(() => steps(received, sessionId), { timeout: 10_000, interval: 25 }).toEqual(liveSteps);
   }, 60_000);
 
   it('--speed paces the playback by the run clock', async () => {

@@ -34,7 +34,7 @@ import type {
   SubscribeToAllOptions,
   SubscribeToStreamOptions,
 } from '../eventStore.js';
-import { StreamNotFoundError } from '../eventStore.js';
+import { StoreClosedError, StreamNotFoundError } from '../eventStore.js';
 import {
   assertExpectedRevision,
   assertGroupName,
@@ -162,7 +162,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions, cli
   const starting = new Set<Promise<void>>();
 
   const ensureOpen = (): void => {
-    if (closed) throw new IllegalStateError(`the EventStoreDB store at ${connection} is closed`);
+    if (closed) throw new StoreClosedError(`at ${connection}`);
   };
   const track = <S extends Closable>(s: S): S => {
     live.add(s);

@@ -19,6 +19,7 @@ import {
   StreamNotFoundError,
   type SubscribeToAllOptions,
   type SubscribeToStreamOptions,
+  StoreClosedError,
 } from '../eventStore.js';
 import {
   ChangeNotifier,
@@ -61,7 +62,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
   let closed = false;
 
   const ensureOpen = (): void => {
-    if (closed) throw new ConcurrencyError('the in-memory store is closed');
+    if (closed) throw new StoreClosedError('memory:');
   };
 
   function checkIdempotent(
@@ -185,6 +186,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
       const max = maxCountOf(opts.maxCount);
       const backwards = opts.direction === 'backwards';
       return (async function* () {
+        ensureOpen();
         const rows = streams.get(stream);
         if (!rows) throw new StreamNotFoundError(stream);
         const from = opts.from ?? (backwards ? 'end' : 'start');
@@ -204,6 +206,7 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
       const max = maxCountOf(opts.maxCount);
       const backwards = opts.direction === 'backwards';
       return (async function* () {
+        ensureOpen();
         const from = opts.from ?? (backwards ? 'end' : 'start');
         // position p is at index p-1
         let i = from === 'start' ? 0 : from === 'end' ? (backwards ? log.length - 1 : log.length) : Number(from) - 1;

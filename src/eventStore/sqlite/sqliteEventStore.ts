@@ -37,6 +37,7 @@ import {
   StreamNotFoundError,
   type SubscribeToAllOptions,
   type SubscribeToStreamOptions,
+  StoreClosedError,
 } from '../eventStore.js';
 import {
   ChangeNotifier,
@@ -255,7 +256,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   );
   let closed = false;
   const ensureOpen = (): void => {
-    if (closed) throw new StoreUnavailableError(`the store ${path} is closed`);
+    if (closed) throw new StoreClosedError(path);
   };
 
   /** The stored events whose ids lead this append, if they repeat it exactly; otherwise a conflict. */
@@ -397,7 +398,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     if (batch.length === 0) return;
     touched = new Set();
     if (closed) {
-      for (const job of batch) job.reject(new StoreUnavailableError(`the store ${path} is closed`));
+      for (const job of batch) job.reject(new StoreClosedError(path));
       return;
     }
     try {

@@ -1,6 +1,7 @@
 /** `stf_files` and `fastmon_files`: the STF files the DAQ announced and the data agent registered, and the TF samples FastMon took of them. */
 import { NO_WRITES, type ProjectedEvent, type Write } from '../projection.js';
-import { runFor } from './runs.js';
+import { runStateStep } from '../../machines/runState.js';
+import { runFor, stepRun } from './runs.js';
 import { json, type WorkflowState } from './state.js';
 
 const STF_GEN = `INSERT INTO stf_files (file_id, stf_filename, run_number, execution_id, namespace, sequence,
@@ -81,10 +82,8 @@ export function evolveFiles(e: ProjectedEvent, state: WorkflowState): readonly W
         updatedAt: e.time,
         metadata: json({ created_from: m.stf_filename, agent_name: m.processed_by ?? m.sender }),
       });
-      const r = runFor(state, run, e);
-      r.samples += 1;
-      r.updatedAt = e.time;
-      state.runs.put(run, r);
+      const step = runStateStep(e.parsed, undefined, { max_slice_retries: 0 });
+      if (step.run) stepRun(state, run, runFor(state, run, e), step.run, e.time);
       return [{ sql: STF_SAMPLED, params: [m.stf_filename] }];
     }
     default:

@@ -3,7 +3,8 @@
  * machine (`fastRun`) so the view applies exactly the rules the agents do.
  */
 import { fastRun } from '../../machines/registry.js';
-import { runEventOf, type RunEvent } from '../../machines/run.js';
+import type { RunEvent } from '../../machines/run.js';
+import { runStateStep } from '../../machines/runState.js';
 import type { Message } from '../../messages/schemas.js';
 import { executionIdOf, namespaceOf, NO_WRITES, type ProjectedEvent, type Write } from '../projection.js';
 import { json, paramsFor, type RunEntry, type WorkflowState } from './state.js';
@@ -26,7 +27,6 @@ export function runFor(state: WorkflowState, run: number, e: ProjectedEvent): Ru
       snapshot: fastRun.initial(),
       executionId: executionIdOf(e) ?? null,
       namespace: namespaceOf(e) ?? null,
-      samples: 0,
       stateChangedAt: e.time,
       updatedAt: e.time,
       finishedAt: null,
@@ -53,7 +53,10 @@ function onLifecycle(m: Message, e: ProjectedEvent, state: WorkflowState): reado
   const run = Number(m.run_id);
   const r = runFor(state, run, e);
   const params = paramsFor(state, m.execution_id);
-  const event = runEventOf(m, params.targetWorkers !== undefined ? { target_worker_count: params.targetWorkers } : {});
+  const event = runStateStep({ kind: 'message', message: m }, undefined, {
+    max_slice_retries: params.maxRetries,
+    ...(params.targetWorkers !== undefined ? { target_worker_count: params.targetWorkers } : {}),
+  }).run;
   if (!event) return NO_WRITES;
   const writes: Write[] = [];
   if (m.msg_type === 'run_imminent') {

@@ -4,8 +4,10 @@
  * caches and writes these (see `fold.ts`); the parts only read and change them.
  */
 import type { FastSnapshot } from '../../machines/fastPath.js';
-import { isFinished, type RunContext } from '../../machines/run.js';
-import { DEFAULT_MAX_SLICE_RETRIES, type SliceContext } from '../../machines/slice.js';
+import { isFinished, RUN_STATE_FIELDS, type RunContext } from '../../machines/run.js';
+import { runStateParamsOf } from '../../machines/runState.js';
+import type { SliceContext } from '../../machines/slice.js';
+import type { SqlValue } from '../db.js';
 import { int, isRecord, type Keyed, type ProjectedEvent, type StateSpec, type Write } from '../projection.js';
 
 export const json = (v: unknown): string => JSON.stringify(v);
@@ -21,7 +23,6 @@ export interface RunEntry {
   snapshot: FastSnapshot<RunContext>;
   executionId: string | null;
   namespace: string | null;
-  samples: number;
   stateChangedAt: string;
   updatedAt: string;
   finishedAt: string | null;
@@ -75,12 +76,11 @@ export interface WorkflowState {
 export function paramsOf(parameterValues: unknown): ExecutionParams {
   const fp =
     isRecord(parameterValues) && isRecord(parameterValues.fast_processing) ? parameterValues.fast_processing : {};
-  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-  const retries = int(fp.max_slice_retries);
+  const rule = runStateParamsOf(parameterValues);
   return {
-    maxRetries: retries !== undefined && retries >= 0 ? retries : DEFAULT_MAX_SLICE_RETRIES,
-    targetWorkers: int(fp.target_worker_count),
-    stfSamplingRate: num(fp.stf_sampling_rate),
+    maxRetries: rule.max_slice_retries,
+    targetWorkers: rule.target_worker_count,
+    stfSamplingRate: typeof fp.stf_sampling_rate === 'number' ? fp.stf_sampling_rate : undefined,
     slicesPerSample: int(fp.slices_per_sample),
   };
 }
@@ -104,13 +104,12 @@ const executions: StateSpec<string, ExecutionParams> = {
 const runs: StateSpec<number, RunEntry> = {
   table: 'run_states',
   key: 'run_number',
-  columns: `run_number, snapshot, stf_samples_received, execution_id, namespace, state_changed_at, updated_at,
+  columns: `run_number, snapshot, execution_id, namespace, state_changed_at, updated_at,
     finished_at, metadata`,
   fromRow: (row) => ({
     snapshot: JSON.parse(row.snapshot as string) as FastSnapshot<RunContext>,
     executionId: text(row.execution_id),
     namespace: text(row.namespace),
-    samples: row.stf_samples_received as number,
     stateChangedAt: row.state_changed_at as string,
     updatedAt: row.updated_at as string,
     finishedAt: text(row.finished_at),
@@ -118,54 +117,43 @@ const runs: StateSpec<number, RunEntry> = {
   }),
   toWrite: (run, r): Write => {
     const c = r.snapshot.context;
-    return {
-      sql: UPSERT_RUN_STATE,
-      params: [
-        run,
-        c.phase,
-        c.state,
-        c.substate,
-        c.target_worker_count,
-        c.active_worker_count,
-        r.samples,
-        c.slices_created,
-        c.slices_queued,
-        c.slices_processing,
-        c.slices_completed,
-        c.slices_failed,
-        c.slices_retried,
-        c.stf_files,
-        c.total_stf_files,
-        c.refusals,
-        isFinished(r.snapshot) ? 1 : 0,
-        r.finishedAt,
-        r.stateChangedAt,
-        r.updatedAt,
-        r.executionId,
-        r.namespace,
-        r.metadata,
-        json({ value: r.snapshot.value, context: c }),
-      ],
-    };
+    const params: SqlValue[] = [run];
+    for (const f of RUN_STATE_FIELDS) params.push(c[f]);
+    params.push(
+      c.refusals,
+      isFinished(r.snapshot) ? 1 : 0,
+      r.finishedAt,
+      r.stateChangedAt,
+      r.updatedAt,
+      r.executionId,
+      r.namespace,
+      r.metadata,
+      json({ value: r.snapshot.value, context: c }),
+    );
+    return { sql: UPSERT_RUN_STATE, params };
   },
 };
 
-const UPSERT_RUN_STATE = `INSERT INTO run_states (run_number, phase, state, substate, target_worker_count,
-  active_worker_count, stf_samples_received, slices_created, slices_queued, slices_processing, slices_completed,
-  slices_failed, slices_retried, stf_files, total_stf_files, refusals, finished, finished_at, state_changed_at,
-  updated_at, execution_id, namespace, metadata, snapshot)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (run_number) DO UPDATE SET phase = excluded.phase, state = excluded.state,
-  substate = excluded.substate, target_worker_count = excluded.target_worker_count,
-  active_worker_count = excluded.active_worker_count, stf_samples_received = excluded.stf_samples_received,
-  slices_created = excluded.slices_created, slices_queued = excluded.slices_queued,
-  slices_processing = excluded.slices_processing, slices_completed = excluded.slices_completed,
-  slices_failed = excluded.slices_failed, slices_retried = excluded.slices_retried,
-  stf_files = excluded.stf_files, total_stf_files = excluded.total_stf_files, refusals = excluded.refusals,
-  finished = excluded.finished, finished_at = excluded.finished_at,
-  state_changed_at = excluded.state_changed_at, updated_at = excluded.updated_at,
-  execution_id = excluded.execution_id, namespace = excluded.namespace, metadata = excluded.metadata,
-  snapshot = excluded.snapshot`;
+/** RunState's own fields (`RUN_STATE_FIELDS`), then what the view adds. */
+const RUN_STATE_COLUMNS = [
+  'run_number',
+  ...RUN_STATE_FIELDS,
+  'refusals',
+  'finished',
+  'finished_at',
+  'state_changed_at',
+  'updated_at',
+  'execution_id',
+  'namespace',
+  'metadata',
+  'snapshot',
+];
+
+const UPSERT_RUN_STATE = `INSERT INTO run_states (${RUN_STATE_COLUMNS.join(', ')})
+  VALUES (${RUN_STATE_COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (run_number) DO UPDATE SET ${RUN_STATE_COLUMNS.slice(1)
+    .map((col) => `${col} = excluded.${col}`)
+    .join(', ')}`;
 
 const UPSERT_SAMPLE = `INSERT INTO fastmon_files (tf_file_id, tf_filename, stf_filename, run_number, execution_id,
   namespace, tf_first, tf_last, tf_count, file_size_bytes, checksum, status, slice_count, created_at, updated_at,
@@ -215,15 +203,13 @@ const samples: StateSpec<string, SampleEntry> = {
   }),
 };
 
-const UPSERT_SLICE = `INSERT INTO tf_slices (tf_filename, fastmon_file, stf_filename, run_number, execution_id,
+const INSERT_SLICE = `INSERT INTO tf_slices (id, tf_filename, fastmon_file, stf_filename, run_number, execution_id,
   namespace, slice_id, tf_first, tf_last, tf_count, status, attempt, retries, max_retries, assigned_worker,
   assigned_at, lease_deadline, completed_at, last_error, refusals, last_refusal, created_at, updated_at, metadata)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (tf_filename) DO UPDATE SET status = excluded.status, attempt = excluded.attempt,
-  retries = excluded.retries, assigned_worker = excluded.assigned_worker, assigned_at = excluded.assigned_at,
-  lease_deadline = excluded.lease_deadline, completed_at = excluded.completed_at, last_error = excluded.last_error,
-  refusals = excluded.refusals, last_refusal = excluded.last_refusal, updated_at = excluded.updated_at,
-  metadata = excluded.metadata`;
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const UPDATE_SLICE = `UPDATE tf_slices SET status = ?, attempt = ?, retries = ?, assigned_worker = ?, assigned_at = ?,
+  lease_deadline = ?, completed_at = ?, last_error = ?, refusals = ?, last_refusal = ?, updated_at = ?, metadata = ?
+  WHERE id = ?`;
 
 /** The slice file name an event is about. */
 function sliceNameOf(e: ProjectedEvent): string | undefined {
@@ -274,11 +260,35 @@ const slices: StateSpec<string, SliceEntry> = {
       metadata: text(row.metadata),
     };
   },
-  toWrite: (name, x) => {
+  rowid: 'id',
+  toWrite: (name, x, row) => {
     const c = x.snapshot.context;
+    const status = x.snapshot.value as string;
+    const lastRefusal = c.lastRefusal === null ? null : json(c.lastRefusal);
+    if (row.stored) {
+      return {
+        sql: UPDATE_SLICE,
+        params: [
+          status,
+          c.attempt,
+          c.retries,
+          x.assignedWorker,
+          x.assignedAt,
+          c.lease_deadline,
+          x.completedAt,
+          c.last_error,
+          c.refusals,
+          lastRefusal,
+          x.updatedAt,
+          x.metadata,
+          row.id,
+        ],
+      };
+    }
     return {
-      sql: UPSERT_SLICE,
+      sql: INSERT_SLICE,
       params: [
+        row.id,
         name,
         x.fastmonFile,
         x.stfFilename,
@@ -289,7 +299,7 @@ const slices: StateSpec<string, SliceEntry> = {
         x.tfFirst,
         x.tfLast,
         x.tfCount,
-        x.snapshot.value as string,
+        status,
         c.attempt,
         c.retries,
         c.max_retries,
@@ -299,7 +309,7 @@ const slices: StateSpec<string, SliceEntry> = {
         x.completedAt,
         c.last_error,
         c.refusals,
-        c.lastRefusal === null ? null : json(c.lastRefusal),
+        lastRefusal,
         x.createdAt,
         x.updatedAt,
         x.metadata,
