@@ -25,7 +25,9 @@ import {
 import type { Clock } from './clock.js';
 import { type AgentIdentity, heartbeat, logLine, type Output, StreamWriter } from './runtime.js';
 
-export const FIRST_RUN_NUMBER = 100010;
+import { FIRST_RUN_NUMBER } from '../messages/streams.js';
+
+export { FIRST_RUN_NUMBER };
 
 export interface DaqOptions {
   store: EventStore;

@@ -52,6 +52,8 @@ export const LEGACY_WORKER_PREFIX = 'worker-';
 
 /** The counter streams. */
 export const RUN_NUMBERS_STREAM = 'swf-run-numbers';
+/** Run numbers start here and go up by one per run in a store (the counter stream's revision is added). */
+export const FIRST_RUN_NUMBER = 100010;
 export const EXECUTION_IDS_STREAM = 'swf-execution-ids';
 
 /** A run number as given anywhere (message `run_id` string, number, bigint) → its canonical digits. */

@@ -21,7 +21,7 @@ import {
   type StoredEvent,
   type StreamAppend,
 } from '../eventStore/eventStore.js';
-import { FIRST_RUN_NUMBER } from '../agents/daqSimulator.js';
+import { FIRST_RUN_NUMBER } from '../messages/streams.js';
 import {
   deriveId,
   domainEvent,

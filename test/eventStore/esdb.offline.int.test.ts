@@ -7,8 +7,8 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type EventStore,
-  IllegalStateError,
   openEventStore,
+  StoreClosedError,
   StoreUnavailableError,
   ValidationError,
 } from '../../src/index.js';
@@ -171,7 +171,7 @@ describe('EventStoreDB adapter without a server', () => {
     await other.close();
     await expect(all).resolves.toEqual([]);
     await expect(group).resolves.toEqual([]);
-    await expect(other.appendToStream('run-1', [{ type: 'A', data: {} }])).rejects.toBeInstanceOf(IllegalStateError);
-    expect(() => other.subscribeToAll()).toThrow(IllegalStateError);
+    await expect(other.appendToStream('run-1', [{ type: 'A', data: {} }])).rejects.toBeInstanceOf(StoreClosedError);
+    expect(() => other.subscribeToAll()).toThrow(StoreClosedError);
   });
 });

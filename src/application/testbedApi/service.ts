@@ -17,7 +17,7 @@ import {
   type StreamAppend,
 } from '../../eventStore/eventStore.js';
 import { NotFoundError } from '../../errors.js';
-import { FIRST_RUN_NUMBER } from '../../agents/daqSimulator.js';
+import { FIRST_RUN_NUMBER } from '../../messages/streams.js';
 import { messageEvent } from '../../messages/envelope.js';
 import { AGENT_STATUSES, OPERATIONAL_STATES } from '../../messages/schemas.js';
 import { checkFields, FieldValidationError, type FieldSpecs } from './fields.js';
