@@ -14,6 +14,9 @@ const driverRule = (allowed) => ({
                 message: 'Only src/eventStore/esdb/ may import the EventStoreDB client.',
               },
             ]),
+        ...(allowed.includes('postgres')
+          ? []
+          : [{ name: 'pg', message: 'Only src/eventStore/postgres/ may import the PostgreSQL driver.' }]),
         ...(allowed.includes('sqlite')
           ? []
           : [
@@ -57,6 +60,7 @@ export default tseslint.config(
   { files: ['src/**/*.ts'], rules: driverRule([]) },
   { files: ['src/eventStore/esdb/**/*.ts'], rules: driverRule(['esdb']) },
   { files: ['src/eventStore/sqlite/**/*.ts', 'src/projections/db.ts'], rules: driverRule(['sqlite']) },
+  { files: ['src/eventStore/postgres/**/*.ts'], rules: driverRule(['postgres']) },
   { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'], rules: { 'no-console': 'off' } },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

@@ -2,7 +2,7 @@
  * The event store port. Everything in swf-es is an event in this append-only log.
  *
  * Adapters (one folder each): `inMemory/` (tests), `sqlite/` (default, embedded, multi-process on one
- * machine), `esdb/` (EventStoreDB). `openEventStore(url)` in `./open.ts` picks one.
+ * machine), `postgres/` (PostgreSQL, several hosts), `esdb/` (EventStoreDB). `openEventStore(url)` in `./open.ts` picks one.
  *
  * Conventions (EventStoreDB's, so the adapters agree):
  * - revisions count from 0 within a stream; positions increase strictly over the whole log;
@@ -164,7 +164,7 @@ export interface EventStoreCapabilities {
 }
 
 export interface EventStore {
-  readonly kind: 'memory' | 'sqlite' | 'esdb';
+  readonly kind: 'memory' | 'sqlite' | 'esdb' | 'postgres';
   readonly url: string;
   readonly capabilities: EventStoreCapabilities;
 
