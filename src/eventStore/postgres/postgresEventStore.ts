@@ -191,47 +191,59 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     background.add(q);
   };
 
-  const query = async <R extends pg.QueryResultRow = pg.QueryResultRow>(
-    text: string,
-    values?: unknown[],
-  ): Promise<R[]> => {
-    try {
-      return (await pool.query<R>(text, values)).rows;
-    } catch (e: unknown) {
-      return fail(e);
-    }
-  };
-  const queryArrays = async (text: string, values?: unknown[]): Promise<unknown[][]> => {
-    try {
-      return (await pool.query<unknown[]>({ text, values, rowMode: 'array' })).rows;
-    } catch (e: unknown) {
-      return fail(e);
-    }
-  };
-  const tx = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (e: unknown) {
-      return fail(e);
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const value = await fn(client);
-      await client.query('COMMIT');
-      return value;
-    } catch (e: unknown) {
+  /** Queries and transactions on one pool, with errors translated. */
+  const on = (p: pg.Pool) => ({
+    query: async <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> => {
       try {
-        await client.query('ROLLBACK');
-      } catch (r: unknown) {
-        broken = r instanceof Error ? r : new Error(String(r));
+        return (await p.query<R>(text, values)).rows;
+      } catch (e: unknown) {
+        return fail(e);
       }
-      return fail(e);
-    } finally {
-      client.release(broken);
-    }
-  };
+    },
+    queryArrays: async (text: string, values?: unknown[]): Promise<unknown[][]> => {
+      try {
+        return (await p.query<unknown[]>({ text, values, rowMode: 'array' })).rows;
+      } catch (e: unknown) {
+        return fail(e);
+      }
+    },
+    tx: async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+      let client: pg.PoolClient;
+      try {
+        client = await p.connect();
+      } catch (e: unknown) {
+        return fail(e);
+      }
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const value = await fn(client);
+        await client.query('COMMIT');
+        return value;
+      } catch (e: unknown) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (r: unknown) {
+          broken = r instanceof Error ? r : new Error(String(r));
+        }
+        return fail(e);
+      } finally {
+        client.release(broken);
+      }
+    },
+  });
+  const { query, queryArrays } = on(pool);
+  // Delivery state (claims, acks, nacks) commits without waiting for the disk: a server crash can lose at most the
+  // last few changes, which redelivers an event (at least once, as after a lease expiry) and never loses one, and a
+  // claim costs no fsync. Appends and checkpoints keep synchronous commits.
+  const groupPool = new pg.Pool({
+    ...connectionConfig,
+    options: '-c synchronous_commit=off',
+    max: 4,
+    idleTimeoutMillis: 30_000,
+  });
+  groupPool.on('error', () => undefined);
+  const groupOps = on(groupPool);
 
   // ---- notifications --------------------------------------------------------------------------------
 
@@ -574,7 +586,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   };
 
   const groups = new Map<string, PostgresGroup>();
-  const groupContext: GroupContext = { pool, tx, query, queryArrays, announce, track };
+  const groupContext: GroupContext = { ...groupOps, announce, track };
   const groupFor = (stream: string, group: string, opts: GroupOptions): PostgresGroup => {
     const key = `${stream}\u0000${group}`;
     let g = groups.get(key);
@@ -794,7 +806,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       listener = undefined;
       if (l) await l.end().catch(() => undefined);
       await Promise.all([...background]);
-      await pool.end().catch(() => undefined);
+      await Promise.all([pool.end().catch(() => undefined), groupPool.end().catch(() => undefined)]);
     },
   };
   return store;

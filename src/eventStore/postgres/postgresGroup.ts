@@ -18,7 +18,6 @@ const E_COLUMNS = EVENT_COLUMNS.split(', ')
   .join(', ');
 
 export interface GroupContext {
-  pool: pg.Pool;
   /** Runs `fn` in a transaction on a pooled connection, translating errors. */
   tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]>;
