@@ -187,6 +187,13 @@ export interface EventStore {
 
   readonly checkpoints: CheckpointStore;
 
+  /**
+   * Whether operations are in flight (a network store: queries sent, not yet answered). A virtual clock does not
+   * move on while the store is busy, since an answer may still wake a task. Absent: embedded stores answer
+   * within a few turns of the event loop.
+   */
+  busy?(): boolean;
+
   close(): Promise<void>;
 }
 

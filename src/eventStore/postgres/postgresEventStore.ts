@@ -191,47 +191,63 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     background.add(q);
   };
 
+  /** Queries and transactions in flight (see `busy`). */
+  let inFlight = 0;
   /** Queries and transactions on one pool, with errors translated. */
   const on = (p: pg.Pool) => ({
     query: async <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> => {
+      inFlight++;
       try {
         return (await p.query<R>(text, values)).rows;
       } catch (e: unknown) {
         return fail(e);
+      } finally {
+        inFlight--;
       }
     },
     queryArrays: async (text: string, values?: unknown[]): Promise<unknown[][]> => {
+      inFlight++;
       try {
         return (await p.query<unknown[]>({ text, values, rowMode: 'array' })).rows;
       } catch (e: unknown) {
         return fail(e);
+      } finally {
+        inFlight--;
       }
     },
     tx: async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-      let client: pg.PoolClient;
+      inFlight++;
       try {
-        client = await p.connect();
-      } catch (e: unknown) {
-        return fail(e);
-      }
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        const value = await fn(client);
-        await client.query('COMMIT');
-        return value;
-      } catch (e: unknown) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (r: unknown) {
-          broken = r instanceof Error ? r : new Error(String(r));
-        }
-        return fail(e);
+        return await inTx(p, fn);
       } finally {
-        client.release(broken);
+        inFlight--;
       }
     },
   });
+  const inTx = async <T>(p: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    let client: pg.PoolClient;
+    try {
+      client = await p.connect();
+    } catch (e: unknown) {
+      return fail(e);
+    }
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const value = await fn(client);
+      await client.query('COMMIT');
+      return value;
+    } catch (e: unknown) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (r: unknown) {
+        broken = r instanceof Error ? r : new Error(String(r));
+      }
+      return fail(e);
+    } finally {
+      client.release(broken);
+    }
+  };
   const { query, queryArrays } = on(pool);
   // Delivery state (claims, acks, nacks) commits without waiting for the disk: a server crash can lose at most the
   // last few changes, which redelivers an event (at least once, as after a lease expiry) and never loses one, and a
@@ -779,6 +795,10 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       const n = await groupFor(stream, group, {}).replay();
       notifier.notify();
       return n;
+    },
+
+    busy() {
+      return inFlight > 0 || jobs.length > 0 || flushing !== undefined;
     },
 
     checkpoints: {
