@@ -135,7 +135,7 @@ const appendSql = (step: string): string => `
   )
   SELECT s.revision, (SELECT count(*) FROM ins), $3::int8 AS expected FROM s`;
 
-const APPEND_SQL = {
+export const APPEND_SQL = {
   any: appendSql(STREAM_STEP.any),
   no_stream: appendSql(STREAM_STEP.no_stream),
   stream_exists: appendSql(STREAM_STEP.stream_exists),
@@ -191,9 +191,9 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     background.add(q);
   };
 
-  /** Queries and transactions in flight (see `busy`). */
+  /** Queries in flight (see `busy`). */
   let inFlight = 0;
-  /** Queries and transactions on one pool, with errors translated. */
+  /** Queries on one pool, with errors translated. */
   const on = (p: pg.Pool) => ({
     query: async <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> => {
       inFlight++;
@@ -215,39 +215,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         inFlight--;
       }
     },
-    tx: async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-      inFlight++;
-      try {
-        return await inTx(p, fn);
-      } finally {
-        inFlight--;
-      }
-    },
   });
-  const inTx = async <T>(p: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    let client: pg.PoolClient;
-    try {
-      client = await p.connect();
-    } catch (e: unknown) {
-      return fail(e);
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const value = await fn(client);
-      await client.query('COMMIT');
-      return value;
-    } catch (e: unknown) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (r: unknown) {
-        broken = r instanceof Error ? r : new Error(String(r));
-      }
-      return fail(e);
-    } finally {
-      client.release(broken);
-    }
-  };
   const { query, queryArrays } = on(pool);
   // Delivery state (claims, acks, nacks) commits without waiting for the disk: a server crash can lose at most the
   // last few changes, which redelivers an event (at least once, as after a lease expiry) and never loses one, and a

@@ -17,9 +17,52 @@ const E_COLUMNS = EVENT_COLUMNS.split(', ')
   .map((c) => (c.startsWith('(') ? c.replace('recorded_at', 'e.recorded_at') : `e.${c}`))
   .join(', ');
 
+/** How often a member that is streaming fresh events still looks for retries and expired leases. */
+const LOOK_EVERY_MS = 1000;
+
+const LEASE = `clock_timestamp() + $4::int * interval '1 millisecond'`;
+
+/**
+ * The statements of a claim and an ack ($1 stream, $2 group; claims: $3 member, $4 ack timeout in ms, $5 how
+ * many). Exported so that the benchmark's plain-pg side runs exactly the same SQL.
+ */
+export const GROUP_SQL = {
+  /** Is there anything to do (pending, expired, fresh), and when does the earliest lease end? */
+  work: `SELECT EXISTS (SELECT 1 FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND state = 'pending'),
+              EXISTS (SELECT 1 FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND state = 'inflight' AND deadline <= clock_timestamp()),
+              coalesce((SELECT revision FROM swf_streams WHERE stream = $1) >= (SELECT next_revision FROM swf_group_cursors WHERE stream = $1 AND grp = $2), false),
+              (SELECT extract(epoch FROM min(deadline) - clock_timestamp()) * 1000 FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND state = 'inflight')::float8`,
+  expire: `UPDATE swf_group_deliveries d
+              SET retry_count = d.retry_count + 1, member = NULL, deadline = NULL,
+                  state = CASE WHEN d.retry_count + 1 > k.max_retry_count THEN 'parked' ELSE 'pending' END,
+                  reason = CASE WHEN d.retry_count + 1 > k.max_retry_count
+                           THEN 'ack timeout: no ack after ' || k.max_retry_count || ' retries' ELSE d.reason END,
+                  parked_at = CASE WHEN d.retry_count + 1 > k.max_retry_count THEN now() ELSE d.parked_at END
+             FROM swf_group_cursors k,
+                  (SELECT revision FROM swf_group_deliveries
+                    WHERE stream = $1 AND grp = $2 AND state = 'inflight' AND deadline <= clock_timestamp()
+                    FOR UPDATE SKIP LOCKED) x
+            WHERE k.stream = $1 AND k.grp = $2 AND d.stream = $1 AND d.grp = $2 AND d.revision = x.revision`,
+  pending: `UPDATE swf_group_deliveries d SET state = 'inflight', member = $3, deadline = ${LEASE}
+                   FROM (SELECT revision FROM swf_group_deliveries
+                          WHERE stream = $1 AND grp = $2 AND state = 'pending'
+                          ORDER BY revision LIMIT $5 FOR UPDATE SKIP LOCKED) x,
+                        swf_events e
+                  WHERE d.stream = $1 AND d.grp = $2 AND d.revision = x.revision
+                    AND e.stream = d.stream AND e.revision = d.revision
+              RETURNING ${E_COLUMNS}, d.retry_count`,
+  fresh: `WITH cur AS (SELECT next_revision FROM swf_group_cursors WHERE stream = $1 AND grp = $2 FOR UPDATE SKIP LOCKED),
+                      ev AS (SELECT ${E_COLUMNS} FROM swf_events e, cur
+                              WHERE e.stream = $1 AND e.revision >= cur.next_revision ORDER BY e.revision LIMIT $5),
+                      ins AS (INSERT INTO swf_group_deliveries (stream, grp, revision, retry_count, state, member, deadline)
+                              SELECT $1, $2, revision, 0, 'inflight', $3, ${LEASE} FROM ev),
+                      adv AS (UPDATE swf_group_cursors SET next_revision = (SELECT max(revision) + 1 FROM ev)
+                               WHERE stream = $1 AND grp = $2 AND EXISTS (SELECT 1 FROM ev))
+                 SELECT * FROM ev ORDER BY revision`,
+  ack: `DELETE FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND revision = $3 AND state = 'inflight' AND member = $4`,
+};
+
 export interface GroupContext {
-  /** Runs `fn` in a transaction on a pooled connection, translating errors. */
-  tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]>;
   queryArrays(text: string, values?: unknown[]): Promise<unknown[][]>;
   /** Tells other processes' members (LISTEN) that this group's state changed. */
@@ -31,6 +74,9 @@ export class PostgresGroup implements GroupBackend {
   private ready: Promise<{ ackTimeout: number }> | undefined;
   /** When the earliest lease ends, as of the last look (ms on this host's clock). */
   private nextDeadlineAt: number | undefined;
+  /** The last claim got all it asked for: the next one skips the look at retries and leases. */
+  private streaming = false;
+  private lastLook = 0;
 
   constructor(
     private readonly ctx: GroupContext,
@@ -70,84 +116,60 @@ export class PostgresGroup implements GroupBackend {
     const { ackTimeout } = await this.ensure();
     const s = this.stream;
     const g = this.group;
-    // Is there anything to do? One read, so idle members take no locks and open no transaction.
-    const [work] = (await this.ctx.queryArrays(
-      `SELECT EXISTS (SELECT 1 FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND state = 'pending'),
-              EXISTS (SELECT 1 FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND state = 'inflight' AND deadline <= clock_timestamp()),
-              coalesce((SELECT revision FROM swf_streams WHERE stream = $1) >= (SELECT next_revision FROM swf_group_cursors WHERE stream = $1 AND grp = $2), false),
-              (SELECT extract(epoch FROM min(deadline) - clock_timestamp()) * 1000 FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND state = 'inflight')::float8`,
-      [s, g],
-    )) as [[boolean, boolean, boolean, number | null]];
-    const [pending, expired, fresh, nextIn] = work;
-    this.nextDeadlineAt = nextIn === null ? undefined : Date.now() + nextIn;
-    if (!pending && !expired && !fresh) return [];
-    const lease = `clock_timestamp() + $4::int * interval '1 millisecond'`;
-    const out = await this.ctx.tx(async (c) => {
-      const got: Delivery[] = [];
-      if (expired) {
-        await c.query(
-          `UPDATE swf_group_deliveries d
-              SET retry_count = d.retry_count + 1, member = NULL, deadline = NULL,
-                  state = CASE WHEN d.retry_count + 1 > k.max_retry_count THEN 'parked' ELSE 'pending' END,
-                  reason = CASE WHEN d.retry_count + 1 > k.max_retry_count
-                           THEN 'ack timeout: no ack after ' || k.max_retry_count || ' retries' ELSE d.reason END,
-                  parked_at = CASE WHEN d.retry_count + 1 > k.max_retry_count THEN now() ELSE d.parked_at END
-             FROM swf_group_cursors k,
-                  (SELECT revision FROM swf_group_deliveries
-                    WHERE stream = $1 AND grp = $2 AND state = 'inflight' AND deadline <= clock_timestamp()
-                    FOR UPDATE SKIP LOCKED) x
-            WHERE k.stream = $1 AND k.grp = $2 AND d.stream = $1 AND d.grp = $2 AND d.revision = x.revision`,
-          [s, g],
-        );
+    const now = Date.now();
+    let pending = false;
+    let expired = false;
+    // A member that got all it asked for last time goes straight for the next fresh events (one statement); it
+    // looks at retries and expired leases when it runs short, after a nack here, and at least once a second.
+    if (!this.streaming || now - this.lastLook > LOOK_EVERY_MS) {
+      this.lastLook = now;
+      // Is there anything to do? One read, so idle members take no locks.
+      const [work] = (await this.ctx.queryArrays(GROUP_SQL.work, [s, g])) as [
+        [boolean, boolean, boolean, number | null],
+      ];
+      const [p, x, fresh, nextIn] = work;
+      pending = p;
+      expired = x;
+      this.nextDeadlineAt = nextIn === null ? undefined : Date.now() + nextIn;
+      if (!pending && !expired && !fresh) {
+        this.streaming = false;
+        return [];
       }
-      if (pending || expired) {
-        const r = await c.query({
-          text: `UPDATE swf_group_deliveries d SET state = 'inflight', member = $3, deadline = ${lease}
-                   FROM (SELECT revision FROM swf_group_deliveries
-                          WHERE stream = $1 AND grp = $2 AND state = 'pending'
-                          ORDER BY revision LIMIT $5 FOR UPDATE SKIP LOCKED) x,
-                        swf_events e
-                  WHERE d.stream = $1 AND d.grp = $2 AND d.revision = x.revision
-                    AND e.stream = d.stream AND e.revision = d.revision
-              RETURNING ${E_COLUMNS}, d.retry_count`,
-          values: [s, g, member, ackTimeout, max],
-          rowMode: 'array',
-        });
-        const rows = (r.rows as [...EventRow, number][]).sort((a, b) => Number(a[3]) - Number(b[3]));
-        for (const row of rows) got.push({ event: rowToEvent(row as unknown as EventRow), retryCount: row[8] });
-      }
-      if (got.length < max) {
-        // The cursor row is the one place members contend: SKIP LOCKED lets a member that finds it taken go on
-        // with what it has instead of waiting.
-        const r = await c.query({
-          text: `WITH cur AS (SELECT next_revision FROM swf_group_cursors WHERE stream = $1 AND grp = $2 FOR UPDATE SKIP LOCKED),
-                      ev AS (SELECT ${E_COLUMNS} FROM swf_events e, cur
-                              WHERE e.stream = $1 AND e.revision >= cur.next_revision ORDER BY e.revision LIMIT $5),
-                      ins AS (INSERT INTO swf_group_deliveries (stream, grp, revision, retry_count, state, member, deadline)
-                              SELECT $1, $2, revision, 0, 'inflight', $3, ${lease} FROM ev),
-                      adv AS (UPDATE swf_group_cursors SET next_revision = (SELECT max(revision) + 1 FROM ev)
-                               WHERE stream = $1 AND grp = $2 AND EXISTS (SELECT 1 FROM ev))
-                 SELECT * FROM ev ORDER BY revision`,
-          values: [s, g, member, ackTimeout, max - got.length],
-          rowMode: 'array',
-        });
-        for (const row of r.rows as EventRow[]) got.push({ event: rowToEvent(row), retryCount: 0 });
-      }
-      return got;
-    });
-    if (out.length > 0 && this.nextDeadlineAt === undefined) this.nextDeadlineAt = Date.now() + ackTimeout;
-    return out;
+    }
+    // Each statement is a transaction of its own: each leaves the delivery state consistent, and rows are taken
+    // with SKIP LOCKED, so no member waits for another and none holds a lock past its statement.
+    const got: Delivery[] = [];
+    if (expired) await this.ctx.query(GROUP_SQL.expire, [s, g]);
+    if (pending || expired) {
+      const rows = (await this.ctx.queryArrays(GROUP_SQL.pending, [s, g, member, ackTimeout, max])) as [
+        ...EventRow,
+        number,
+      ][];
+      rows.sort((a, b) => Number(a[3]) - Number(b[3]));
+      for (const row of rows) got.push({ event: rowToEvent(row as unknown as EventRow), retryCount: row[8] });
+    }
+    if (got.length < max) {
+      const rows = (await this.ctx.queryArrays(GROUP_SQL.fresh, [
+        s,
+        g,
+        member,
+        ackTimeout,
+        max - got.length,
+      ])) as EventRow[];
+      for (const row of rows) got.push({ event: rowToEvent(row), retryCount: 0 });
+    }
+    this.streaming = got.length === max;
+    if (got.length > 0 && this.nextDeadlineAt === undefined) this.nextDeadlineAt = Date.now() + ackTimeout;
+    return got;
   }
 
   async ack(member: string, event: StoredEvent): Promise<void> {
-    await this.ctx.query(
-      `DELETE FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND revision = $3 AND state = 'inflight' AND member = $4`,
-      [this.stream, this.group, event.revision.toString(), member],
-    );
+    await this.ctx.query(GROUP_SQL.ack, [this.stream, this.group, event.revision.toString(), member]);
   }
 
   async nack(member: string, event: StoredEvent, action: NackAction, reason: string): Promise<void> {
     const key = [this.stream, this.group, event.revision.toString(), member];
+    this.streaming = false;
     if (action === 'skip') return this.ack(member, event);
     if (action === 'park') {
       await this.ctx.query(

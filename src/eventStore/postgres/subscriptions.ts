@@ -132,25 +132,30 @@ export function asyncPagedEvents(fetchPage: () => Promise<Page>): AsyncIterable<
         p.catch(() => undefined);
         ahead = p;
       };
-      return {
-        async next(): Promise<IteratorResult<StoredEvent>> {
-          for (;;) {
-            if (i < buf.length) return { value: buf[i++]!, done: false };
-            if (done) return end;
-            if (!ahead) fetchAhead();
-            let page: Page;
-            try {
-              page = await ahead!;
-            } catch (e: unknown) {
-              done = true;
-              throw e;
-            }
-            ahead = undefined;
-            buf = page.events;
-            i = 0;
-            if (page.last) done = true;
-            else fetchAhead();
+      const refill = async (): Promise<IteratorResult<StoredEvent>> => {
+        for (;;) {
+          if (i < buf.length) return { value: buf[i++]!, done: false };
+          if (done) return end;
+          if (!ahead) fetchAhead();
+          let page: Page;
+          try {
+            page = await ahead!;
+          } catch (e: unknown) {
+            done = true;
+            throw e;
           }
+          ahead = undefined;
+          buf = page.events;
+          i = 0;
+          if (page.last) done = true;
+          else fetchAhead();
+        }
+      };
+      return {
+        // Not an async function: an event already fetched costs one resolved promise, not an async frame.
+        next(): Promise<IteratorResult<StoredEvent>> {
+          if (i < buf.length) return Promise.resolve({ value: buf[i++]!, done: false });
+          return refill();
         },
         async return(): Promise<IteratorResult<StoredEvent>> {
           done = true;
