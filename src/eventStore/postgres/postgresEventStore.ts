@@ -457,12 +457,16 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   }
 
   const flush = async (): Promise<void> => {
-    while (jobs.length > 0) {
-      const batch = jobs;
-      jobs = [];
-      await flushBatch(batch);
+    try {
+      while (jobs.length > 0) {
+        const batch = jobs;
+        jobs = [];
+        await flushBatch(batch);
+      }
+    } finally {
+      // Even if a flush broke in a way not foreseen, later writes must not wait for it forever.
+      flushing = undefined;
     }
-    flushing = undefined;
   };
 
   function enqueue<T>(appends: boolean, run: (c: pg.PoolClient, w: WriteState) => Promise<T>): Promise<T> {
