@@ -7,7 +7,8 @@
  *
  * Options: --rounds N (default 3), --quick (smaller sizes, for a smoke test), --postgres URL (the server; default
  * postgres://postgres@127.0.0.1:5432/postgres; left out, saying why, when none answers), --pg-run-stfs N (STFs of
- * the `swf run` on PostgreSQL; default 1,000, --quick 20; 0 leaves it out).
+ * the `swf run` on PostgreSQL; default 1,000, --quick 20; 0 leaves it out), --group-only (only the
+ * competing-consumers rows, SQLite and PostgreSQL, then the latency and the run).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -31,6 +32,8 @@ const GROUP_EVENTS = quick ? 2000 : 10_000;
 const option = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 const PG_SERVER = option('--postgres') ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PG_RUN_STFS = Number(option('--pg-run-stfs') ?? (quick ? 20 : 1000));
+/** Only the competing-consumers rows (SQLite and PostgreSQL), e.g. to measure them again alone. */
+const GROUP_ONLY = argv.includes('--group-only');
 
 const work = mkdtempSync(join(tmpdir(), 'swf-bench-'));
 let fileNo = 0;
@@ -290,6 +293,13 @@ async function interleaved(name: string, raw: () => number | Promise<number>, ad
 async function main(): Promise<void> {
   if (argv[0] === '--append-child') return appendChild(argv[1]!, Number(argv[2]));
   process.stderr.write(`bench:store — ${rounds} interleaved rounds after a warm-up${quick ? ' (quick sizes)' : ''}\n`);
+  if (GROUP_ONLY) {
+    const group = await groupThroughput(8);
+    console.log(`SQLite competing consumers: ${fmt(group)} events acked/s with 8 members`);
+    await postgresColumn([], group);
+    rmSync(work, { recursive: true, force: true });
+    return;
+  }
   const results = [];
   results.push({
     ...(await interleaved(`appends, batches of ${BATCH_SIZE} to ${BATCH_STREAMS} streams`, rawBatches, adapterBatches)),
@@ -381,21 +391,26 @@ async function postgresColumn(sqlite: { name: string; adapter: number }[], sqlit
     payload,
     meta,
   );
-  const fixture = await pgb.readFixture();
-  const rows = [
-    await interleaved(sqlite[0]!.name, pgb.plainBatches, pgb.adapterBatches),
-    await interleaved(sqlite[1]!.name, pgb.plainSingles, pgb.adapterSingles),
-    await interleaved(
-      sqlite[2]!.name,
-      () => pgb.plainRead(fixture),
-      () => pgb.adapterRead(fixture),
-    ),
+  const rows = [];
+  if (!GROUP_ONLY) {
+    const fixture = await pgb.readFixture();
+    rows.push(
+      await interleaved(sqlite[0]!.name, pgb.plainBatches, pgb.adapterBatches),
+      await interleaved(sqlite[1]!.name, pgb.plainSingles, pgb.adapterSingles),
+      await interleaved(
+        sqlite[2]!.name,
+        () => pgb.plainRead(fixture),
+        () => pgb.adapterRead(fixture),
+      ),
+    );
+  }
+  rows.push(
     await interleaved(
       `competing consumers, 8 members, ${GROUP_EVENTS} events acked one by one`,
       () => pgb.plainGroup(8),
       () => pgb.adapterGroup(8),
     ),
-  ];
+  );
   const sqliteAdapter = [...sqlite.map((r) => r.adapter), sqliteGroup];
   console.log(`\nPostgreSQL (${PG_SERVER.replace(/:[^:@/]*@/, ':***@')}), same run:`);
   console.log(

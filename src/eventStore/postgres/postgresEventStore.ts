@@ -618,8 +618,8 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       const max = maxCountOf(opts.maxCount);
       const backwards = opts.direction === 'backwards';
       const from = opts.from ?? (backwards ? 'end' : 'start');
-      let next: bigint | undefined =
-        from === 'start' ? (backwards ? -1n : 0n) : from === 'end' ? (backwards ? MAX_POSITION : MAX_POSITION) : from;
+      // Backwards from 'start' is revision 0 alone, as on SQLite; forwards from 'end' is nothing.
+      let next: bigint | undefined = from === 'start' ? 0n : from === 'end' ? MAX_POSITION : from;
       let n = 0;
       let checked = false;
       return asyncPagedEvents(async () => {
