@@ -223,7 +223,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   const groupPool = new pg.Pool({
     ...connectionConfig,
     options: '-c synchronous_commit=off',
-    max: 4,
+    max: 8,
     idleTimeoutMillis: 30_000,
   });
   groupPool.on('error', () => undefined);

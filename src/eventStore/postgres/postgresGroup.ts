@@ -4,8 +4,9 @@
  * - `swf_group_cursors`: the next revision of the stream not yet handed out, and the group's settings;
  * - `swf_group_deliveries`: events handed out and not yet acked (in flight with a lease deadline, waiting for a
  *   retry, or parked with a reason), with their retry count and the member that holds them.
- * A claim is one short transaction that takes its rows with `FOR UPDATE SKIP LOCKED`, so members never wait on
- * each other and never get the same event; no lock is held while a handler runs. Lease deadlines are on the
+ * A claim is a few single statements: retries are taken with `FOR UPDATE SKIP LOCKED`, new events by advancing the
+ * group's cursor row (members queue on it for one statement); no two members get the same event, and no lock is
+ * held while a handler runs. Lease deadlines are on the
  * server's clock, so hosts with skewed clocks agree on when a lease has expired.
  */
 import type pg from 'pg';
@@ -27,6 +28,8 @@ const LEASE = `clock_timestamp() + $4::int * interval '1 millisecond'`;
  * many). Exported so that the benchmark's plain-pg side runs exactly the same SQL.
  */
 export const GROUP_SQL = {
+  // `fresh` waits for the cursor row (FOR UPDATE, not SKIP LOCKED): a member that skipped it would come back
+  // empty-handed while events are there, and sleep until the next notification. The wait lasts one statement.
   /** Is there anything to do (pending, expired, fresh), and when does the earliest lease end? */
   work: `SELECT EXISTS (SELECT 1 FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND state = 'pending'),
               EXISTS (SELECT 1 FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND state = 'inflight' AND deadline <= clock_timestamp()),
@@ -51,7 +54,7 @@ export const GROUP_SQL = {
                   WHERE d.stream = $1 AND d.grp = $2 AND d.revision = x.revision
                     AND e.stream = d.stream AND e.revision = d.revision
               RETURNING ${E_COLUMNS}, d.retry_count`,
-  fresh: `WITH cur AS (SELECT next_revision FROM swf_group_cursors WHERE stream = $1 AND grp = $2 FOR UPDATE SKIP LOCKED),
+  fresh: `WITH cur AS (SELECT next_revision FROM swf_group_cursors WHERE stream = $1 AND grp = $2 FOR UPDATE),
                       ev AS (SELECT ${E_COLUMNS} FROM swf_events e, cur
                               WHERE e.stream = $1 AND e.revision >= cur.next_revision ORDER BY e.revision LIMIT $5),
                       ins AS (INSERT INTO swf_group_deliveries (stream, grp, revision, retry_count, state, member, deadline)
@@ -136,8 +139,8 @@ export class PostgresGroup implements GroupBackend {
         return [];
       }
     }
-    // Each statement is a transaction of its own: each leaves the delivery state consistent, and rows are taken
-    // with SKIP LOCKED, so no member waits for another and none holds a lock past its statement.
+    // Each statement is a transaction of its own: each leaves the delivery state consistent, and none holds a lock
+    // past its statement.
     const got: Delivery[] = [];
     if (expired) await this.ctx.query(GROUP_SQL.expire, [s, g]);
     if (pending || expired) {
