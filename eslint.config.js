@@ -14,6 +14,9 @@ const driverRule = (allowed) => ({
                 message: 'Only src/eventStore/esdb/ may import the EventStoreDB client.',
               },
             ]),
+        ...(allowed.includes('postgres')
+          ? []
+          : [{ name: 'pg', message: 'Only src/eventStore/postgres/ may import the PostgreSQL driver.' }]),
         ...(allowed.includes('sqlite')
           ? []
           : [
@@ -61,6 +64,7 @@ export default tseslint.config(
     files: ['src/eventStore/sqlite/**/*.ts', 'src/projections/db.ts', 'src/projections/writerThread.ts'],
     rules: driverRule(['sqlite']),
   },
+  { files: ['src/eventStore/postgres/**/*.ts'], rules: driverRule(['postgres']) },
   { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'], rules: { 'no-console': 'off' } },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

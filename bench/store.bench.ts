@@ -2,8 +2,13 @@
  * `npm run bench:store`: the SQLite adapter against raw better-sqlite3 doing the same work on a minimal table
  * (global position key, unique (stream, revision), unique event id; WAL, synchronous=NORMAL), measured in one
  * run with a warm-up and interleaved rounds; plus subscription latency across processes and group throughput.
+ * Then the PostgreSQL column (bench/store.postgres.ts): the PostgreSQL adapter beside plain `pg` running the same
+ * SQL and beside the SQLite figures of the same run, its subscription latency, and a whole `swf run` on it.
  *
- * Options: --rounds N (default 3), --quick (smaller sizes, for a smoke test).
+ * Options: --rounds N (default 3), --quick (smaller sizes, for a smoke test), --postgres URL (the server; default
+ * postgres://postgres@127.0.0.1:5432/postgres; left out, saying why, when none answers), --pg-run-stfs N (STFs of
+ * the `swf run` on PostgreSQL; default 1,000, --quick 20; 0 leaves it out), --group-only (only the
+ * competing-consumers rows, SQLite and PostgreSQL, then the latency and the run).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -14,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { type EventStore, openEventStore } from '../src/index.js';
+import { pgBench, pgReachable } from './store.postgres.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -23,6 +29,11 @@ const BATCH_SIZE = 100;
 const SINGLE_APPENDS = quick ? 2000 : 10_000;
 const READ_EVENTS = quick ? 100_000 : 1_000_000;
 const GROUP_EVENTS = quick ? 2000 : 10_000;
+const option = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+const PG_SERVER = option('--postgres') ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const PG_RUN_STFS = Number(option('--pg-run-stfs') ?? (quick ? 20 : 1000));
+/** Only the competing-consumers rows (SQLite and PostgreSQL), e.g. to measure them again alone. */
+const GROUP_ONLY = argv.includes('--group-only');
 
 const work = mkdtempSync(join(tmpdir(), 'swf-bench-'));
 let fileNo = 0;
@@ -195,11 +206,13 @@ async function adapterRead(file: string): Promise<number> {
   return n / secs;
 }
 
-async function subscriptionLatency(samples: number): Promise<{ p50: number; p99: number; max: number }> {
-  const file = newFile();
-  const store = await openEventStore(`sqlite:${file}`);
+async function subscriptionLatency(
+  samples: number,
+  url = `sqlite:${newFile()}`,
+): Promise<{ p50: number; p99: number; max: number }> {
+  const store = await openEventStore(url);
   const sub = store.subscribeToAll({ from: 'end', filter: { streamPrefix: ['latency-'] } });
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--append-child', file, String(samples)], {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--append-child', url, String(samples)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const ready = new Promise<void>((r) => createInterface({ input: child.stdout }).once('line', () => r()));
@@ -216,8 +229,8 @@ async function subscriptionLatency(samples: number): Promise<{ p50: number; p99:
   return { p50: q(0.5), p99: q(0.99), max: latencies[latencies.length - 1]! };
 }
 
-async function appendChild(file: string, samples: number): Promise<void> {
-  const store = await openEventStore(`sqlite:${file}`);
+async function appendChild(url: string, samples: number): Promise<void> {
+  const store = await openEventStore(url);
   process.stdout.write('ready\n');
   await new Promise((r) => setTimeout(r, 100));
   for (let i = 0; i < samples; i++) {
@@ -280,6 +293,13 @@ async function interleaved(name: string, raw: () => number | Promise<number>, ad
 async function main(): Promise<void> {
   if (argv[0] === '--append-child') return appendChild(argv[1]!, Number(argv[2]));
   process.stderr.write(`bench:store — ${rounds} interleaved rounds after a warm-up${quick ? ' (quick sizes)' : ''}\n`);
+  if (GROUP_ONLY) {
+    const group = await groupThroughput(8);
+    console.log(`SQLite competing consumers: ${fmt(group)} events acked/s with 8 members`);
+    await postgresColumn([], group);
+    rmSync(work, { recursive: true, force: true });
+    return;
+  }
   const results = [];
   results.push({
     ...(await interleaved(`appends, batches of ${BATCH_SIZE} to ${BATCH_STREAMS} streams`, rawBatches, adapterBatches)),
@@ -321,7 +341,104 @@ async function main(): Promise<void> {
   console.log(
     `competing consumers: ${fmt(group)} events acked/s with 8 members (raw batched append rate beside it: ${fmt(results[0]!.raw)} events/s)`,
   );
+  await postgresColumn(results, group);
   rmSync(work, { recursive: true, force: true });
+}
+
+/** Runs `swf run` on PostgreSQL to completion under /usr/bin/time -v: wall seconds, events, peak RSS. */
+async function pgRun(url: string, stfs: number): Promise<string> {
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const useTime = existsSync('/usr/bin/time');
+  const node = [process.execPath, cli, 'run', '--json', '--store', url, '--set', `fast_processing.stf_count=${stfs}`];
+  const [cmd, args] = useTime ? ['/usr/bin/time', ['-v', ...node]] : [node[0]!, node.slice(1)];
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0) return `swf run failed (exit ${code}): ${stderr.slice(-500)}`;
+  const summary = JSON.parse(stdout) as { wall_s: number; slices: { created: number; completed: number } };
+  const store = await openEventStore(url);
+  const events = Number((await store.headPosition()) ?? 0n);
+  await store.close();
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1];
+  return (
+    `${stfs.toLocaleString('en-US')}-STF swf run on PostgreSQL: ${events.toLocaleString('en-US')} events in ${summary.wall_s.toFixed(1)} s ` +
+    `(the run's wall_s) = ${fmt(events / summary.wall_s)} events/s; slices ${summary.slices.completed}/${summary.slices.created} completed; ` +
+    `peak RSS ${rss ? `${(Number(rss) / 1024).toFixed(0)} MB (/usr/bin/time -v)` : 'not measured (no /usr/bin/time)'}`
+  );
+}
+
+async function postgresColumn(sqlite: { name: string; adapter: number }[], sqliteGroup: number): Promise<void> {
+  const unreachable = await pgReachable(PG_SERVER);
+  if (unreachable) {
+    console.log(
+      `\nPostgreSQL column left out: no server at ${PG_SERVER} (${unreachable}); give one with --postgres URL`,
+    );
+    return;
+  }
+  const pgb = pgBench(
+    PG_SERVER,
+    {
+      batchStreams: BATCH_STREAMS,
+      batchSize: BATCH_SIZE,
+      singleAppends: SINGLE_APPENDS,
+      singleStreams: SINGLE_STREAMS,
+      readEvents: READ_EVENTS,
+      groupEvents: GROUP_EVENTS,
+    },
+    payload,
+    meta,
+  );
+  const rows = [];
+  if (!GROUP_ONLY) {
+    const fixture = await pgb.readFixture();
+    rows.push(
+      await interleaved(sqlite[0]!.name, pgb.plainBatches, pgb.adapterBatches),
+      await interleaved(sqlite[1]!.name, pgb.plainSingles, pgb.adapterSingles),
+      await interleaved(
+        sqlite[2]!.name,
+        () => pgb.plainRead(fixture),
+        () => pgb.adapterRead(fixture),
+      ),
+    );
+  }
+  rows.push(
+    await interleaved(
+      `competing consumers, 8 members, ${GROUP_EVENTS} events acked one by one`,
+      () => pgb.plainGroup(8),
+      () => pgb.adapterGroup(8),
+    ),
+  );
+  const sqliteAdapter = [...sqlite.map((r) => r.adapter), sqliteGroup];
+  console.log(`\nPostgreSQL (${PG_SERVER.replace(/:[^:@/]*@/, ':***@')}), same run:`);
+  console.log(
+    '| workload | plain pg, same SQL (events/s) | swf-es PostgreSQL adapter (events/s) | adapter / plain | target | SQLite adapter (events/s) |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|');
+  rows.forEach((r, i) => {
+    console.log(
+      `| ${r.name} | ${fmt(r.raw)} | ${fmt(r.adapter)} | ${(r.ratio * 100).toFixed(0)}% | ≥ 70% ${r.ratio >= 0.7 ? 'ok' : 'BELOW'} | ${fmt(sqliteAdapter[i]!)} |`,
+    );
+  });
+  const db = await pgb.scratch();
+  try {
+    const lat = await subscriptionLatency(quick ? 100 : 300, db.url);
+    console.log(
+      `\nPostgreSQL subscription latency, append in another process → delivery: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (target p99 < 50 ms ${lat.p99 < 50 ? 'ok' : 'MISSED'})`,
+    );
+  } finally {
+    await db.drop();
+  }
+  if (PG_RUN_STFS > 0) {
+    const run = await pgb.scratch();
+    try {
+      console.log(await pgRun(run.url, PG_RUN_STFS));
+    } finally {
+      await run.drop();
+    }
+  }
 }
 
 await main();

@@ -119,6 +119,8 @@ export class VirtualClock implements Clock {
   constructor(
     start: number,
     private readonly onStall: () => void = () => {},
+    /** Outside work whose answer may wake a task (a network store's queries): the clock waits while it is busy. */
+    private readonly outsideBusy: () => boolean = () => false,
   ) {
     this.current = start;
   }
@@ -213,6 +215,12 @@ export class VirtualClock implements Clock {
       if (this.generation !== start || this.active > 0) {
         this.checkScheduled = false;
         if (this.active <= 0) this.scheduleCheck();
+        return;
+      }
+      if (this.outsideBusy()) {
+        // A timer, not setImmediate: the event loop then blocks on I/O until the answer comes, instead of spinning.
+        turns = 0;
+        setTimeout(step, 1);
         return;
       }
       if (++turns < QUIET_TURNS) {

@@ -86,8 +86,10 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   const stalled = new Promise<never>((_, reject) => (stall = reject));
   const clock: Clock =
     (options.mode ?? 'virtual') === 'virtual'
-      ? new VirtualClock(Date.now(), () =>
-          stall(new RunStalledError('the run could not finish: every agent is waiting and nothing is scheduled')),
+      ? new VirtualClock(
+          Date.now(),
+          () => stall(new RunStalledError('the run could not finish: every agent is waiting and nothing is scheduled')),
+          () => store.busy?.() ?? false,
         )
       : new RealClock(options.speed ?? 1);
   const head = await store.headPosition();

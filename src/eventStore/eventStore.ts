@@ -2,7 +2,7 @@
  * The event store port. Everything in swf-es is an event in this append-only log.
  *
  * Adapters (one folder each): `inMemory/` (tests), `sqlite/` (default, embedded, multi-process on one
- * machine), `esdb/` (EventStoreDB). `openEventStore(url)` in `./open.ts` picks one.
+ * machine), `postgres/` (PostgreSQL, several hosts), `esdb/` (EventStoreDB). `openEventStore(url)` in `./open.ts` picks one.
  *
  * Conventions (EventStoreDB's, so the adapters agree):
  * - revisions count from 0 within a stream; positions increase strictly over the whole log;
@@ -181,7 +181,7 @@ export interface EventStoreCapabilities {
 }
 
 export interface EventStore {
-  readonly kind: 'memory' | 'sqlite' | 'esdb';
+  readonly kind: 'memory' | 'sqlite' | 'esdb' | 'postgres';
   readonly url: string;
   readonly capabilities: EventStoreCapabilities;
 
@@ -203,6 +203,13 @@ export interface EventStore {
   replayParked(stream: string, group: string): Promise<number>;
 
   readonly checkpoints: CheckpointStore;
+
+  /**
+   * Whether operations are in flight (a network store: queries sent, not yet answered). A virtual clock does not
+   * move on while the store is busy, since an answer may still wake a task. Absent: embedded stores answer
+   * within a few turns of the event loop.
+   */
+  busy?(): boolean;
 
   close(): Promise<void>;
 }

@@ -20,7 +20,8 @@ export interface OpenOptions {
 
 /**
  * Opens a store from its URL: `memory:`, `sqlite:<path>` (default `sqlite:./swf-data/swf.db`) or
- * `esdb://host:2113?tls=false` (also `esdb+discover://`, `kurrentdb://`).
+ * `postgres://user@host:5432/database` (also `postgresql://`) or `esdb://host:2113?tls=false` (also
+ * `esdb+discover://`, `kurrentdb://`).
  */
 export async function openEventStore(url: string = DEFAULT_STORE_URL, options: OpenOptions = {}): Promise<EventStore> {
   if (typeof url !== 'string' || url.length === 0) throw new ValidationError('store URL is empty', { field: 'store' });
@@ -41,9 +42,13 @@ export async function openEventStore(url: string = DEFAULT_STORE_URL, options: O
     const { getEventStoreDBEventStore } = await import('./esdb/esdbEventStore.js');
     return getEventStoreDBEventStore({ connectionString: url, logger: options.logger });
   }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { getPostgresEventStore } = await import('./postgres/postgresEventStore.js');
+    return getPostgresEventStore({ url, busyTimeoutMs: options.busyTimeoutMs, mustExist: options.mustExist });
+  }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
   throw new ValidationError(
-    `unknown store URL scheme ${scheme ? `'${scheme}:'` : `in '${url}'`}: use memory:, sqlite:<path> or esdb://host:2113?tls=false`,
+    `unknown store URL scheme ${scheme ? `'${scheme}:'` : `in '${url}'`}: use memory:, sqlite:<path>, postgres://host/database or esdb://host:2113?tls=false`,
     { field: 'store' },
   );
 }
