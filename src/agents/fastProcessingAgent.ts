@@ -31,8 +31,10 @@ import {
 import {
   deriveId,
   domainEvent,
+  fileStem,
   type ParsedEvent,
   type Slice,
+  type SliceSpec,
   sliceSample,
   LEGACY_WORKER_PREFIX,
   STREAM_PREFIXES,
@@ -60,9 +62,32 @@ interface SliceRecord {
   expiring?: number;
 }
 
+/**
+ * A TF sample with slices no worker has taken yet. A slice still queued at its first attempt is all in its
+ * sample (and its `slice` message, already stored), so it gets a record of its own only when it is taken: memory
+ * follows the slices in flight at a worker or waiting for a retry, not the queue, which in virtual time holds
+ * nearly every slice of the run when data taking ends (1,050,000 at 10,000 STFs; docs/run.md "Memory").
+ */
+interface SampleRecord {
+  run: RunRecord;
+  execution_id: string;
+  stf_filename: string;
+  tf_filename: string;
+  tf_first: number;
+  tf_count: number;
+  /** 1 for each slice_id not taken yet. */
+  untaken: Uint8Array;
+  left: number;
+}
+
+/** `<sample stem>_slice_<NNN>.tf` (sliceFilename): the sample's stem and the slice_id. */
+const SLICE_NAME = /^(.*)_slice_([0-9]{3,})\.tf$/;
+
 export interface FastProcessingAgent extends Agent {
   /** RunState of a run (for the composition root's progress display and summary). */
   runState(runId: string): RunContext | undefined;
+  /** How much it holds: runs, samples with untaken slices, taken slices not final (docs/run.md "Memory"). */
+  held(): { runs: number; samples: number; slices: number };
 }
 
 export interface FastProcessingOptions {
@@ -78,7 +103,10 @@ export interface FastProcessingOptions {
 export function fastProcessingAgent(identity: AgentIdentity, options: FastProcessingOptions = {}): FastProcessingAgent {
   const parameters = new ExecutionParameters();
   const runs = new Map<string, RunRecord>();
+  /** Slices taken at least once and not final, by slice name. */
   const slices = new Map<string, SliceRecord>();
+  /** Samples with untaken slices, by the sample's file stem. */
+  const samples = new Map<string, SampleRecord>();
   const processing = new Set<SliceRecord>();
   const runMachine = options.machines?.run ?? fastRun;
   const sliceMachine = options.machines?.slice ?? fastSlice;
@@ -261,34 +289,69 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     if (!run) return [];
     const { refused } = stepRun(run, { type: 'SAMPLE_REGISTERED', slices: specs.length });
     if (refused) return [];
-    const out: Output[] = [];
-    for (const s of specs) {
-      const record: SliceRecord = {
-        run_id: m.run_id,
-        snapshot: sliceMachine.initial({ max_retries: fp.max_slice_retries }),
-        content: {
-          run_id: m.run_id,
-          execution_id: m.execution_id,
-          req_id: '',
-          filename: m.stf_filename,
-          tf_filename: s.tf_filename,
-          fastmon_file: m.tf_filename,
-          slice_id: s.slice_id,
-          start: s.start,
-          end: s.end,
-          tf_count: s.tf_count,
-          state: 'queued',
-          substate: 'new',
-          attempt: 1,
-          slice_processing_time: fp.slice_processing_time,
-          file_type: 'fake',
-        },
-      };
-      slices.set(s.tf_filename, record);
-      // Folding history (a restart, time travel) needs the state, not the messages, which are already stored.
-      if (!ctx.replaying) out.push(sliceMessage(record, 1, event, ctx, 'slice', s.slice_id, 1));
-    }
-    return out;
+    const untaken = new Uint8Array(specs.length).fill(1);
+    const sample: SampleRecord = {
+      run,
+      // the run's copy: one string per run, not one per sample
+      execution_id: m.execution_id === run.execution_id ? run.execution_id : m.execution_id,
+      stf_filename: m.stf_filename,
+      tf_filename: m.tf_filename,
+      tf_first: m.tf_first,
+      tf_count: m.tf_count,
+      untaken,
+      left: specs.length,
+    };
+    samples.set(fileStem(m.tf_filename), sample);
+    // Folding history (a restart, time travel) needs the state, not the messages, which are already stored.
+    if (ctx.replaying) return [];
+    return specs.map((s) => sliceMessage(recordOf(sample, s), 1, event, ctx, 'slice', s.slice_id, 1));
+  }
+
+  /** A slice's record as its first `slice` message describes it. */
+  function recordOf(sample: SampleRecord, s: SliceSpec): SliceRecord {
+    const fp = fpConfig(sample.execution_id);
+    return {
+      run_id: sample.run.run_id,
+      snapshot: sliceMachine.initial({ max_retries: fp.max_slice_retries }),
+      content: {
+        run_id: sample.run.run_id,
+        execution_id: sample.execution_id,
+        req_id: '',
+        filename: sample.stf_filename,
+        tf_filename: s.tf_filename,
+        fastmon_file: sample.tf_filename,
+        slice_id: s.slice_id,
+        start: s.start,
+        end: s.end,
+        tf_count: s.tf_count,
+        state: 'queued',
+        substate: 'new',
+        attempt: 1,
+        slice_processing_time: fp.slice_processing_time,
+        file_type: 'fake',
+      },
+    };
+  }
+
+  /**
+   * The record of a slice an event names: the one it has if it was taken before, else a new one from its sample
+   * if it is still untaken (undefined: not a slice of ours, or final already).
+   */
+  function sliceRecord(tfFilename: string): SliceRecord | undefined {
+    const known = slices.get(tfFilename);
+    if (known) return known;
+    const name = SLICE_NAME.exec(tfFilename);
+    if (!name) return undefined;
+    const sample = samples.get(name[1]!);
+    const id = Number(name[2]);
+    if (!sample || sample.untaken[id] !== 1) return undefined;
+    const spec = sliceSample(sample, fpConfig(sample.execution_id).slices_per_sample)[id];
+    if (spec?.tf_filename !== tfFilename) return undefined;
+    sample.untaken[id] = 0;
+    if (--sample.left === 0) samples.delete(name[1]!);
+    const record = recordOf(sample, spec);
+    slices.set(tfFilename, record);
+    return record;
   }
 
   /** Steps a slice; on a failed attempt, retries it (a new `slice`) or fails it for good. */
@@ -350,8 +413,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     processing.delete(record);
     record.deadline = undefined;
     record.expiring = undefined;
-    // A final slice takes no more events (the machine would refuse them), so it need not stay in memory: a
-    // 1,000-STF run holds only the slices still in flight, not all 105,000.
+    // A final slice takes no more events (the machine would refuse them), so it need not stay in memory.
     if (sliceMachine.keyOf(after.value) === 'completed' || sliceMachine.keyOf(after.value) === 'failed') {
       slices.delete(record.content.tf_filename);
     }
@@ -391,7 +453,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
             parameters.record(event);
             return [];
           case 'SliceProcessingStarted': {
-            const record = slices.get(parsed.data.tf_filename);
+            const record = sliceRecord(parsed.data.tf_filename);
             if (!record) return [];
             return stepSlice(
               event,
@@ -406,7 +468,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
             );
           }
           case 'SliceLeaseExpired': {
-            const record = slices.get(parsed.data.tf_filename);
+            const record = sliceRecord(parsed.data.tf_filename);
             if (!record) return [];
             return stepSlice(event, record, { type: 'LEASE_EXPIRED', attempt: parsed.data.attempt }, ctx);
           }
@@ -420,7 +482,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
           return sampleRegistered(event, m, ctx);
         case 'slice_result': {
           const c = m.content;
-          const record = slices.get(c.tf_filename);
+          const record = sliceRecord(c.tf_filename);
           if (!record) return [];
           return stepSlice(
             event,
@@ -477,6 +539,10 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
 
     runState(runId) {
       return runs.get(runId)?.snapshot.context;
+    },
+
+    held() {
+      return { runs: runs.size, samples: samples.size, slices: slices.size };
     },
   };
   return agent;
