@@ -42,9 +42,9 @@ function start(args: string[]): { child: ChildProcess; stdout: () => string; std
   const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   // keep only the tail: the run's progress lines would otherwise grow with the run
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   return { child, stdout: () => out, stderr: () => err };
 }
 
