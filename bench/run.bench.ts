@@ -10,21 +10,33 @@
  *    a minimal table (INTEGER PRIMARY KEY position, unique id, unique (stream, revision); WAL, synchronous=NORMAL),
  *    best of 3 rounds.
  *
- * Targets: default run < 3 s wall; 1,000-STF run ≥ 40% of the raw batched rate (events over the run's own wall
- * time, the `wall_s` it reports) and peak RSS < 500 MB.
+ * 4. Growth (issue 18): runs of 100, 1,000 and 10,000 STFs, each a child process with its events/s (over the run's
+ *    own wall time) and peak RSS, then the 10,000-STF run again under `--max-old-space-size=256`. What a run holds
+ *    should follow the work in flight, not the run's length (docs/run.md "Memory").
  *
- * Options: --quick (100 STFs instead of 1,000, smaller raw rounds: a smoke test; the targets are still printed).
+ * Targets: default run < 3 s wall; 1,000-STF run ≥ 40% of the raw batched rate (events over the run's own wall
+ * time, the `wall_s` it reports) and peak RSS < 500 MB; 10,000-STF run peak RSS < 300 MB, under the 256 MB heap
+ * cap at ≥ 90% of its uncapped rate, and at ≥ 85% of the 1,000-STF run's rate.
+ *
+ * Options: --quick (100 STFs instead of 1,000, smaller raw rounds, growth over 100/300/1,000 STFs: a smoke test;
+ * the targets are still printed); --growth (only the growth table).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { openEventStore } from '../src/index.js';
 
 const quick = process.argv.includes('--quick');
+const growthOnly = process.argv.includes('--growth');
+const GROWTH_STFS = quick ? [100, 300, 1000] : [100, 1000, 10_000];
+const HEAP_CAP_MB = 256;
+const TARGET_LONG_RSS_MB = 300;
+const TARGET_CAPPED_RATIO = 0.9;
+const TARGET_FLAT_RATIO = 0.85;
 const STF_COUNT = quick ? 100 : 1000;
 const RAW_STREAMS = quick ? 200 : 1000;
 const RAW_BATCH = 100;
@@ -53,9 +65,9 @@ interface ChildRun {
 }
 
 /** Runs `node <cli> args...` to completion, timing it from spawn to exit and measuring its peak RSS if asked. */
-function runCli(args: string[], measureRss: boolean): Promise<ChildRun> {
+function runCli(args: string[], measureRss: boolean, nodeFlags: string[] = []): Promise<ChildRun> {
   const useTime = measureRss && existsSync(TIME);
-  const node = [process.execPath, ...NODE_FLAGS, CLI, ...args];
+  const node = [process.execPath, ...NODE_FLAGS, ...nodeFlags, CLI, ...args];
   const [cmd, argv] = useTime ? [TIME, ['-v', ...node]] : [node[0]!, node.slice(1)];
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWF_')));
   return new Promise((resolve, reject) => {
@@ -105,10 +117,15 @@ interface RunFigures {
 }
 
 /** One `swf run --json` on a fresh SQLite file; the events appended are the fresh store's head position. */
-async function benchRun(name: string, sets: string[], measureRss: boolean): Promise<RunFigures> {
+async function benchRun(
+  name: string,
+  sets: string[],
+  measureRss: boolean,
+  nodeFlags: string[] = [],
+): Promise<RunFigures> {
   const file = join(work, `${name}.db`);
   const args = ['run', '--json', '--store', `sqlite:${file}`, ...sets.flatMap((s) => ['--set', s])];
-  const r = await runCli(args, measureRss);
+  const r = await runCli(args, measureRss, nodeFlags);
   if (r.code !== 0) {
     throw new Error(`swf ${args.join(' ')} exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-5).join('\n')}`);
   }
@@ -116,6 +133,8 @@ async function benchRun(name: string, sets: string[], measureRss: boolean): Prom
   const store = await openEventStore(`sqlite:${file}`);
   const head = await store.headPosition();
   await store.close();
+  // A 10,000-STF store is a gigabyte or more: keep the temporary folder small between runs.
+  for (const suffix of ['', '-wal', '-shm', '.views.db']) rmSync(`${file}${suffix}`, { force: true });
   return {
     wallSeconds: r.wallSeconds,
     runWallSeconds: summary.wall_s,
@@ -189,9 +208,55 @@ function rawBatchedRate(round: number): number {
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
 
+/** Growth with the run's length: events/s and peak RSS by STF count, and the longest run under a heap cap. */
+async function growth(): Promise<void> {
+  const loadBefore = loadavg()[0]!;
+  console.log(`\ngrowth (virtual time, default configuration but stf_count; load average ${loadBefore.toFixed(1)}):`);
+  console.log('| STFs | slices | events | run wall s | events/s | peak RSS MB |');
+  console.log('|---:|---:|---:|---:|---:|---:|');
+  const row = (label: string, f: RunFigures): number => {
+    const rate = f.events / f.runWallSeconds;
+    console.log(
+      `| ${label} | ${fmt(f.slices.created)} | ${fmt(f.events)} | ${f.runWallSeconds.toFixed(1)} | ${fmt(rate)} | ` +
+        `${f.peakRssMb !== undefined ? f.peakRssMb.toFixed(0) : '?'} |`,
+    );
+    return rate;
+  };
+  const rates = new Map<number, { rate: number; rss: number | undefined }>();
+  for (const n of GROWTH_STFS) {
+    const f = await benchRun(`growth-${n}`, [`fast_processing.stf_count=${n}`], true);
+    rates.set(n, { rate: row(fmt(n), f), rss: f.peakRssMb });
+  }
+  const longest = GROWTH_STFS[GROWTH_STFS.length - 1]!;
+  const middle = GROWTH_STFS[GROWTH_STFS.length - 2]!;
+  const capped = await benchRun(`growth-${longest}-capped`, [`fast_processing.stf_count=${longest}`], true, [
+    `--max-old-space-size=${HEAP_CAP_MB}`,
+  ]);
+  const cappedRate = row(`${fmt(longest)}, --max-old-space-size=${HEAP_CAP_MB}`, capped);
+  console.log(`(peak RSS by ${capped.rssSource}; load average at the end ${loadavg()[0]!.toFixed(1)})`);
+  const long = rates.get(longest)!;
+  const mid = rates.get(middle)!;
+  console.log('targets:');
+  console.log(
+    `  ${fmt(longest)}-STF run peak RSS < ${TARGET_LONG_RSS_MB} MB: ` +
+      (long.rss !== undefined
+        ? `${long.rss.toFixed(0)} MB ${verdict(long.rss < TARGET_LONG_RSS_MB)}`
+        : 'unknown MISSED'),
+  );
+  console.log(
+    `  ${fmt(longest)}-STF run under a ${HEAP_CAP_MB} MB heap cap at ≥ ${TARGET_CAPPED_RATIO * 100}% of its rate: ` +
+      `${((cappedRate / long.rate) * 100).toFixed(0)}% ${verdict(cappedRate >= TARGET_CAPPED_RATIO * long.rate)}`,
+  );
+  console.log(
+    `  ${fmt(longest)}-STF run at ≥ ${TARGET_FLAT_RATIO * 100}% of the ${fmt(middle)}-STF rate: ` +
+      `${((long.rate / mid.rate) * 100).toFixed(0)}% ${verdict(long.rate >= TARGET_FLAT_RATIO * mid.rate)}`,
+  );
+}
+
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   console.log(`swf run benchmark, node ${process.version} ${NODE_FLAGS.join(' ')}${quick ? ' (--quick)' : ''}`);
+  if (growthOnly) return growth();
 
   // Warm the file cache for the CLI's modules, so the first measured run is not a cold start of the disk.
   await runCli(['--help'], false);
@@ -239,6 +304,8 @@ async function main(): Promise<void> {
         : 'unknown MISSED'),
   );
   if (quick) console.log('  (--quick: 100 STFs; the targets are for the 1,000-STF run)');
+
+  await growth();
 }
 
 try {

@@ -32,8 +32,10 @@ import {
 import {
   deriveId,
   domainEvent,
+  fileStem,
   type ParsedEvent,
   type Slice,
+  type SliceSpec,
   sliceSample,
   LEGACY_WORKER_PREFIX,
   STREAM_PREFIXES,
@@ -65,9 +67,33 @@ interface SliceRecord {
   expiring?: number;
 }
 
+/**
+ * A TF sample whose slices are not all taken by a worker yet. A slice waiting for its first attempt needs no record
+ * of its own (its content follows from the sample, its machine is the slice machine's initial state), so a run with
+ * a long queue holds one of these per sample, not one record per slice (docs/run.md "Memory").
+ */
+interface SampleRecord {
+  run_id: string;
+  execution_id: string;
+  stf_filename: string;
+  tf_filename: string;
+  tf_first: number;
+  tf_count: number;
+  /** Per slice_id: DECIDED (its `slice` message not in the log yet), QUEUED (in the log, untaken) or 0 (taken). */
+  untaken: Uint8Array;
+  left: number;
+}
+const DECIDED = 1;
+const QUEUED = 2;
+
+/** `<sample stem>_slice_<NNN>.tf` (sliceFilename): the sample's stem and the slice_id. */
+const SLICE_NAME = /^(.*)_slice_([0-9]{3,})\.tf$/;
+
 export interface FastProcessingAgent extends Agent {
   /** RunState of a run (for the composition root's progress display and summary). */
   runState(runId: string): RunContext | undefined;
+  /** How much it holds: runs, samples with untaken slices, taken slices not final (docs/run.md "Memory"). */
+  held(): { runs: number; samples: number; slices: number };
 }
 
 export interface FastProcessingOptions {
@@ -84,6 +110,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
   const parameters = new ExecutionParameters();
   const runs = new Map<string, RunRecord>();
   const slices = new Map<string, SliceRecord>();
+  const samples = new Map<string, SampleRecord>();
   const processing = new Set<SliceRecord>();
   const runMachine = options.machines?.run ?? fastRun;
   const sliceMachine = options.machines?.slice ?? fastSlice;
@@ -278,35 +305,92 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
       max_slice_retries: fp.max_slice_retries,
     });
     if (!runEvent || stepRun(run, runEvent).refused) return [];
-    const out: Output[] = [];
-    for (const s of specs) {
-      const record: SliceRecord = {
-        run_id: m.run_id,
-        snapshot: undefined,
-        max_retries: fp.max_slice_retries,
-        content: {
-          run_id: m.run_id,
-          execution_id: m.execution_id,
-          req_id: '',
-          filename: m.stf_filename,
-          tf_filename: s.tf_filename,
-          fastmon_file: m.tf_filename,
-          slice_id: s.slice_id,
-          start: s.start,
-          end: s.end,
-          tf_count: s.tf_count,
-          state: 'queued',
-          substate: 'new',
-          attempt: 1,
-          slice_processing_time: fp.slice_processing_time,
-          file_type: 'fake',
-        },
+    const stem = fileStem(m.tf_filename);
+    let sample = samples.get(stem);
+    if (!sample) {
+      sample = {
+        run_id: run.run_id,
+        // the run's copy: one string per run, not one per sample
+        execution_id: m.execution_id === run.execution_id ? run.execution_id : m.execution_id,
+        stf_filename: m.stf_filename,
+        tf_filename: m.tf_filename,
+        tf_first: m.tf_first,
+        tf_count: m.tf_count,
+        untaken: new Uint8Array(specs.length).fill(DECIDED),
+        left: specs.length,
       };
-      if (!slices.has(s.tf_filename)) run.pending++;
-      slices.set(s.tf_filename, record);
-      // Folding history (a restart, time travel) needs the state, not the messages, which are already stored.
-      if (!ctx.replaying) out.push(sliceMessage(record, 1, event, ctx, 'slice', s.slice_id, 1));
+      samples.set(stem, sample);
+      run.pending += specs.length;
     }
+    // Folding history (a restart, time travel) needs the state, not the messages, which are already stored.
+    if (ctx.replaying) return [];
+    const out: Output[] = [];
+    for (const spec of specs) out.push(sliceMessage(recordOf(sample, spec), 1, event, ctx, 'slice', spec.slice_id, 1));
+    return out;
+  }
+
+  /** A slice's record as its first `slice` message describes it (its machine from that message on). */
+  function recordOf(sample: SampleRecord, s: SliceSpec, snapshot?: FastSnapshot<SliceContext>): SliceRecord {
+    const fp = fpConfig(sample.execution_id);
+    return {
+      run_id: sample.run_id,
+      snapshot,
+      max_retries: fp.max_slice_retries,
+      content: {
+        run_id: sample.run_id,
+        execution_id: sample.execution_id,
+        req_id: '',
+        filename: sample.stf_filename,
+        tf_filename: s.tf_filename,
+        fastmon_file: sample.tf_filename,
+        slice_id: s.slice_id,
+        start: s.start,
+        end: s.end,
+        tf_count: s.tf_count,
+        state: 'queued',
+        substate: 'new',
+        attempt: 1,
+        slice_processing_time: fp.slice_processing_time,
+        file_type: 'fake',
+      },
+    };
+  }
+
+  /**
+   * Folds an event about a slice. A slice with a record of its own steps it; an untaken one is read from its
+   * sample: its first `slice` message counts it as created (and leaves it untaken), the first event of a worker
+   * gives it a record, held until the slice is final.
+   */
+  function onSliceEvent(tfFilename: string, event: StoredEvent, parsed: ParsedEvent, ctx: HandleContext): Output[] {
+    const known = slices.get(tfFilename);
+    if (known) return stepSlice(event, parsed, known, ctx);
+    const name = SLICE_NAME.exec(tfFilename);
+    if (!name) return [];
+    const stem = name[1]!;
+    const sample = samples.get(stem);
+    const id = Number(name[2]);
+    const mark = sample?.untaken[id];
+    if (!sample || !mark) return [];
+    const spec = sliceSample(sample, fpConfig(sample.execution_id).slices_per_sample)[id];
+    if (spec?.tf_filename !== tfFilename) return [];
+    if (mark === DECIDED) {
+      const record = recordOf(sample, spec);
+      const out = stepSlice(event, parsed, record, ctx);
+      if (record.snapshot) sample.untaken[id] = QUEUED;
+      return out;
+    }
+    // QUEUED: the slice machine's state after a first `slice` message, whatever the slice
+    const initial = sliceMachine.initial({ max_retries: fpConfig(sample.execution_id).max_slice_retries });
+    const record = recordOf(sample, spec, initial);
+    slices.set(tfFilename, record);
+    const out = stepSlice(event, parsed, record, ctx);
+    if (record.snapshot === initial) {
+      // not a step of this slice (refused or ignored): it stays untaken
+      slices.delete(tfFilename);
+      return out;
+    }
+    sample.untaken[id] = 0;
+    if (--sample.left === 0) samples.delete(stem);
     return out;
   }
 
@@ -398,8 +482,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
             return [];
           case 'SliceProcessingStarted':
           case 'SliceLeaseExpired': {
-            const record = slices.get(parsed.data.tf_filename);
-            return record ? stepSlice(event, parsed, record, ctx) : [];
+            return onSliceEvent(parsed.data.tf_filename, event, parsed, ctx);
           }
           default:
             return [];
@@ -411,8 +494,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
           return sampleRegistered(event, parsed, ctx);
         case 'slice':
         case 'slice_result': {
-          const record = slices.get(m.content.tf_filename);
-          return record ? stepSlice(event, parsed, record, ctx) : [];
+          return onSliceEvent(m.content.tf_filename, event, parsed, ctx);
         }
         case 'end_run':
           // The workers' end_run is ours; only the DAQ's drives the run.
@@ -460,6 +542,10 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
 
     runState(runId) {
       return runs.get(runId)?.snapshot.context;
+    },
+
+    held() {
+      return { runs: runs.size, samples: samples.size, slices: slices.size };
     },
   };
   return agent;

@@ -175,7 +175,8 @@ export async function summarize(
   const messages: Record<string, number> = {};
   const agents = new Set<string>();
   const runId = String(daq.run_number);
-  const slices = new Set<string>();
+  // Counted, not collected: a set of slice names would grow with the run (1,050,000 names at 10,000 STFs).
+  let created = 0;
   let retried = 0;
   let completed = 0;
   let failed = 0;
@@ -218,9 +219,10 @@ export async function summarize(
         tfSamples++;
         break;
       case 'slice': {
-        const c = d.content as { tf_filename: string; attempt: number };
-        slices.add(c.tf_filename);
+        // Each slice's first attempt is one `slice` message (its id is derived from its sample's, so never twice).
+        const c = d.content as { attempt: number };
         if (c.attempt > 1) retried++;
+        else created++;
         break;
       }
       case 'RunFinished':
@@ -244,7 +246,7 @@ export async function summarize(
     // The STFs the run took (a rejected stf_gen is a message, not an STF); the stored count if it never finished.
     stf_files: runFinishedStfs ?? (daq.stf_files > 0 ? daq.stf_files : stfFiles),
     tf_samples: tfSamples,
-    slices: { created: slices.size, completed, failed, retried },
+    slices: { created, completed, failed, retried },
     messages,
     agents: [...agents].sort(),
     duration_s: Math.round((Date.parse(end) - Date.parse(start)) / 10) / 100,

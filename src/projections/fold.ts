@@ -17,7 +17,10 @@ export interface FoldMode {
   bulk: boolean;
   /**
    * Values of one kind kept in memory before all of them are let go of (a kind whose values never become final,
-   * or a run with more live slices than this). Default 200 000.
+   * or a run with more live slices than this). Default: 200 000 for a bulk fold, which cannot read back what it
+   * let go of without remembering its name; 20 000 for a plain fold, which reads it back from its row (a batch's
+   * prefetch, one query per 200 keys), so a monitor following a long run holds a bounded number of them, not
+   * every slice still queued.
    */
   maxCached?: number;
 }
@@ -158,6 +161,10 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
     this.absent.clear();
     this.lastId = undefined;
   }
+
+  get size(): number {
+    return this.cache.size;
+  }
 }
 
 /** A projection at work, as the runner drives it. */
@@ -172,12 +179,15 @@ export interface Fold {
   reset(): void;
   /** How many values this bulk fold let go of and remembers by name. */
   readonly evicted: number;
+  /** How many values it holds in memory, per kind of state. */
+  cached(): Record<string, number>;
 }
 
 /** A projection at work on one database: its state, and its writes run (or recorded) there. */
 export class ProjectionFold<S> implements Fold {
   readonly name: ProjectionName;
   private readonly states: KeyedState<string | number, unknown>[] = [];
+  private readonly stateNames: string[] = [];
   private readonly handles: S;
   private readonly statements = new Map<string, Statement>();
   private readonly runWrite = (w: Write): void => {
@@ -198,8 +208,9 @@ export class ProjectionFold<S> implements Fold {
     const handles: Record<string, unknown> = {};
     const specs: [string, StateSpec<string | number, unknown>][] = Object.entries(projection.state);
     for (const [name, spec] of specs) {
-      const state = new KeyedState(spec, db, mode.bulk, mode.maxCached ?? 200_000);
+      const state = new KeyedState(spec, db, mode.bulk, mode.maxCached ?? (mode.bulk ? 200_000 : 20_000));
       this.states.push(state);
+      this.stateNames.push(name);
       handles[name] = state;
     }
     this.handles = handles as S;
@@ -227,5 +238,9 @@ export class ProjectionFold<S> implements Fold {
     let n = 0;
     for (const s of this.states) n += s.evicted.size;
     return n;
+  }
+
+  cached(): Record<string, number> {
+    return Object.fromEntries(this.states.map((s, i) => [this.stateNames[i]!, s.size]));
   }
 }

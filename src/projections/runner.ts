@@ -48,6 +48,8 @@ export interface ProjectorOptions {
    * which slices have a row) before it goes on without the thread. Default 500 000 (some 50 MB).
    */
   bulkSlices?: number;
+  /** Values of one kind each projection keeps in memory while it follows the log (default 20 000; see `FoldMode`). */
+  maxCached?: number;
   logger?: Pick<Logger, 'warn' | 'info' | 'debug' | 'error'>;
 }
 
@@ -76,6 +78,7 @@ export class Projector {
   private readonly bulkEvents: bigint;
   private readonly writerThread: boolean;
   private readonly bulkSlices: number | undefined;
+  private readonly maxCached: number | undefined;
   private readonly logger: NonNullable<ProjectorOptions['logger']>;
   private queue: Promise<unknown> = Promise.resolve();
   private following = false;
@@ -96,17 +99,25 @@ export class Projector {
     this.bulkEvents = BigInt(Math.max(0, Math.floor(options.bulkEvents ?? 20_000)));
     this.writerThread = options.writerThread ?? true;
     this.bulkSlices = options.bulkSlices;
+    this.maxCached = options.maxCached;
     this.logger = options.logger ?? quiet;
   }
 
   /** After the tables exist: the projections prepare their statements. */
   private createProjections(): void {
-    this.projections = Projector.projectionsOn(this.db, false);
+    this.projections = Projector.projectionsOn(this.db, false, this.maxCached);
+  }
+
+  /** The values each projection holds in memory, by `<projection>.<kind>` (docs/run.md "Memory"). */
+  cached(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const p of this.projections) for (const [kind, n] of Object.entries(p.cached())) out[`${p.name}.${kind}`] = n;
+    return out;
   }
 
   /** Every read model, in the order they are applied. */
-  private static projectionsOn(db: ViewsDb, bulk: boolean): Fold[] {
-    const mode = { bulk };
+  private static projectionsOn(db: ViewsDb, bulk: boolean, maxCached?: number): Fold[] {
+    const mode = { bulk, ...(maxCached !== undefined ? { maxCached } : {}) };
     return [
       new ProjectionFold(workflowProjection, db, mode),
       new ProjectionFold(messagesProjection, db, mode),

@@ -28,6 +28,7 @@ export interface OpenViewsOptions {
   /** See `ProjectorOptions`. */
   bulkEvents?: number;
   writerThread?: boolean;
+  maxCached?: number;
 }
 
 /**
@@ -61,6 +62,7 @@ export async function openViews(store: EventStore, options: OpenViewsOptions = {
       ...(options.batchSize ? { batchSize: options.batchSize } : {}),
       ...(options.bulkEvents !== undefined ? { bulkEvents: options.bulkEvents } : {}),
       ...(options.writerThread !== undefined ? { writerThread: options.writerThread } : {}),
+      ...(options.maxCached !== undefined ? { maxCached: options.maxCached } : {}),
     });
   } catch (e: unknown) {
     db.close();

@@ -376,3 +376,52 @@ describe('fast processing agent: the end of a run', () => {
     expect(c.slices_failed).toBeGreaterThan(0);
   });
 });
+
+describe('fast processing agent: memory', () => {
+  it('holds a record only for slices taken and not final, and lets a sample go once its slices are all taken', () => {
+    const a = fastProcessing();
+    const queued = Array.from({ length: 20 }, (_, i) => slicesOf(cut(a, sample(i + 1, 0, 15)))).flat();
+    expect(queued).toHaveLength(300);
+    expect(a.agent.held()).toEqual({ runs: 1, samples: 20, slices: 0 });
+
+    const firstSample = queued.slice(0, 15);
+    for (const s of firstSample.slice(0, 3)) a.decide(started(s));
+    expect(a.agent.held()).toEqual({ runs: 1, samples: 20, slices: 3 });
+    expect(runState(a)).toMatchObject({ slices_processing: 3, slices_queued: 297 });
+
+    // A failed attempt waits for its retry as a record; a completed slice is forgotten.
+    const failed = a.decide(result(firstSample[0]!, 'failed'));
+    a.feed(failed);
+    const retry = slicesOf(failed)[0]!;
+    a.decide(result(firstSample[1]!, 'done'));
+    a.decide(result(firstSample[2]!, 'done'));
+    expect(a.agent.held()).toEqual({ runs: 1, samples: 20, slices: 1 });
+
+    for (const s of [retry, ...firstSample.slice(3)]) {
+      a.decide(started(s));
+      a.decide(result(s, 'done'));
+    }
+    expect(a.agent.held()).toEqual({ runs: 1, samples: 19, slices: 0 });
+    expect(runState(a)).toMatchObject({ slices_completed: 15, slices_queued: 285, slices_processing: 0 });
+
+    // A worker reporting a slice that is already final, or one never queued, changes nothing.
+    a.when(started(firstSample[4]!)).nothing();
+    a.when(
+      started({ ...firstSample[4]!, tf_filename: `swf.${RUN}.000001_tf_001_slice_099.tf`, slice_id: 99 }),
+    ).nothing();
+    expect(runState(a)).toMatchObject({ slices_completed: 15, slices_queued: 285, slices_processing: 0 });
+    expect(a.agent.held()).toEqual({ runs: 1, samples: 19, slices: 0 });
+  });
+
+  it('rebuilds the same holdings when it folds its history again', () => {
+    const live = fastProcessing();
+    const slices = [sample(1, 0, 15), sample(2, 100, 15)].flatMap((h) => slicesOf(cut(live, h)));
+    for (const e of [started(slices[0]!), result(slices[0]!, 'done'), started(slices[16]!)]) live.decide(e);
+    const again = fastProcessing();
+    // the log as the live agent saw it after the same givens, its own slice messages included
+    for (const e of live.log.events.slice(again.log.events.length)) again.decide(e, { ...ctx(), replaying: true });
+    expect(again.agent.held()).toEqual(live.agent.held());
+    expect(again.agent.held()).toEqual({ runs: 1, samples: 2, slices: 1 });
+    expect(runState(again)).toEqual(runState(live));
+  });
+});

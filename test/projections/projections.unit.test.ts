@@ -5,6 +5,7 @@ import { deriveId, domainEvent, messageEvent, streams } from '../../src/messages
 import { list, getRunState, getSlice, sliceCounts, workflowMonitor } from '../../src/projections/queries.js';
 import { PROJECTION_NAMES } from '../../src/projections/schema.js';
 import { appendRunFixture } from '../helpers/runFixture.js';
+import { openViews } from '../../src/projections/views.js';
 import { append, checkpoints, dump, memoryViews } from './helpers.js';
 
 describe('the workflow projection, given a complete run', () => {
@@ -263,5 +264,24 @@ describe('agents and logs', () => {
     // LIKE wildcards in the search text are literal
     expect(list(views.db, 'logs', { filters: { search: '%' } }).count).toBe(0);
     await views.close();
+  });
+});
+
+describe('memory while following a run', () => {
+  it('keeps at most maxCached values of each kind in memory and folds the same rows as with a large cache', async () => {
+    const store = await openEventStore('memory:');
+    // Unfinished: its slices stay queued, and queued slices are not final, so nothing lets them go but the bound.
+    const run = await appendRunFixture(store, { stfCount: 20, finish: false, incidents: false });
+    const bounded = await openViews(store, { path: ':memory:', maxCached: 10, batchSize: 25 });
+    const roomy = await openViews(store, { path: ':memory:', batchSize: 25 });
+    await bounded.ready();
+    await roomy.ready();
+
+    expect(dump(bounded.db)).toEqual(dump(roomy.db));
+    expect(getRunState(bounded.db, run.runNumber)).toMatchObject(run.expected);
+    expect(Math.max(...Object.values(bounded.projector.cached()))).toBeLessThanOrEqual(10);
+    expect(roomy.projector.cached()['workflow.slices']).toBeGreaterThan(10);
+    await bounded.close();
+    await roomy.close();
   });
 });
