@@ -5,7 +5,7 @@
 import { ValidationError } from '../errors.js';
 import type { ViewsDb } from '../projections/db.js';
 import { parseQuery } from '../projections/filters.js';
-import { runSeries } from '../projections/timeSeries.js';
+import { runLatency, runSeries } from '../projections/timeSeries.js';
 
 export interface ViewRoute {
   pattern: RegExp;
@@ -46,8 +46,7 @@ export const SERIES_ROUTES: ViewRoute[] = [
     describe: '/api/runs/{run_number}/latency/ (slice latency queued → done, histogram)',
     handle: (db, m, url) => {
       parseQuery(url.searchParams, [], { paging: false });
-      const s = runSeries(db, Number(m[1]), { points: 1 });
-      return { run_number: s.run_number, finished: s.finished, ...s.latency };
+      return runLatency(db, Number(m[1]));
     },
   },
 ];

@@ -67,6 +67,11 @@ interface CursorRow extends SampleRow {
   latency: string;
 }
 
+const LAST_PER_INTERVAL = `WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i + 1 < ?)
+  SELECT g.i AS g, s.t, s.completed, s.failed, s.retried, s.queued, s.processing, s.workers, s.stfs, s.samples
+  FROM g JOIN run_series s ON s.run_number = ?
+  AND s.t = (SELECT MAX(t) FROM run_series WHERE run_number = ? AND t <= ? + (g.i + 1) * ? - 1)`;
+
 function percentileEdge(counts: number[], total: number, p: number): number | null {
   if (total === 0) return null;
   const want = Math.ceil((p / 100) * total);
@@ -90,6 +95,25 @@ export function latencyHistogram(counts: number[]): LatencyHistogram {
   };
 }
 
+/** A run's slice latency histogram (queued → done) alone. */
+export function runLatency(db: ViewsDb, run: number): LatencyHistogram & { run_number: number; finished: boolean } {
+  const cursor = db
+    .prepare<{ latency: string; finished: number }>(
+      `SELECT latency, finished FROM run_series_cursor WHERE run_number = ?`,
+    )
+    .get([run]);
+  if (!cursor) {
+    if (!db.prepare(`SELECT 1 FROM run_states WHERE run_number = ?`).get([run]))
+      throw new NotFoundError(`no run ${run}`);
+    return { run_number: run, finished: false, ...empty(run).latency };
+  }
+  return {
+    run_number: run,
+    finished: cursor.finished === 1,
+    ...latencyHistogram(JSON.parse(cursor.latency) as number[]),
+  };
+}
+
 export function runSeries(db: ViewsDb, run: number, options: SeriesOptions = {}): RunSeries {
   const points = Math.max(1, Math.floor(options.points ?? 300));
   return db.read(() => {
@@ -102,13 +126,9 @@ export function runSeries(db: ViewsDb, run: number, options: SeriesOptions = {})
     const start = cursor.first;
     const step = Math.max(1, Math.ceil((cursor.t - start + 1) / points));
     const n = Math.floor((cursor.t - start) / step) + 1;
-    // SQLite gives the bare columns of the row holding MAX(t): each interval's last sample
-    const rows = db
-      .prepare<SampleRow & { g: number }>(
-        `SELECT (t - ?) / ? AS g, MAX(t) AS t, completed, failed, retried, queued, processing, workers, stfs, samples
-         FROM run_series WHERE run_number = ? GROUP BY g ORDER BY g`,
-      )
-      .all([start, step, run]);
+    // Each interval's last sample, one index seek per interval: reading every sample of a long run (a 1,000-STF
+    // virtual-time run has thousands) and grouping them costs ten times more. The open second is the cursor's.
+    const rows = db.prepare<SampleRow & { g: number }>(LAST_PER_INTERVAL).all([n - 1, run, run, start, step]);
     const byGroup = new Map<number, SampleRow>();
     for (const r of rows) byGroup.set(r.g, r);
     byGroup.set(n - 1, cursor);

@@ -101,6 +101,7 @@ describe('the run time series', () => {
     expect(latencyBin(-5)).toBe(0);
     expect(latencyBin(10)).toBe(1);
     expect(latencyBin(1_999)).toBe(7);
-    expect(latencyBin(10 * 3_600_000)).toBe(LATENCY_EDGES_MS.length - 1);
+    expect(latencyBin(10 * 86_400_000)).toBe(LATENCY_EDGES_MS.length - 1);
+    expect(latencyBin(90 * 60_000)).toBe(LATENCY_EDGES_MS.indexOf(3_600_000));
   });
 });

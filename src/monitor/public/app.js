@@ -243,6 +243,7 @@
     const counters = h('div', { class: 'counters', id: 'counters' });
     const bar = h('div', { class: 'bar', id: 'slice-bar' });
     const charts = h('div', { class: 'charts' });
+    const seriesBox = h('div', { class: 'series', id: 'series' });
     const feedList = h('ol', { class: 'feed', id: 'feed' });
     const feedNote = h('p', { class: 'muted' }, 'Messages of this run, newest first (the last 100).');
     const timeline = h(
@@ -262,6 +263,8 @@
         counters,
         h('h2', {}, 'Slices by status'),
         bar,
+        h('h2', {}, 'Over time'),
+        seriesBox,
         h('h2', {}, 'State charts'),
         charts,
         h('h2', {}, 'Timeline'),
@@ -358,11 +361,14 @@
       );
     };
 
+    const series = window.swfSeries.mount(seriesBox, run, api);
+    teardown.push(() => series.destroy());
     const refresh = async () => {
       try {
         const [s, counts] = await Promise.all([
           api(`/api/run-states/${run}/`),
           api(`/api/tf-slices/counts/?run_number=${run}`),
+          series.refresh(),
         ]);
         state = s;
         clearError();

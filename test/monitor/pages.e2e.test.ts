@@ -1,0 +1,85 @@
+/**
+ * The operator's pages in headless Chromium (playwright-core + Debian's chromium): a run's charts (uPlot, served
+ * by the monitor itself) at 1440 px and at 420 px wide, nothing cut off and no request leaving the machine.
+ * Screenshots go to test-artifacts/ (not committed).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendRunFixture, type RunFixture } from '../helpers/runFixture.js';
+import { startTestMonitor, type TestMonitor } from './helpers.js';
+
+const CHROMIUM = process.env.SWF_CHROMIUM ?? '/usr/bin/chromium';
+const skipReason = existsSync(CHROMIUM)
+  ? undefined
+  : `no Chromium at ${CHROMIUM} (to run it: \`sudo apt-get install -y chromium\`, or set SWF_CHROMIUM to a Chromium binary)`;
+if (skipReason) console.warn(`[swf-es] skipped the browser test of the monitor's pages: ${skipReason}`);
+
+const ARTIFACTS = resolve('test-artifacts');
+
+describe.skipIf(skipReason !== undefined)('the operator’s pages in Chromium', () => {
+  let m: TestMonitor;
+  let run: RunFixture;
+  let browser: Browser;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    m = await startTestMonitor();
+    run = await appendRunFixture(m.store, { stfCount: 12, tfFilesPerStf: 3, slicesPerSample: 4 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    mkdirSync(ARTIFACTS, { recursive: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await m?.close();
+  });
+
+  async function open(width: number): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width, height: 900 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(msg.text());
+    });
+    await page.route(/^(?!http:\/\/(127\.0\.0\.1|localhost))/, (route) => {
+      errors.push(`external request: ${route.request().url()}`);
+      return route.abort();
+    });
+    return page;
+  }
+
+  /** How far the page's content reaches past the viewport (0: nothing is cut off). */
+  const overflow = (page: Page): Promise<number> =>
+    page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+
+  for (const width of [1440, 420]) {
+    it(`draws the run's time series with uPlot at ${width} px, phase marks and all, nothing cut off`, async () => {
+      const page = await open(width);
+      await page.goto(`${m.url}/#/runs/${run.runNumber}`);
+      await expect.poll(() => page.locator('#series .uplot').count(), { timeout: 20_000 }).toBe(4);
+      await expect.poll(() => page.textContent('#series-note'), { timeout: 10_000 }).toContain('finished');
+      const titles = await page.locator('#series .u-title').allTextContents();
+      expect(titles).toEqual([
+        expect.stringMatching(/^Slices per \d+ s$/),
+        'Queue depth',
+        'STFs and TF samples so far',
+        `Slice latency, queued → done (${run.expected.slices_completed} slices)`,
+      ]);
+      // each chart fits the page: its canvas is no wider than the series box
+      const box = (await page.locator('#series').boundingBox())!;
+      const canvases = page.locator('#series canvas');
+      for (let i = 0; i < (await canvases.count()); i++) {
+        const c = (await canvases.nth(i).boundingBox())!;
+        expect(c.x + c.width).toBeLessThanOrEqual(box.x + box.width + 1);
+      }
+      expect(await overflow(page)).toBe(0);
+      await page.screenshot({ path: join(ARTIFACTS, `monitor-series-${width}.png`), fullPage: true });
+      expect(errors).toEqual([]);
+      await page.close();
+    }, 60_000);
+  }
+});
