@@ -256,6 +256,7 @@ CREATE TABLE IF NOT EXISTS systemagents (
   execution_id      TEXT,
   run_id            TEXT,
   heartbeat_count   INTEGER NOT NULL,
+  messages_sent     INTEGER NOT NULL DEFAULT 0,
   created_at        TEXT NOT NULL,
   updated_at        TEXT NOT NULL
 );
