@@ -82,4 +82,73 @@ describe.skipIf(skipReason !== undefined)('the operator’s pages in Chromium', 
       await page.close();
     }, 60_000);
   }
+
+  it('lists the agents with kind, state, last heartbeat, messages sent and a health badge', async () => {
+    const page = await open(1440);
+    await page.goto(`${m.url}/#/agents`);
+    const rows = page.locator('#agents tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(run.agents.length);
+    const text = (await page.textContent('#agents')) ?? '';
+    for (const a of run.agents) expect(text).toContain(a);
+    // the fixture's log ends well after the last heartbeat: by the log's clock the agents are stale
+    expect(await page.locator('#agents .badge').first().textContent()).toMatch(/^(ok|stale|exited)$/);
+    expect(Number((await rows.first().locator('td').nth(5).textContent())?.replace(/,/g, ''))).toBeGreaterThan(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'monitor-agents.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('filters the logs by level, agent, run and text, and keeps the filter in the link', async () => {
+    const page = await open(1440);
+    await page.goto(`${m.url}/#/logs`);
+    await page.locator('#logs-count').waitFor({ timeout: 20_000 });
+    const all = Number((await page.textContent('#logs-count'))?.replace(/,/g, '').match(/\d+/)?.[0]);
+    expect(all).toBeGreaterThan(0);
+    await page.selectOption('#filter-level', 'WARNING');
+    await page.click('#filters button');
+    await expect.poll(() => page.url()).toContain('#/logs?level=WARNING');
+    await expect
+      .poll(async () => Number((await page.textContent('#logs-count'))?.replace(/,/g, '').match(/\d+/)?.[0]))
+      .toBeLessThan(all);
+    for (const level of await page.locator('#logs tbody .badge').allTextContents())
+      expect(['WARNING', 'ERROR', 'CRITICAL']).toContain(level);
+    await page.screenshot({ path: join(ARTIFACTS, 'monitor-logs.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  for (const width of [1440, 420]) {
+    it(`reaches a failed slice in one click from the run page, then its page, at ${width} px`, async () => {
+      const page = await open(width);
+      await page.goto(`${m.url}/#/runs/${run.runNumber}`);
+      await page.locator('#failed-slices').click();
+      const rows = page.locator('#slices tbody tr');
+      await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(run.expected.slices_failed);
+      expect(await page.textContent('#slices tbody')).toContain(run.incidents!.failedForGood);
+      expect(await overflow(page)).toBe(0);
+      await page.screenshot({ path: join(ARTIFACTS, `monitor-slices-${width}.png`), fullPage: true });
+      await page.locator(`#slices tbody a[href^="#/slice/"]`).first().click();
+      await expect.poll(() => page.textContent('main'), { timeout: 10_000 }).toContain(run.incidents!.failedForGood);
+      expect(await page.textContent('main')).toContain('failed');
+      expect(await overflow(page)).toBe(0);
+      await page.screenshot({ path: join(ARTIFACTS, `monitor-slice-${width}.png`), fullPage: true });
+      expect(errors).toEqual([]);
+      await page.close();
+    }, 60_000);
+  }
+
+  it('filters the slice browser by worker and attempt', async () => {
+    const page = await open(1440);
+    await page.goto(`${m.url}/#/slices?run_number=${run.runNumber}&attempt=2`);
+    await page.locator('#slices-count').waitFor({ timeout: 20_000 });
+    const attempts = await page.locator('#slices tbody tr td:nth-child(3)').allTextContents();
+    expect(attempts.length).toBeGreaterThan(0);
+    expect(new Set(attempts)).toEqual(new Set(['2']));
+    await page.goto(`${m.url}/#/slices?run_number=${run.runNumber}&assigned_worker=${run.workers[0]}`);
+    await expect
+      .poll(async () => new Set(await page.locator('#slices tbody tr td:nth-child(4)').allTextContents()))
+      .toEqual(new Set([run.workers[0]]));
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
 });
