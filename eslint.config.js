@@ -88,6 +88,8 @@ export default tseslint.config(
         location: 'readonly',
         fetch: 'readonly',
         EventSource: 'readonly',
+        URLSearchParams: 'readonly',
+        FormData: 'readonly',
         Event: 'readonly',
         setTimeout: 'readonly',
         clearTimeout: 'readonly',

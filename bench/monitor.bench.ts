@@ -6,10 +6,12 @@
  *   rounds so both see the same machine load;
  * - `swf projections rebuild` as a user runs it (a process, wall time);
  * - p50/p99 of `list_tf_slices(run_number, status)` (the query, and the MCP tool over HTTP with the SDK's client)
- *   and of `GET /api/run-states/{run}/` (HTTP), each including the catch-up check every answer makes.
+ *   and of `GET /api/run-states/{run}/` (HTTP), each including the catch-up check every answer makes;
+ * - p50/p99 of the chart endpoints `GET /api/runs/{run}/series/` (300 intervals, the page's default, and 2,000)
+ *   and `GET /api/runs/{run}/latency/` (HTTP).
  *
  * Targets (the issue's): catch-up ≥ 40% of the read+parse rate, and held to the strict reading too: ≥ 40% of the
- * raw read (`readAll`, which already does the JSON.parse); query p99 < 20 ms.
+ * raw read (`readAll`, which already does the JSON.parse); query and chart endpoint p99 < 20 ms.
  * Options: --stf N (default 1000), --rounds N (default 3), --queries N (default 500), --quick (100 STFs, 1 round),
  * --fresh (make the run again instead of reusing .swf-bench/monitor-<N>.db), --json.
  */
@@ -189,6 +191,9 @@ const sliceTool = await timeEach(QUERIES, (i) =>
   client.callTool({ name: 'list_tf_slices', arguments: { run_number: run, status: statuses[i % 2]! } }),
 );
 const runState = await timeEach(QUERIES * 2, () => httpGet(`${monitor.url}/api/run-states/${run}/`));
+const seriesHttp = await timeEach(QUERIES * 2, () => httpGet(`${monitor.url}/api/runs/${run}/series/`));
+const seriesWide = await timeEach(QUERIES, () => httpGet(`${monitor.url}/api/runs/${run}/series/?points=2000`));
+const latencyHttp = await timeEach(QUERIES, () => httpGet(`${monitor.url}/api/runs/${run}/latency/`));
 await client.close();
 await monitor.close();
 await views.close();
@@ -219,6 +224,18 @@ const result = {
     p50: Number(percentile(runState, 50).toFixed(2)),
     p99: Number(percentile(runState, 99).toFixed(2)),
   },
+  series_http_ms: {
+    p50: Number(percentile(seriesHttp, 50).toFixed(2)),
+    p99: Number(percentile(seriesHttp, 99).toFixed(2)),
+  },
+  series_2000_points_http_ms: {
+    p50: Number(percentile(seriesWide, 50).toFixed(2)),
+    p99: Number(percentile(seriesWide, 99).toFixed(2)),
+  },
+  latency_http_ms: {
+    p50: Number(percentile(latencyHttp, 50).toFixed(2)),
+    p99: Number(percentile(latencyHttp, 99).toFixed(2)),
+  },
 };
 const verdict = (ok: boolean): string => (ok ? 'meets target' : 'MISSES target');
 if (JSON_OUT) {
@@ -245,6 +262,13 @@ if (JSON_OUT) {
       'GET /api/run-states/{run}/',
       `p50 ${result.run_state_http_ms.p50} ms, p99 ${result.run_state_http_ms.p99} ms — ${verdict(result.run_state_http_ms.p99 < 20)}`,
     ],
+    ...(
+      [
+        ['GET /api/runs/{run}/series/', result.series_http_ms],
+        ['  ... ?points=2000', result.series_2000_points_http_ms],
+        ['GET /api/runs/{run}/latency/', result.latency_http_ms],
+      ] as const
+    ).map(([k, v]) => [k, `p50 ${v.p50} ms, p99 ${v.p99} ms — ${verdict(v.p99 < 20)}`]),
   ];
   const w = Math.max(...rows.map((r) => r[0]!.length));
   process.stdout.write(

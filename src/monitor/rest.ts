@@ -27,6 +27,7 @@ import {
   sliceCounts,
   workflowMonitor,
 } from '../projections/queries.js';
+import { SERIES_ROUTES } from './seriesRoutes.js';
 
 export interface ApiResult {
   status: number;
@@ -107,6 +108,7 @@ function listRoute(
 }
 
 const ROUTES: Route[] = [
+  ...SERIES_ROUTES,
   {
     pattern: /^\/api\/workflow-executions\/?$/,
     describe: '/api/workflow-executions/',

@@ -20,6 +20,7 @@ import { createMcpServer } from './mcp.js';
 import { API_INDEX, handleApi } from './rest.js';
 import { CommitGate, isWriteMethod, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
 import { TestbedApi } from '../application/testbedApi/service.js';
+import { vendorFile } from './vendor.js';
 
 export interface MonitorOptions {
   store: EventStore;
@@ -155,8 +156,9 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
 
   const serveStatic = (res: ServerResponse, pathname: string, head: boolean): void => {
     const rel = pathname === '/' ? 'index.html' : pathname.slice(1);
-    const file = normalize(join(root, rel));
-    if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
+    const vendor = vendorFile(pathname);
+    const file = vendor ?? normalize(join(root, rel));
+    if (!vendor && (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile())) {
       sendJson(res, 404, { detail: `no page ${pathname.slice(0, 100)}`, code: 'NOT_FOUND' }, head);
       return;
     }

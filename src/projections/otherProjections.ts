@@ -66,6 +66,8 @@ interface AgentEntry {
   execution_id: string | null;
   run_id: string | null;
   heartbeat_count: number;
+  /** Workflow messages the agent sent (not heartbeats or logs), counted once it has a row (its first heartbeat). */
+  messages_sent: number;
   created_at: string;
 }
 
@@ -83,13 +85,13 @@ interface AgentsState {
 }
 
 const UPSERT_AGENT = `INSERT INTO systemagents (instance_name, agent_type, description, status, operational_state,
-  namespace, last_heartbeat, pid, hostname, execution_id, run_id, heartbeat_count, created_at, updated_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  namespace, last_heartbeat, pid, hostname, execution_id, run_id, heartbeat_count, messages_sent, created_at,
+  updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (instance_name) DO UPDATE SET agent_type = excluded.agent_type, description = excluded.description,
   status = excluded.status, operational_state = excluded.operational_state, namespace = excluded.namespace,
   last_heartbeat = excluded.last_heartbeat, pid = excluded.pid, hostname = excluded.hostname,
   execution_id = excluded.execution_id, run_id = excluded.run_id, heartbeat_count = excluded.heartbeat_count,
-  updated_at = excluded.updated_at`;
+  messages_sent = excluded.messages_sent, updated_at = excluded.updated_at`;
 const SET_CLOCK = `INSERT INTO log_clock (id, latest) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET latest = excluded.latest`;
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -114,8 +116,11 @@ export const agentsProjection: Projection<AgentsState> = {
         execution_id: text(row.execution_id),
         run_id: text(row.run_id),
         heartbeat_count: row.heartbeat_count as number,
+        messages_sent: row.messages_sent as number,
         created_at: row.created_at as string,
       }),
+      // the batch's senders are looked up in one query, not one per message
+      keyOf: (e) => (e.parsed?.kind === 'message' ? e.parsed.message.sender : undefined),
       toWrite: (name, a) => ({
         sql: UPSERT_AGENT,
         params: [
@@ -131,6 +136,7 @@ export const agentsProjection: Projection<AgentsState> = {
           a.execution_id,
           a.run_id,
           a.heartbeat_count,
+          a.messages_sent,
           a.created_at,
           a.last_heartbeat,
         ],
@@ -164,7 +170,16 @@ export const agentsProjection: Projection<AgentsState> = {
         }
       }
     }
-    if (e.parsed?.kind !== 'message' || e.parsed.message.msg_type !== 'agent_heartbeat') return NO_WRITES;
+    if (e.parsed?.kind !== 'message') return NO_WRITES;
+    if (e.parsed.message.msg_type !== 'agent_heartbeat') {
+      if (e.parsed.message.msg_type === 'agent_log') return NO_WRITES;
+      const sender = state.agents.get(e.parsed.message.sender);
+      if (sender) {
+        sender.messages_sent += 1;
+        state.agents.put(e.parsed.message.sender, sender);
+      }
+      return NO_WRITES;
+    }
     const m = e.parsed.message;
     const before = state.agents.get(m.instance_name);
     state.agents.put(m.instance_name, {
@@ -179,6 +194,7 @@ export const agentsProjection: Projection<AgentsState> = {
       execution_id: m.execution_id,
       run_id: m.run_id,
       heartbeat_count: (before?.heartbeat_count ?? 0) + 1,
+      messages_sent: before?.messages_sent ?? 0,
       created_at: before?.created_at ?? e.time,
     });
     return NO_WRITES;

@@ -276,6 +276,7 @@ const agentRow = (r: Raw): Row => ({
   execution_id: r.execution_id ?? null,
   run_id: r.run_id ?? null,
   heartbeat_count: r.heartbeat_count,
+  messages_sent: r.messages_sent ?? 0,
   created_at: r.created_at,
   updated_at: r.updated_at,
 });
@@ -447,6 +448,7 @@ export const LISTS: Record<ListName, ListDef> = {
         where: 'assigned_worker = ?',
         description: 'The worker that took the slice (last attempt).',
       },
+      { name: 'attempt', kind: 'int', where: 'attempt = ?', description: 'The attempt number (1 = first try).' },
       executionFilter,
       namespaceFilter,
       ...timeFilters('created_at', 'creation time'),
@@ -531,7 +533,8 @@ export const LISTS: Record<ListName, ListDef> = {
         CASE WHEN last_heartbeat < @stale_before THEN 'EXITED' ELSE status END AS status,
         CASE WHEN last_heartbeat < @stale_before THEN 'EXITED' ELSE operational_state END AS operational_state,
         CASE WHEN last_heartbeat < @stale_before THEN 1 ELSE 0 END AS stale,
-        namespace, last_heartbeat, pid, hostname, execution_id, run_id, heartbeat_count, created_at, updated_at
+        namespace, last_heartbeat, pid, hostname, execution_id, run_id, heartbeat_count, messages_sent, created_at,
+        updated_at
       FROM systemagents)`,
     filters: [
       namespaceFilter,

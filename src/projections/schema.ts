@@ -8,7 +8,7 @@
  */
 import { TESTBED_DDL, TESTBED_INDEXES, TESTBED_TABLES } from './testbedRecords.js';
 
-export const VIEWS_VERSION = 4;
+export const VIEWS_VERSION = 5;
 
 /** Tables owned by each projection (a projection's rebuild drops and recreates exactly these). */
 export const PROJECTION_TABLES = {
@@ -20,6 +20,9 @@ export const PROJECTION_TABLES = {
     'fastmon_files',
     'tf_slices',
     'workflow_problems',
+    'run_series',
+    'run_series_cursor',
+    'run_marks',
   ],
   messages: ['workflow_messages'],
   agents: ['systemagents', 'log_clock'],
@@ -170,6 +173,48 @@ CREATE TABLE IF NOT EXISTS tf_slices (
   metadata        TEXT
 );
 
+-- a run's RunState at the end of each second of the workflow clock that changed it (workflow/series.ts)
+CREATE TABLE IF NOT EXISTS run_series (
+  run_number  INTEGER NOT NULL,
+  t           INTEGER NOT NULL,
+  completed   INTEGER NOT NULL,
+  failed      INTEGER NOT NULL,
+  retried     INTEGER NOT NULL,
+  queued      INTEGER NOT NULL,
+  processing  INTEGER NOT NULL,
+  workers     INTEGER NOT NULL,
+  stfs        INTEGER NOT NULL,
+  samples     INTEGER NOT NULL,
+  PRIMARY KEY (run_number, t)
+) WITHOUT ROWID;
+
+-- the open second of each run's series, and its slice latency histogram
+CREATE TABLE IF NOT EXISTS run_series_cursor (
+  run_number  INTEGER PRIMARY KEY,
+  first       INTEGER NOT NULL,
+  t           INTEGER NOT NULL,
+  completed   INTEGER NOT NULL,
+  failed      INTEGER NOT NULL,
+  retried     INTEGER NOT NULL,
+  queued      INTEGER NOT NULL,
+  processing  INTEGER NOT NULL,
+  workers     INTEGER NOT NULL,
+  stfs        INTEGER NOT NULL,
+  samples     INTEGER NOT NULL,
+  phase       TEXT NOT NULL,
+  finished    INTEGER NOT NULL,
+  latency     TEXT NOT NULL
+);
+
+-- where a run's phase changed (and where it finished): the time axis's marks
+CREATE TABLE IF NOT EXISTS run_marks (
+  position    INTEGER NOT NULL,
+  run_number  INTEGER NOT NULL,
+  time        TEXT NOT NULL,
+  phase       TEXT NOT NULL,
+  PRIMARY KEY (position, phase)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS workflow_problems (
   position     INTEGER PRIMARY KEY,
   type         TEXT NOT NULL,
@@ -215,6 +260,7 @@ CREATE TABLE IF NOT EXISTS systemagents (
   execution_id      TEXT,
   run_id            TEXT,
   heartbeat_count   INTEGER NOT NULL,
+  messages_sent     INTEGER NOT NULL DEFAULT 0,
   created_at        TEXT NOT NULL,
   updated_at        TEXT NOT NULL
 );
@@ -262,6 +308,7 @@ export const INDEX_DDL: Record<ProjectionName, string[]> = {
     'CREATE INDEX IF NOT EXISTS tf_slices_run_status ON tf_slices (run_number, status);',
     'CREATE INDEX IF NOT EXISTS tf_slices_sample ON tf_slices (fastmon_file, slice_id);',
     'CREATE INDEX IF NOT EXISTS workflow_problems_execution ON workflow_problems (execution_id);',
+    'CREATE INDEX IF NOT EXISTS run_marks_run ON run_marks (run_number, position);',
   ],
   messages: [
     'CREATE INDEX IF NOT EXISTS workflow_messages_execution ON workflow_messages (execution_id, position);',

@@ -9,11 +9,13 @@ import { evolveExecutions } from './workflow/executions.js';
 import { evolveFiles } from './workflow/files.js';
 import { evolveProblems } from './workflow/problems.js';
 import { evolveRuns } from './workflow/runs.js';
+import { evolveSeries } from './workflow/series.js';
 import { evolveSlices } from './workflow/slices.js';
 import { WORKFLOW_STATE, type WorkflowState } from './workflow/state.js';
 
 export const workflowProjection: Projection<WorkflowState> = composeProjection<WorkflowState>(
   'workflow',
   WORKFLOW_STATE,
-  [evolveProblems, evolveExecutions, evolveRuns, evolveFiles, evolveSlices],
+  // the series last: it samples the RunState the others have just stepped
+  [evolveProblems, evolveExecutions, evolveRuns, evolveFiles, evolveSlices, evolveSeries],
 );

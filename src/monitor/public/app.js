@@ -243,6 +243,7 @@
     const counters = h('div', { class: 'counters', id: 'counters' });
     const bar = h('div', { class: 'bar', id: 'slice-bar' });
     const charts = h('div', { class: 'charts' });
+    const seriesBox = h('div', { class: 'series', id: 'series' });
     const feedList = h('ol', { class: 'feed', id: 'feed' });
     const feedNote = h('p', { class: 'muted' }, 'Messages of this run, newest first (the last 100).');
     const timeline = h(
@@ -262,6 +263,17 @@
         counters,
         h('h2', {}, 'Slices by status'),
         bar,
+        h(
+          'p',
+          { class: 'slice-links' },
+          h('a', { href: `#/slices?run_number=${run}&status=failed`, id: 'failed-slices' }, 'failed slices'),
+          ' · ',
+          h('a', { href: `#/slices?run_number=${run}` }, 'all slices of this run'),
+          ' · ',
+          h('a', { href: `#/logs?run_number=${run}` }, 'logs of this run'),
+        ),
+        h('h2', {}, 'Over time'),
+        seriesBox,
         h('h2', {}, 'State charts'),
         charts,
         h('h2', {}, 'Timeline'),
@@ -358,11 +370,14 @@
       );
     };
 
+    const series = window.swfSeries.mount(seriesBox, run, api);
+    teardown.push(() => series.destroy());
     const refresh = async () => {
       try {
         const [s, counts] = await Promise.all([
           api(`/api/run-states/${run}/`),
           api(`/api/tf-slices/counts/?run_number=${run}`),
+          series.refresh(),
         ]);
         state = s;
         clearError();
@@ -612,6 +627,196 @@
     every(3000, render);
   }
 
+  // ---- agents, logs, slices -------------------------------------------------------------------------
+
+  /** A filter form whose fields become the page's hash query (so a filtered view is a link). */
+  function filterForm(base, fields, values) {
+    const form = h('form', { class: 'filters', id: 'filters' });
+    for (const f of fields) {
+      const input = f.options
+        ? h(
+            'select',
+            { name: f.name, id: `filter-${f.name}` },
+            h('option', { value: '' }, 'any'),
+            f.options.map((o) => h('option', { value: o, selected: values.get(f.name) === o }, o)),
+          )
+        : h('input', {
+            name: f.name,
+            id: `filter-${f.name}`,
+            type: f.type || 'text',
+            value: values.get(f.name) || '',
+            placeholder: f.placeholder || '',
+          });
+      form.appendChild(h('label', {}, h('span', {}, f.label), input));
+    }
+    form.appendChild(h('button', { type: 'submit' }, 'Apply'));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const q = new URLSearchParams();
+      for (const [k, v] of new FormData(form)) if (String(v).trim() !== '') q.set(k, String(v).trim());
+      location.hash = `#/${base}${q.toString() ? `?${q}` : ''}`;
+    });
+    return form;
+  }
+
+  const healthOf = (a) => (a.stale ? 'stale' : a.status === 'EXITED' ? 'exited' : 'ok');
+
+  async function agentsPage() {
+    const body = h('div', { id: 'agents' }, h('p', { class: 'muted' }, 'Loading…'));
+    app.replaceChildren(
+      h(
+        'section',
+        {},
+        h('h1', {}, 'Agents'),
+        h(
+          'p',
+          { class: 'muted' },
+          'Every agent that sent a heartbeat. Stale: no heartbeat for 3 minutes of the log’s clock.',
+        ),
+        body,
+      ),
+    );
+    const render = async () => {
+      const rows = await api('/api/systemagents/?status=all');
+      body.replaceChildren(
+        h(
+          'div',
+          { class: 'scroll' },
+          table(
+            [
+              { title: 'Name', cell: (a) => a.instance_name },
+              { title: 'Kind', cell: (a) => a.agent_type },
+              { title: 'State', cell: (a) => `${a.status} / ${a.operational_state}` },
+              { title: 'Last heartbeat', cell: (a) => fmtTime(a.last_heartbeat) },
+              { title: 'Heartbeats', cls: 'num', cell: (a) => fmt(a.heartbeat_count) },
+              { title: 'Messages sent', cls: 'num', cell: (a) => fmt(a.messages_sent) },
+              { title: 'Health', cell: (a) => badge(healthOf(a), `health-${healthOf(a)}`) },
+              {
+                title: 'Logs',
+                cell: (a) => h('a', { href: `#/logs?instance_name=${encodeURIComponent(a.instance_name)}` }, 'logs'),
+              },
+            ],
+            rows,
+            'No agent has sent a heartbeat yet.',
+          ),
+        ),
+      );
+    };
+    await render();
+    every(5000, () => render().catch(showError));
+  }
+
+  async function logsPage(query) {
+    const fields = [
+      { name: 'level', label: 'Level (minimum)', options: ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] },
+      { name: 'instance_name', label: 'Agent', placeholder: 'e.g. fastmon-agent-…' },
+      { name: 'run_number', label: 'Run', placeholder: 'e.g. 100010' },
+      { name: 'search', label: 'Text', placeholder: 'words in the message' },
+    ];
+    const body = h('div', { id: 'logs' }, h('p', { class: 'muted' }, 'Loading…'));
+    app.replaceChildren(h('section', {}, h('h1', {}, 'Logs'), filterForm('logs', fields, query), body));
+    const q = new URLSearchParams();
+    for (const f of fields) if (query.get(f.name)) q.set(f.name, query.get(f.name));
+    q.set('limit', '200');
+    const page = await api(`/api/logs/?${q}`);
+    body.replaceChildren(
+      h('p', { class: 'muted', id: 'logs-count' }, `${fmt(page.count)} log lines match; the newest 200 shown.`),
+      h(
+        'div',
+        { class: 'scroll' },
+        table(
+          [
+            { title: 'Time', cell: (l) => fmtTime(l.timestamp) },
+            { title: 'Level', cell: (l) => badge(l.levelname, `level-${String(l.levelname).toLowerCase()}`) },
+            { title: 'Agent', cell: (l) => l.instance_name },
+            { title: 'Run', cell: (l) => (l.run_id ? h('a', { href: `#/runs/${l.run_id}` }, l.run_id) : '—') },
+            { title: 'Message', cls: 'text', cell: (l) => l.message },
+          ],
+          page.results,
+          'No log lines match.',
+        ),
+      ),
+    );
+  }
+
+  async function slicesPage(query) {
+    const fields = [
+      { name: 'run_number', label: 'Run', placeholder: 'e.g. 100010' },
+      { name: 'status', label: 'State', options: ['queued', 'processing', 'completed', 'failed'] },
+      { name: 'assigned_worker', label: 'Worker', placeholder: 'e.g. panda-worker-…' },
+      { name: 'fastmon_file', label: 'Sample', placeholder: 'a TF sample file name' },
+      { name: 'attempt', label: 'Attempt', type: 'number' },
+    ];
+    const body = h('div', { id: 'slices' }, h('p', { class: 'muted' }, 'Loading…'));
+    app.replaceChildren(h('section', {}, h('h1', {}, 'Slices'), filterForm('slices', fields, query), body));
+    const q = new URLSearchParams();
+    for (const f of fields) if (query.get(f.name)) q.set(f.name, query.get(f.name));
+    q.set('limit', '200');
+    const page = await api(`/api/tf-slices/?${q}`);
+    body.replaceChildren(
+      h('p', { class: 'muted', id: 'slices-count' }, `${fmt(page.count)} slices match; the first 200 shown.`),
+      h(
+        'div',
+        { class: 'scroll' },
+        table(
+          [
+            {
+              title: 'Slice',
+              cell: (x) => h('a', { href: `#/slice/${encodeURIComponent(x.tf_filename)}` }, x.tf_filename),
+            },
+            { title: 'State', cell: (x) => badge(x.status) },
+            { title: 'Attempt', cls: 'num', cell: (x) => fmt(x.attempt) },
+            { title: 'Worker', cell: (x) => x.assigned_worker || '—' },
+            { title: 'Run', cell: (x) => h('a', { href: `#/runs/${x.run_number}` }, String(x.run_number)) },
+            { title: 'Last error', cls: 'text', cell: (x) => x.last_error || '' },
+          ],
+          page.results,
+          'No slices match.',
+        ),
+      ),
+    );
+  }
+
+  async function slicePage(name) {
+    let x;
+    try {
+      x = await api(`/api/tf-slices/${encodeURIComponent(name)}/`);
+    } catch (err) {
+      app.replaceChildren(h('section', {}, h('h1', {}, 'Slice'), h('p', { class: 'empty' }, err.message)));
+      return;
+    }
+    const rows = [
+      ['State', badge(x.status)],
+      ['Run', h('a', { href: `#/runs/${x.run_number}` }, String(x.run_number))],
+      ['Sample', h('a', { href: `#/slices?fastmon_file=${encodeURIComponent(x.fastmon_file)}` }, x.fastmon_file)],
+      ['STF', x.stf_filename],
+      ['TFs', `${x.tf_first}–${x.tf_last} (${x.tf_count})`],
+      ['Attempt', `${x.attempt} (retries ${x.retries} of ${x.max_retries ?? '—'})`],
+      ['Worker', x.assigned_worker || '—'],
+      ['Taken', fmtTime(x.assigned_at)],
+      ['Done', fmtTime(x.completed_at)],
+      ['Last error', x.last_error || '—'],
+      ['Created', fmtTime(x.created_at)],
+    ];
+    app.replaceChildren(
+      h(
+        'section',
+        {},
+        h('p', {}, h('a', { href: `#/slices?run_number=${x.run_number}` }, `← slices of run ${x.run_number}`)),
+        h('h1', { class: 'wrap' }, x.tf_filename),
+        h(
+          'table',
+          { class: 'fields' },
+          h(
+            'tbody',
+            {},
+            rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
+          ),
+        ),
+      ),
+    );
+  }
+
   // ---- routing ---------------------------------------------------------------------------------------
 
   async function route() {
@@ -619,10 +824,17 @@
     live.className = 'live off';
     live.textContent = '○ offline';
     clearError();
-    const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
+    const raw = location.hash.replace(/^#\/?/, '');
+    const cut = raw.indexOf('?');
+    const query = new URLSearchParams(cut >= 0 ? raw.slice(cut + 1) : '');
+    const hash = decodeURIComponent(cut >= 0 ? raw.slice(0, cut) : raw);
     const [kind, ...rest] = hash.split('/');
     const key = rest.join('/');
-    if (kind === 'runs' && key) await runPage(key);
+    if (kind === 'agents') await agentsPage();
+    else if (kind === 'logs') await logsPage(query);
+    else if (kind === 'slices') await slicesPage(query);
+    else if (kind === 'slice' && key) await slicePage(key);
+    else if (kind === 'runs' && key) await runPage(key);
     else if (kind === 'executions' && key) await executionPage(key);
     else await home();
   }

@@ -66,11 +66,32 @@ export interface SliceEntry {
   metadata: string | null;
 }
 
+/** A run's open second of its time series, with what the series needs to know of the run so far. */
+export interface SeriesCursor {
+  /** The run's first second (epoch seconds, workflow clock). */
+  first: number;
+  /** The open second. */
+  t: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  queued: number;
+  processing: number;
+  workers: number;
+  stfs: number;
+  samples: number;
+  phase: string;
+  finished: boolean;
+  /** Completed slices per latency bin (`seriesBins.ts`). */
+  latency: number[];
+}
+
 export interface WorkflowState {
   executions: Keyed<string, ExecutionParams>;
   runs: Keyed<number, RunEntry>;
   samples: Keyed<string, SampleEntry>;
   slices: Keyed<string, SliceEntry>;
+  series: Keyed<number, SeriesCursor>;
 }
 
 export function paramsOf(parameterValues: unknown): ExecutionParams {
@@ -320,4 +341,50 @@ const slices: StateSpec<string, SliceEntry> = {
   keyOf: sliceNameOf,
 };
 
-export const WORKFLOW_STATE = { executions, runs, samples, slices } as const;
+const UPSERT_SERIES_CURSOR = `INSERT INTO run_series_cursor (run_number, first, t, completed, failed, retried,
+  queued, processing, workers, stfs, samples, phase, finished, latency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (run_number) DO UPDATE SET t = excluded.t, completed = excluded.completed, failed = excluded.failed,
+  retried = excluded.retried, queued = excluded.queued, processing = excluded.processing, workers = excluded.workers,
+  stfs = excluded.stfs, samples = excluded.samples, phase = excluded.phase, finished = excluded.finished,
+  latency = excluded.latency`;
+
+const series: StateSpec<number, SeriesCursor> = {
+  table: 'run_series_cursor',
+  key: 'run_number',
+  fromRow: (row) => ({
+    first: row.first as number,
+    t: row.t as number,
+    completed: row.completed as number,
+    failed: row.failed as number,
+    retried: row.retried as number,
+    queued: row.queued as number,
+    processing: row.processing as number,
+    workers: row.workers as number,
+    stfs: row.stfs as number,
+    samples: row.samples as number,
+    phase: row.phase as string,
+    finished: row.finished === 1,
+    latency: JSON.parse(row.latency as string) as number[],
+  }),
+  toWrite: (run, c) => ({
+    sql: UPSERT_SERIES_CURSOR,
+    params: [
+      run,
+      c.first,
+      c.t,
+      c.completed,
+      c.failed,
+      c.retried,
+      c.queued,
+      c.processing,
+      c.workers,
+      c.stfs,
+      c.samples,
+      c.phase,
+      c.finished ? 1 : 0,
+      json(c.latency),
+    ],
+  }),
+};
+
+export const WORKFLOW_STATE = { executions, runs, samples, slices, series } as const;
