@@ -20,7 +20,7 @@ import {
 } from '../messages/index.js';
 import type { Clock } from './clock.js';
 import { common, ExecutionParameters, send } from './common.js';
-import { type AgentIdentity, heartbeat, type Output, StreamWriter } from './runtime.js';
+import { type AgentIdentity, heartbeat, isImported, type Output, StreamWriter } from './runtime.js';
 
 /** The work a worker does with a slice. The placeholder sleeps; EICrecon would run here. */
 export interface Payload {
@@ -251,6 +251,7 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
   let subscription: Subscription | undefined;
 
   function observe(event: StoredEvent): void {
+    if (isImported(event)) return;
     const ns = (event.metadata as { namespace?: unknown } | null)?.namespace;
     if (ns !== undefined && ns !== namespace) return;
     if (

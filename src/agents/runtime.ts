@@ -255,6 +255,17 @@ function namespaceOf(event: StoredEvent): string | undefined {
   return m && typeof m.namespace === 'string' ? m.namespace : undefined;
 }
 
+/**
+ * Whether an event came in by `swf import` (its metadata says `imported: true`). An imported run is history: no
+ * agent acts on it, or a store that already ran agents would process the run a second time (with `--renumber`,
+ * under new ids that nothing deduplicates). Checked by the live runtime, not by `decide`, so that `swf replay
+ * --check` can still feed an imported run's inputs to the agents.
+ */
+export function isImported(event: { metadata?: unknown }): boolean {
+  const m = event.metadata;
+  return typeof m === 'object' && m !== null && (m as { imported?: unknown }).imported === true;
+}
+
 /** Decides what to do with one stored event: parse it, check its namespace, hand it to the agent. */
 export function decide(agent: Agent, event: StoredEvent, ctx: HandleContext): Output[] {
   const known = isMessageType(event.type) || isDomainEventType(event.type);
@@ -326,7 +337,7 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
       let n = 0;
       for await (const e of store.readAll({ filter })) {
         if (e.position > checkpoint) break;
-        decide(agent, e, { now: clock.iso(), replaying: true });
+        if (!isImported(e)) decide(agent, e, { now: clock.iso(), replaying: true });
         n++;
       }
       logger.debug({ agent: agent.name, events: n }, 'state rebuilt from history');
@@ -342,7 +353,7 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
       const batch = [next.value, ...(subscription.drain?.(BATCH - 1) ?? [])];
       await serialized(async () => {
         const ctx = { now: clock.iso(), replaying: false };
-        const outputs = batch.flatMap((event) => decide(agent, event, ctx));
+        const outputs = batch.flatMap((event) => (isImported(event) ? [] : decide(agent, event, ctx)));
         await writer.commit(outputs, { name: checkpointName, position: batch[batch.length - 1]!.position });
       });
       for (const event of batch) agent.afterEvent?.(event);

@@ -352,7 +352,7 @@ export async function importBundle(
       current = { stream: e.streamName, events: [], expectedRevision: rev >= 0 ? BigInt(rev) : 'no_stream' };
       appends.push(current);
     }
-    current.events.push({ id: e.id, type: e.type, data: e.data, metadata: e.metadata });
+    current.events.push({ id: e.id, type: e.type, data: e.data, metadata: markImported(e.metadata) });
     revisions.set(
       e.streamName,
       (revisions.get(e.streamName) ??
@@ -399,6 +399,11 @@ export async function importBundle(
     events: appends.reduce((n, a) => n + a.events.length, 0),
     streams: new Set(appends.map((a) => a.stream)).size,
   };
+}
+
+/** Imported events are history: marked so that no agent acts on them (see `isImported`). */
+function markImported(metadata: unknown): Record<string, unknown> {
+  return { ...(typeof metadata === 'object' && metadata !== null ? metadata : {}), imported: true };
 }
 
 async function runNumberAllocated(store: EventStore, runNumber: number): Promise<boolean> {
