@@ -109,6 +109,9 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
         ackTimeoutMs,
         maxRetryCount: 10,
         bufferSize: 1,
+        // Named after the worker: a resumed run's worker takes back at once the slice its dead namesake held (same
+        // attempt, same derived ids), so a kill costs no attempt and the run ends as an uninterrupted one would.
+        member: identity.name,
       });
       subs.push(sub);
       loops.push(clock.task(() => workerLoop(identity, sub, fp, leaseMs)));

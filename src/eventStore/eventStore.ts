@@ -133,6 +133,13 @@ export interface GroupOptions {
   from?: 'start' | 'end';
   /** Events in flight to this member at once. Default 1 (one slice per worker at a time). */
   bufferSize?: number;
+  /**
+   * A stable name for this member (default: a fresh one). A member that subscribes under the name of one whose
+   * process died gets back, first, the events the dead one held, instead of their waiting for the ack timeout
+   * (which a virtual clock cannot see). Two live members must not share a name. Stores whose server names the
+   * members may ignore it (the events then come back after the ack timeout).
+   */
+  member?: string;
 }
 
 export interface GroupEvent<Data = unknown, Metadata = unknown> extends StoredEvent<Data, Metadata> {

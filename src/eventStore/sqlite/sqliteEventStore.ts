@@ -705,9 +705,12 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       assertStreamName(stream);
       assertGroupName(group);
       ensureOpen();
+      const backend = groupFor(stream, group, opts);
+      // A member named again after its process died takes back what the dead one held (GroupOptions.member).
+      if (opts.member !== undefined) backend.release(opts.member);
       return groupSubscription(
-        groupFor(stream, group, opts),
-        randomUUID(),
+        backend,
+        opts.member ?? randomUUID(),
         opts.bufferSize ?? 1,
         notifier,
         Date.now,
