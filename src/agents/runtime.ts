@@ -11,7 +11,7 @@
  *   `MessageRejected` naming the problem and the original event, and goes on.
  */
 import type { Logger } from 'pino';
-import { describeError, SwfError } from '../errors.js';
+import { describeError, IllegalStateError, SwfError } from '../errors.js';
 import {
   type EventStore,
   ExpectedVersionConflictError,
@@ -289,10 +289,69 @@ export function decide(agent: Agent, event: StoredEvent, ctx: HandleContext): Ou
   }
 }
 
+/** Whether process `pid` on `host` is alive, as far as this host can tell (another host's: assumed gone). */
+function processAlive(pid: unknown, host: unknown, ownHost: string): boolean {
+  if (typeof pid !== 'number' || pid <= 0 || host !== ownHost) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: unknown) {
+    // EPERM: it exists, under another user.
+    return (e as { code?: unknown }).code === 'EPERM';
+  }
+}
+
+/**
+ * Claims an agent's name on the store before it does anything: its last heartbeat must say it exited, or name a
+ * process that is gone (a crash), and the STARTING heartbeat is appended at the exact revision read, so of two
+ * processes starting the same agent at the same moment, one loses. Two live agents of one name would process the
+ * same events, share a checkpoint and fail on each other's outputs.
+ */
+export async function claimAgentName(
+  store: EventStore,
+  agent: AgentIdentity,
+  starting: Output,
+  ownHost: string,
+): Promise<void> {
+  const stream = streams.agent(agent.name);
+  let head: bigint | 'no_stream' = 'no_stream';
+  let last: { operational_state?: unknown; pid?: unknown; hostname?: unknown } | undefined;
+  try {
+    for await (const e of store.readStream(stream, { direction: 'backwards', maxCount: 10_000 })) {
+      if (head === 'no_stream') head = e.revision;
+      if (e.type === 'agent_heartbeat') {
+        last = e.data as typeof last;
+        break;
+      }
+    }
+  } catch (e: unknown) {
+    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+  }
+  const busy = (): IllegalStateError =>
+    new IllegalStateError(
+      `agent ${agent.name} is already running on ${store.url}` +
+        (typeof last?.pid === 'number' ? ` (process ${last.pid})` : '') +
+        '; stop it first, or run this one under another user name (USER=...)',
+    );
+  if (last && last.operational_state !== 'EXITED' && processAlive(last.pid, last.hostname, ownHost)) throw busy();
+  try {
+    await store.appendToStream(stream, [starting.event], { expectedRevision: head });
+  } catch (e: unknown) {
+    if (e instanceof ExpectedVersionConflictError) throw busy();
+    throw e;
+  }
+}
+
 /** Events decided per commit, at most. */
 const BATCH = 500;
 
 export interface RunningAgent {
+  /**
+   * Resolves once the agent has claimed its name (its STARTING heartbeat is committed); rejects with an
+   * IllegalStateError when another live process runs an agent of that name on this store.
+   */
+  started: Promise<void>;
   /** Resolves when the agent has stopped. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -327,8 +386,12 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
 
   let markReady: () => void = () => {};
   const ready = new Promise<void>((r) => (markReady = r));
+  const started = claimAgentName(store, agent, beatOutput('STARTING'), hostname);
+  let claimed = false;
 
   const loop = async (): Promise<void> => {
+    await started;
+    claimed = true;
     const checkpoint = await store.checkpoints.get(checkpointName);
     const filter = { streamPrefix: [...agent.streamPrefixes] };
     const from: 'start' | bigint = checkpoint ?? options.startFrom ?? 'start';
@@ -342,7 +405,7 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
       }
       logger.debug({ agent: agent.name, events: n }, 'state rebuilt from history');
     }
-    await writer.commit([beatOutput('STARTING'), beatOutput('READY')]);
+    await writer.commit([beatOutput('READY')]);
     subscription = store.subscribeToAll({ from, filter });
     markReady();
     const iterator = subscription[Symbol.asyncIterator]();
@@ -402,14 +465,17 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
         clock.task(heartbeats),
       ]);
     } catch (e: unknown) {
-      logger.error({ agent: agent.name, err: describeError(e) }, 'agent failed');
+      if (claimed) logger.error({ agent: agent.name, err: describeError(e) }, 'agent failed');
       throw e;
     } finally {
-      await writer.commit([beatOutput('EXITED')]).catch(() => {});
+      // An agent that lost the claim leaves the name's heartbeats to the one that holds it.
+      if (claimed) await writer.commit([beatOutput('EXITED')]).catch(() => {});
     }
   })();
+  started.catch(() => {});
 
   return {
+    started,
     done,
     async stop() {
       stopping = true;

@@ -117,9 +117,20 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   const running: RunningAgent[] = [];
   let pool: ReturnType<typeof startWorkerPool> | undefined;
   if (!options.daqOnly) {
-    running.push(startAgent(dataAgent({ name: names.data, type: 'DATA', namespace }), common));
-    running.push(startAgent(fastMonAgent({ name: names.fastmon, type: 'fastmon', namespace }), common));
-    running.push(startAgent(fp, common));
+    // Each agent claims its name before the run writes anything: a second `swf run` of the same user started at
+    // the same moment refuses here (exit 4) instead of failing half-way with an execution stuck in `imminent`.
+    // The fast processing agent first, so that of two racing processes one gets every name and the other none.
+    try {
+      running.push(startAgent(fp, common));
+      await running[0]!.started;
+      running.push(startAgent(dataAgent({ name: names.data, type: 'DATA', namespace }), common));
+      running.push(startAgent(fastMonAgent({ name: names.fastmon, type: 'fastmon', namespace }), common));
+      await Promise.all(running.map((r) => r.started));
+    } catch (e: unknown) {
+      clock.shutdown();
+      await Promise.all(running.map((r) => r.stop()));
+      throw e;
+    }
     // Resuming, the pool reads the history: it rejoins the runs announced and not finished (no checkpoint to go by).
     const { startFrom: _from, ...poolCommon } = common;
     pool = startWorkerPool({
