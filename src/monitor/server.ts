@@ -1,8 +1,8 @@
 /**
  * The monitor: one node:http server for the web page (`/`), the REST API (`/api/...`), the live feed
  * (`/api/messages/stream/`) and MCP (`/mcp`). It binds 127.0.0.1 unless told otherwise, changes nothing (GET and
- * HEAD only, MCP's POST answers read-only tools), and, when bound to loopback, answers only requests addressed to
- * a loopback host name (a DNS-rebinding page cannot read it). Every answer waits for the views to catch up.
+ * HEAD only, MCP's POST answers read-only tools), and answers only requests whose Host header is exactly one of
+ * its names with its port (hostGuard.ts: a DNS-rebinding page cannot read it). Every answer waits for the views to catch up.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -15,6 +15,7 @@ import type { EventStore } from '../eventStore/eventStore.js';
 import { describeError, isSwfError, ValidationError } from '../errors.js';
 import type { Views } from '../projections/views.js';
 import { LiveFeed, parseFeedQuery } from './liveFeed.js';
+import { allowedHostNames, hostAllowed } from './hostGuard.js';
 import { createMcpServer } from './mcp.js';
 import { API_INDEX, handleApi } from './rest.js';
 
@@ -26,6 +27,8 @@ export interface MonitorOptions {
   logger?: Pick<Logger, 'warn' | 'info' | 'debug' | 'error'>;
   /** SSE heartbeat interval. Default 15 000 ms. */
   heartbeatMs?: number;
+  /** The name clients use when the monitor is bound elsewhere than loopback (a reverse proxy's, a DNS name). */
+  publicName?: string;
 }
 
 export interface Monitor {
@@ -34,9 +37,6 @@ export interface Monitor {
   feed: LiveFeed;
   close(): Promise<void>;
 }
-
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
-const isLoopback = (host: string): boolean => LOOPBACK_NAMES.has(host) || host.startsWith('127.');
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -118,7 +118,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     ...(logger ? { logger } : {}),
   });
   const root = publicDir();
-  const loopbackOnly = isLoopback(host);
+  const allowedHosts = allowedHostNames(host, options.publicName);
   let baseUrl = '';
 
   const serveStatic = (res: ServerResponse, pathname: string, head: boolean): void => {
@@ -167,13 +167,12 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const head = req.method === 'HEAD';
     const hostHeader = req.headers.host ?? '';
-    const hostname = hostHeader.replace(/:\d+$/, '').toLowerCase();
-    if (loopbackOnly && !isLoopback(hostname)) {
+    if (!hostAllowed(hostHeader, allowedHosts, (server.address() as AddressInfo).port)) {
       sendJson(
         res,
         403,
         {
-          detail: `this monitor answers only requests to localhost, not to ${JSON.stringify(hostHeader.slice(0, 100))}`,
+          detail: `this monitor answers only requests to ${[...allowedHosts].join(', ')} on its port, not to ${JSON.stringify(hostHeader.slice(0, 100))}`,
           code: 'FORBIDDEN',
         },
         head,

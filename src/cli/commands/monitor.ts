@@ -4,7 +4,7 @@ import type { Command } from '../context.js';
 import { makeLogger, parse, STORE_OPTION, toJson } from '../context.js';
 import { openReadSide, VIEWS_HELP, VIEWS_OPTION } from './projections.js';
 
-const usage = 'swf monitor [--host 127.0.0.1] [--port 8000] [--views PATH] [--json] [--store URL]';
+const usage = 'swf monitor [--host 127.0.0.1] [--port 8000] [--public-name NAME] [--views PATH] [--json] [--store URL]';
 
 export function portOf(value: string | undefined): number {
   if (value === undefined) return 8000;
@@ -28,6 +28,7 @@ export const monitorCommand: Command = {
         ...VIEWS_OPTION,
         host: { type: 'string' },
         port: { type: 'string' },
+        'public-name': { type: 'string' },
         json: { type: 'boolean' },
       },
       usage,
@@ -40,6 +41,8 @@ export const monitorCommand: Command = {
           '  /api/messages/stream/  live messages (Server-Sent Events; Last-Event-ID or ?from=start replays)\n' +
           '  /mcp                   MCP over streamable HTTP (the same tools as swf mcp)\n\n' +
           'Read-only. Binds 127.0.0.1 unless --host says otherwise (--host 0.0.0.0 exposes it to the network).\n' +
+          'Answers only requests whose Host header is exactly localhost, 127.0.0.1 or [::1], the --host name (for\n' +
+          "0.0.0.0: this machine's name and addresses) or --public-name NAME (a DNS name or proxy), with its port.\n" +
           'Follows the log live; prints its URL, then runs until Ctrl-C.\n\n' +
           VIEWS_HELP,
       );
@@ -54,7 +57,14 @@ export const monitorCommand: Command = {
     try {
       await side.views.ready();
       side.views.follow();
-      monitor = await startMonitor({ store: side.store, views: side.views, host, port, logger });
+      monitor = await startMonitor({
+        store: side.store,
+        views: side.views,
+        host,
+        port,
+        logger,
+        ...(values['public-name'] !== undefined ? { publicName: values['public-name'] } : {}),
+      });
     } catch (e: unknown) {
       await side.close();
       const code = (e as { code?: unknown }).code;
