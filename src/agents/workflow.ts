@@ -5,6 +5,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/index.js';
+import { ValidationError } from '../errors.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import type { RunContext } from '../machines/index.js';
 import { MESSAGE_TYPES } from '../messages/index.js';
@@ -83,11 +84,24 @@ export interface RunSummary {
 
 export class RunStalledError extends Error {}
 
+/** The `[agents]` entries of the agents `swf run` runs itself. */
+const RUN_AGENTS = ['data', 'fastmon', 'fast_processing'] as const;
+
 export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
   const wallStart = performance.now();
   const { store, logger, resume } = options;
   const config = resume?.config ?? options.config;
   const user = resume?.executed_by ?? options.user;
+  if (!options.daqOnly) {
+    // A disabled agent would leave the run waiting forever for its messages: refused, with the way to do it.
+    for (const name of RUN_AGENTS) {
+      if (config.config.agents?.[name]?.enabled === false)
+        throw new ValidationError(
+          `[agents] ${name}.enabled = false: swf run runs the data, FastMon and fast processing agents itself; to run one elsewhere, use swf run --daq-only with a swf agent process for each agent`,
+          { section: 'agents', key: `${name}.enabled`, field: `agents.${name}.enabled` },
+        );
+    }
+  }
   const namespace = config.config.testbed.namespace;
   const names = agentNames(user);
   let stall: (e: Error) => void = () => {};
