@@ -359,9 +359,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
 function checkRunnable(config: Config): void {
   const daq = daqParameters(config);
   const sectionOf = (key: string): string =>
-    Object.entries(config).reduce(
+    Object.entries(config as Table).reduce(
       (found, [section, values]) =>
-        !NOT_FLATTENED.has(section) && isTable(values) && (values as Table)[key] !== undefined ? section : found,
+        !NOT_FLATTENED.has(section) && isTable(values) && values[key] !== undefined ? section : found,
       'daq_state_machine',
     );
   const fail = (key: string, message: string): never => {

@@ -22,7 +22,6 @@ const wholeBetween = (min: number, max: number) =>
 /** One day: no delay of the simulation is longer. */
 const DAY = 86_400;
 const seconds = between(0, DAY, ' (seconds)');
-const count = wholeBetween(0, 1_000_000);
 const positive = wholeBetween(1, 1_000_000);
 const rate = between(0, 1);
 
