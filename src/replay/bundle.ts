@@ -11,7 +11,7 @@
  * `commit`, so a failure stores nothing. The counters are written so the target's next allocations come after
  * the imported run (numbers skipped on the way are recorded as reserved by the import).
  */
-import { NotFoundError, ValidationError } from '../errors.js';
+import { ConcurrencyError, NotFoundError, ValidationError } from '../errors.js';
 import {
   type EventStore,
   type ExpectedRevision,
@@ -184,6 +184,23 @@ export function parseBundle(text: string, source = 'bundle'): ParsedBundle {
     if (isObject(m) && typeof m.namespace === 'string' && m.namespace !== header.namespace) {
       throw at(i + 1, `event ${ev.id} is in namespace '${m.namespace}', the bundle's is '${header.namespace}'`);
     }
+    // The header names the run the events must all belong to: one that disagrees would be imported under the
+    // header's identity while its events land in another run's streams.
+    if (!COUNTERS.has(ev.streamName)) {
+      const d = isObject(ev.data) ? ev.data : {};
+      const meta: Record<string, unknown> = isObject(m) ? m : {};
+      const runs = [d.run_id, meta.runNumber].filter((v) => v !== undefined && v !== null).map(String);
+      const executions = [d.execution_id, meta.executionId].filter((v) => typeof v === 'string');
+      const wrongRun = runs.find((r) => r !== String(header.run_number));
+      if (wrongRun !== undefined)
+        throw at(i + 1, `${ev.type} ${ev.id} belongs to run ${wrongRun}, the header's run is ${header.run_number}`);
+      const wrongExecution = executions.find((x) => x !== header.execution_id);
+      if (wrongExecution !== undefined)
+        throw at(
+          i + 1,
+          `${ev.type} ${ev.id} belongs to execution ${String(wrongExecution)}, the header's is ${header.execution_id}`,
+        );
+    }
     if (!COUNTERS.has(ev.streamName) && !isShared(ev.streamName)) {
       const expected = (revisions.get(ev.streamName) ?? -1) + 1;
       if (ev.revision !== expected)
@@ -334,7 +351,7 @@ export async function importBundle(
   if (await streamExists(store, streams.execution(header.execution_id)))
     taken.push(`execution id ${header.execution_id}`);
   if (taken.length > 0) {
-    throw new ValidationError(
+    throw new ConcurrencyError(
       `${store.url} already holds ${taken.join(' and ')}; nothing imported (--renumber would give the run the target's next run number and execution id)`,
     );
   }

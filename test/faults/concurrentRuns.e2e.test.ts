@@ -28,24 +28,28 @@ function swfRun(url: string): Promise<{ code: number | null; out: string; err: s
 }
 
 describe('two swf run at the same moment on one store', () => {
-  it.each([1, 2, 3])('pair %i: both go through, or the second refuses before writing anything', async (i) => {
-    const url = `sqlite:${join(dir, `pair-${i}.db`)}`;
-    const results = await Promise.all([swfRun(url), swfRun(url)]);
-    const codes = results.map((r) => r.code).sort();
-    expect([
-      [0, 0],
-      [0, 4],
-    ]).toContainEqual(codes);
-    const refused = results.find((r) => r.code === 4);
-    if (refused) expect(refused.err).toMatch(/agent fast_processing-agent-twin is already running/);
-    const ran = results.filter((r) => r.code === 0).map((r) => JSON.parse(r.out) as { run_number: number });
-    expect(new Set(ran.map((r) => r.run_number)).size).toBe(ran.length);
-    // Every execution the store holds finished: none is left in `imminent`.
-    const runs = await swfIn(dir, 'runs', '--json', '--store', url);
-    expect(runs.code, runs.err).toBe(0);
-    const list = JSON.parse(runs.out) as { execution_id: string; status: string }[] | { executions: unknown[] };
-    const executions = (Array.isArray(list) ? list : list.executions) as { status: string }[];
-    expect(executions).toHaveLength(ran.length);
-    for (const e of executions) expect(e.status).toBe('completed');
-  }, 60_000);
+  it.each([1, 2, 3])(
+    'pair %i: both go through, or the second refuses before writing anything',
+    async (i) => {
+      const url = `sqlite:${join(dir, `pair-${i}.db`)}`;
+      const results = await Promise.all([swfRun(url), swfRun(url)]);
+      const codes = results.map((r) => r.code).sort();
+      expect([
+        [0, 0],
+        [0, 4],
+      ]).toContainEqual(codes);
+      const refused = results.find((r) => r.code === 4);
+      if (refused) expect(refused.err).toMatch(/agent fast_processing-agent-twin is already running/);
+      const ran = results.filter((r) => r.code === 0).map((r) => JSON.parse(r.out) as { run_number: number });
+      expect(new Set(ran.map((r) => r.run_number)).size).toBe(ran.length);
+      // Every execution the store holds finished: none is left in `imminent`.
+      const runs = await swfIn(dir, 'runs', '--json', '--store', url);
+      expect(runs.code, runs.err).toBe(0);
+      const list = JSON.parse(runs.out) as { execution_id: string; status: string }[] | { executions: unknown[] };
+      const executions = (Array.isArray(list) ? list : list.executions) as { status: string }[];
+      expect(executions).toHaveLength(ran.length);
+      for (const e of executions) expect(e.status).toBe('completed');
+    },
+    60_000,
+  );
 });
