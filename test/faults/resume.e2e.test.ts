@@ -3,21 +3,19 @@
  * points of a single-process run, the run is killed, then resumed; every slice ends completed or failed, nothing
  * is doubled, and the figures equal those of an uninterrupted run with the same seed.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import { openEventStore } from '../../src/eventStore/open.js';
 import { swfIn } from '../helpers/cli.js';
+import { runAndKill } from '../helpers/crash.js';
 import { runInto } from '../helpers/runs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swf-resume-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const swf = (...argv: string[]) => swfIn(dir, ...argv);
-const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
 // Payload failures, retries and final failures: a resumed worker takes back the slice its dead namesake held (same
 // attempt), so even the attempts match an uninterrupted run's.
@@ -93,40 +91,6 @@ async function figures(url: string, run: number): Promise<Figures> {
   return f;
 }
 
-/** Starts `swf run` in a child process and SIGKILLs it once the log holds `killAt` events. */
-async function runAndKill(url: string, killAt: bigint): Promise<'killed' | 'finished'> {
-  const store = await openEventStore(url);
-  const child = spawn(process.execPath, [cli, 'run', '--store', url, ...SET.flatMap((s) => ['--set', s])], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, USER: 'crash' },
-  });
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  let exited = false;
-  const exit = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      exited = true;
-      resolve(code);
-    }),
-  );
-  try {
-    const deadline = Date.now() + 60_000;
-    while (!exited && ((await store.headPosition()) ?? -1n) < killAt) {
-      if (Date.now() > deadline) throw new Error(`the run never reached ${killAt} events; stderr: ${err}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    if (exited) {
-      expect(await exit, err).toBe(0);
-      return 'finished';
-    }
-    child.kill('SIGKILL');
-    await exit;
-    return 'killed';
-  } finally {
-    await store.close();
-  }
-}
-
 let baseline: Figures;
 let baselineEvents: bigint;
 let baselineRun: number;
@@ -151,10 +115,10 @@ describe('swf run --resume after SIGKILL', () => {
     const url = `sqlite:${join(dir, `trial-${i}.db`)}`;
     const killAt = BigInt(Math.max(3, Math.floor(Number(baselineEvents) * Math.min(0.97, Math.max(0.01, f)))));
     // A run that outpaced the kill is tried again on a fresh store, with an earlier kill point.
-    let outcome = await runAndKill(url, killAt);
+    let outcome = await runAndKill(url, SET, killAt);
     for (let retry = 1; outcome === 'finished' && retry <= 3; retry++) {
       const again = `sqlite:${join(dir, `trial-${i}-${retry}.db`)}`;
-      outcome = await runAndKill(again, (killAt * 2n) / 3n);
+      outcome = await runAndKill(again, SET, (killAt * 2n) / 3n);
       if (outcome === 'killed') return await finishAndCompare(again);
     }
     expect(outcome, 'the run finished before every kill point').toBe('killed');
