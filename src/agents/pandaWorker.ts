@@ -85,6 +85,9 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
   const pid = options.pid ?? 0;
   const hostname = options.hostname ?? 'localhost';
   let stopping = false;
+  let failPool: (e: unknown) => void = () => {};
+  const poolFailed = new Promise<never>((_, reject) => (failPool = reject));
+  poolFailed.catch(() => {});
 
   function startRun(runId: string, executionId: string): void {
     if (runs.has(runId)) return;
@@ -117,11 +120,14 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
       loops.push(clock.task(() => workerLoop(identity, sub, fp, leaseMs)));
     }
     logger.info({ run: runId, workers: count }, 'workers started');
+    const workersDone = Promise.all(loops).then(() => {});
+    // A worker that fails (the store became unwritable) fails the pool, which its owner awaits.
+    workersDone.catch((e: unknown) => failPool(e));
     runs.set(runId, {
-      done: Promise.all(loops).then(() => {}),
+      done: workersDone,
       stop: async () => {
         await Promise.all(subs.map((s) => s.unsubscribe()));
-        await Promise.all(loops);
+        await Promise.allSettled(loops);
       },
     });
   }
@@ -313,9 +319,12 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
     }
   };
 
-  const done = clock.task(control).then(async () => {
-    await Promise.all([...runs.values()].map((r) => r.stop()));
-  });
+  const done = Promise.race([
+    clock.task(control).then(async () => {
+      await Promise.all([...runs.values()].map((r) => r.stop()));
+    }),
+    poolFailed,
+  ]);
   return {
     done,
     async stop() {

@@ -8,7 +8,7 @@
  * - Subscribers in other processes learn of new events by polling `PRAGMA data_version` (a few microseconds)
  *   every few milliseconds while someone waits; appends in this process wake them at once.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -102,6 +102,35 @@ interface SqliteErrorLike {
   message?: unknown;
 }
 
+/**
+ * Why the store's folder cannot be written, in words (a read-only file system, no permission), or undefined. SQLite
+ * only says "unable to open database file" or "attempt to write a readonly database".
+ */
+function whyNotWritable(path: string): string | undefined {
+  const dir = dirname(path);
+  try {
+    accessSync(dir, fsConstants.W_OK);
+    if (existsSync(path)) accessSync(path, fsConstants.W_OK);
+    return undefined;
+  } catch (e: unknown) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'EROFS') return `the file system holding ${dir} is read-only`;
+    if (code === 'EACCES' || code === 'EPERM') return `no permission to write ${dir}`;
+    if (code === 'ENOENT') return `the folder ${dir} does not exist`;
+    return undefined;
+  }
+}
+
+/** Whether the file system holding the store has no space left (an I/O error SQLite reports less precisely). */
+function diskFull(path: string): boolean {
+  try {
+    const s = statfsSync(dirname(path));
+    return s.bavail === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Translates driver errors at the boundary: nothing above this adapter sees a SqliteError. */
 export function translateSqliteError(e: unknown, path: string): unknown {
   if (e instanceof SwfError) return e;
@@ -115,13 +144,17 @@ export function translateSqliteError(e: unknown, path: string): unknown {
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new StoreCorruptError(`${path} is not a swf-es SQLite database (${msg})`, { cause: e });
   }
+  if (code === 'SQLITE_FULL' || (code.startsWith('SQLITE_IOERR') && diskFull(path))) {
+    return new StoreUnavailableError(`cannot write the store ${path}: the disk is full (${msg})`, { cause: e });
+  }
   if (
     code.startsWith('SQLITE_CANTOPEN') ||
     code.startsWith('SQLITE_READONLY') ||
     code.startsWith('SQLITE_IOERR') ||
     code === 'SQLITE_FULL'
   ) {
-    return new StoreUnavailableError(`cannot use the store ${path}: ${msg}`, { cause: e });
+    const why = whyNotWritable(path);
+    return new StoreUnavailableError(`cannot use the store ${path}: ${why ? `${why} (${msg})` : msg}`, { cause: e });
   }
   return e;
 }
