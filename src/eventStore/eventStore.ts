@@ -76,6 +76,20 @@ export interface ReadAllOptions {
   direction?: Direction;
   maxCount?: number | bigint;
   filter?: EventFilter;
+  /**
+   * Reading past damaged events (a store file whose bytes were changed): each is reported here and skipped. Without
+   * it, a damaged event is a StoreCorruptError naming the store and the event's position. Stores that cannot hold
+   * a damaged event never call it.
+   */
+  onDamaged?: (damaged: DamagedEvent) => void;
+}
+
+/** An event a store holds but cannot read back. */
+export interface DamagedEvent {
+  position: bigint;
+  id: string;
+  stream: string;
+  reason: string;
 }
 
 export interface SubscribeToAllOptions {

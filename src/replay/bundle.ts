@@ -31,7 +31,7 @@ import {
   STREAM_PREFIXES,
   streams,
 } from '../messages/index.js';
-import { counterEvents, locateRun, readRunEvents, type RunInfo } from './runEvents.js';
+import { counterEvents, locateRun, readRunEvents, type RunEventsOptions, type RunInfo } from './runEvents.js';
 
 export const BUNDLE_FORMAT = 'swf-es-run-bundle';
 export const BUNDLE_VERSION = 1;
@@ -63,9 +63,13 @@ const isShared = (stream: string): boolean =>
   stream.startsWith(STREAM_PREFIXES.agent) || stream.startsWith(LEGACY_WORKER_PREFIX);
 
 /** The run's bundle events, in log order. */
-export async function bundleEvents(store: EventStore, info: RunInfo): Promise<StoredEvent[]> {
+export async function bundleEvents(
+  store: EventStore,
+  info: RunInfo,
+  options: { onDamaged?: RunEventsOptions['onDamaged'] } = {},
+): Promise<StoredEvent[]> {
   const events = await counterEvents(store, info);
-  for await (const e of readRunEvents(store, info, { agents: true })) events.push(e);
+  for await (const e of readRunEvents(store, info, { agents: true, ...options })) events.push(e);
   return events.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
 }
 
@@ -86,9 +90,10 @@ export async function exportRun(
   store: EventStore,
   run: string | number,
   write: (chunk: string) => void,
+  options: { onDamaged?: RunEventsOptions['onDamaged'] } = {},
 ): Promise<BundleHeader> {
   const info = await locateRun(store, run);
-  const events = await bundleEvents(store, info);
+  const events = await bundleEvents(store, info, options);
   const header: BundleHeader = {
     format: BUNDLE_FORMAT,
     version: BUNDLE_VERSION,
