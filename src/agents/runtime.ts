@@ -386,6 +386,8 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
 
   let markReady: () => void = () => {};
   const ready = new Promise<void>((r) => (markReady = r));
+  let signalStop: () => void = () => {};
+  const stopSignal = new Promise<void>((r) => (signalStop = r));
   const started = claimAgentName(store, agent, beatOutput('STARTING'), hostname);
   let claimed = false;
 
@@ -408,6 +410,11 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
     await writer.commit([beatOutput('READY')]);
     subscription = store.subscribeToAll({ from, filter });
     markReady();
+    // Stopped while starting (a signal during the history fold): stop() found no subscription to end.
+    if (stopping) {
+      await subscription.unsubscribe();
+      return;
+    }
     const iterator = subscription[Symbol.asyncIterator]();
     for (;;) {
       const next = await clock.idle(iterator.next());
@@ -447,7 +454,8 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
   const heartbeats = async (): Promise<void> => {
     if (!options.heartbeatSeconds) return;
     while (!stopping && !clock.isShutDown) {
-      await clock.sleep(options.heartbeatSeconds);
+      // Interrupted by stop(): an idle agent stops at once, not after the rest of its heartbeat period.
+      await clock.sleepUntil(clock.now() + clock.durationMs(options.heartbeatSeconds), stopSignal);
       if (stopping || clock.isShutDown) break;
       await serialized(() => writer.commit([beatOutput('READY')]));
     }
@@ -479,6 +487,7 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
     done,
     async stop() {
       stopping = true;
+      signalStop();
       markReady();
       wakeTimer?.();
       await subscription?.unsubscribe();
