@@ -35,9 +35,16 @@ export function storeUrl(values: { store?: string | undefined }, io: Io): string
 export async function openStore(
   values: { store?: string | undefined },
   io: Io,
-  use: 'create' | 'existing' = 'create',
+  use: 'create' | 'existing' | 'shared' = 'create',
 ): Promise<EventStore> {
-  return openEventStore(storeUrl(values, io), { mustExist: use === 'existing' });
+  const url = storeUrl(values, io);
+  // A `memory:` store lives and dies with this process: nobody else could write the events this command waits for.
+  if (use === 'shared' && url.startsWith('memory:'))
+    throw new ValidationError(
+      `--store ${url}: this command works with other processes through the store, and a memory: store is private to one process; use sqlite:PATH`,
+      { field: 'store' },
+    );
+  return openEventStore(url, { mustExist: use === 'existing' });
 }
 
 /** pino to stderr; quiet (warnings and up) unless SWF_LOG_LEVEL says otherwise. */

@@ -170,7 +170,7 @@ export const runCommand: Command = {
       cwd: io.cwd,
     });
     const inspector = await inspectorFor(taken.inspect, io.stderr);
-    const store = await openStore(values, io).catch(async (e: unknown) => {
+    const store = await openStore(values, io, values['daq-only'] ? 'shared' : 'create').catch(async (e: unknown) => {
       await inspector?.stop();
       throw e;
     });
