@@ -62,7 +62,16 @@ export type Parsed<T extends Options> = ReturnType<
 export function parse<T extends Options>(argv: string[], options: T, usage: string): Parsed<T> {
   try {
     const all = { ...options, help: { type: 'boolean', short: 'h' } } as WithHelp<T>;
-    return parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true, tokens: true });
+    // parseArgs keeps the last of a repeated single-value option (`--at 5 --at 6`): refuse it instead.
+    const seen = new Set<string>();
+    for (const t of parsed.tokens) {
+      if (t.kind !== 'option' || (all[t.name] as { multiple?: boolean } | undefined)?.multiple) continue;
+      if (seen.has(t.name)) throw new Error(`--${t.name} was given more than once; it takes one value`);
+      seen.add(t.name);
+    }
+    const { tokens: _tokens, ...rest } = parsed;
+    return rest;
   } catch (e: unknown) {
     throw new ValidationError(`${e instanceof Error ? e.message : String(e)}\nusage: ${usage}`);
   }
