@@ -10,6 +10,7 @@
  * - A malformed event, or one of an unknown type, in a stream the agent reads is not dropped: the agent records a
  *   `MessageRejected` naming the problem and the original event, and goes on.
  */
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { describeError, IllegalStateError, SwfError } from '../errors.js';
 import {
@@ -295,7 +296,12 @@ function processAlive(pid: unknown, host: unknown, ownHost: string): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
-    return true;
+    // A killed process its parent has not reaped yet (a zombie) still answers kill(pid, 0), but is gone.
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return true;
+    }
   } catch (e: unknown) {
     // EPERM: it exists, under another user.
     return (e as { code?: unknown }).code === 'EPERM';
