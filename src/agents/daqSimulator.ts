@@ -45,6 +45,11 @@ export interface DaqOptions {
   onStarted?: (info: { execution_id: string; run_number: number }) => void;
   pid?: number;
   hostname?: string;
+  /**
+   * Carry on this execution (`swf run --resume`) instead of starting one: the DAQ walks its program again, sends
+   * only the messages the log does not hold yet (their ids are derived) and does not wait while catching up.
+   */
+  resume?: { execution_id: string; run_number: number; start_time: string };
 }
 
 export interface DaqResult {
@@ -81,63 +86,78 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   const namespace = identity.namespace;
   const params = daqParameters(config.config);
   const workflowName = config.config.workflow.name;
-  const startedAt = clock.iso();
+  const resume = options.resume;
+  const startedAt = resume?.start_time ?? clock.iso();
   const startMs = clock.now();
   const pid = options.pid ?? 0;
   const hostname = options.hostname ?? 'localhost';
 
   // Identity: the execution id and the run number, from per-store counters.
-  let executionId = '';
-  await allocate(store, EXECUTION_IDS_STREAM, (rev) => {
-    executionId = `${workflowName}-${options.user}-${String(rev + 1).padStart(4, '0')}`;
-    return domainEvent(
-      'ExecutionIdAllocated',
-      { execution_id: executionId, sequence: rev + 1 },
-      { id: deriveId(EXECUTION_IDS_STREAM, rev), namespace },
-    );
-  });
-  const runRevision = await allocate(store, RUN_NUMBERS_STREAM, (rev) =>
-    domainEvent(
-      'RunNumberAllocated',
-      { run_number: FIRST_RUN_NUMBER + rev, execution_id: executionId },
-      { id: deriveId(RUN_NUMBERS_STREAM, rev), namespace },
-    ),
-  );
-  const runNumber = FIRST_RUN_NUMBER + runRevision;
+  let executionId = resume?.execution_id ?? '';
+  if (!resume)
+    await allocate(store, EXECUTION_IDS_STREAM, (rev) => {
+      executionId = `${workflowName}-${options.user}-${String(rev + 1).padStart(4, '0')}`;
+      return domainEvent(
+        'ExecutionIdAllocated',
+        { execution_id: executionId, sequence: rev + 1 },
+        { id: deriveId(EXECUTION_IDS_STREAM, rev), namespace },
+      );
+    });
+  const runNumber = resume
+    ? resume.run_number
+    : FIRST_RUN_NUMBER +
+      (await allocate(store, RUN_NUMBERS_STREAM, (rev) =>
+        domainEvent(
+          'RunNumberAllocated',
+          { run_number: FIRST_RUN_NUMBER + rev, execution_id: executionId },
+          { id: deriveId(RUN_NUMBERS_STREAM, rev), namespace },
+        ),
+      ));
   const runId = String(runNumber);
   const root = { id: deriveId(executionId, 'execution') };
   options.onStarted?.({ execution_id: executionId, run_number: runNumber });
 
   const writer = new StreamWriter(store);
   const definitions = machineDefinitions();
-  await writer.commit([
-    {
-      stream: streams.execution(executionId),
-      event: domainEvent(
-        'WorkflowExecutionStarted',
-        {
-          execution_id: executionId,
-          workflow_name: workflowName,
-          namespace,
-          executed_by: options.user,
-          parameter_values: config.parameterValues,
-          machine_hash: machineHash(definitions),
-          machine_definitions: definitions,
-          start_time: startedAt,
-          run_number: runNumber,
-        },
-        { id: root.id, namespace, executionId, runNumber },
-      ),
-    },
-    heartbeat(identity, 'PROCESSING', {
-      id: deriveId(root.id, 'heartbeat', 'processing'),
-      now: startedAt,
-      pid,
-      hostname,
-      executionId,
-      runId,
-    }),
-  ]);
+  // Resuming: the messages already sent, which the walk below passes over.
+  const sent = new Set<string>();
+  if (resume) {
+    try {
+      for await (const e of store.readStream(streams.run(runId))) sent.add(e.id);
+    } catch (e: unknown) {
+      if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    }
+  }
+  let catchingUp = sent.size > 0;
+  if (!resume)
+    await writer.commit([
+      {
+        stream: streams.execution(executionId),
+        event: domainEvent(
+          'WorkflowExecutionStarted',
+          {
+            execution_id: executionId,
+            workflow_name: workflowName,
+            namespace,
+            executed_by: options.user,
+            parameter_values: config.parameterValues,
+            machine_hash: machineHash(definitions),
+            machine_definitions: definitions,
+            start_time: startedAt,
+            run_number: runNumber,
+          },
+          { id: root.id, namespace, executionId, runNumber },
+        ),
+      },
+      heartbeat(identity, 'PROCESSING', {
+        id: deriveId(root.id, 'heartbeat', 'processing'),
+        now: startedAt,
+        pid,
+        hostname,
+        executionId,
+        runId,
+      }),
+    ]);
 
   // Stop requests: Ctrl-C (a promise) or StopRequested in the execution stream (`swf stop`).
   let stopped = false;
@@ -168,6 +188,12 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
       if (refusal) throw new Error(`DAQ machine refused ${msgType}: ${refusal.reason}`);
       daq = next;
     }
+    const id = deriveId(root.id, msgType, purpose);
+    if (sent.has(id)) {
+      options.onMessage?.(msgType);
+      return;
+    }
+    catchingUp = false;
     const now = clock.iso();
     const stamp = msgType === 'end_run' ? {} : daqStamp(daq.value);
     const message = {
@@ -185,7 +211,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
     await writer.commit([
       {
         stream: streams.run(runId),
-        event: messageEvent(message, { id: deriveId(root.id, msgType, purpose), cause: root }),
+        event: messageEvent(message, { id, cause: root }),
       },
     ]);
     options.onMessage?.(msgType);
@@ -199,6 +225,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   /** Sleeps `seconds`, or less if a stop comes first. Returns whether the run should go on. */
   const wait = async (seconds: number): Promise<boolean> => {
     if (stopped) return false;
+    if (catchingUp) return true;
     await clock.sleepUntil(clock.now() + clock.durationMs(seconds), stopSignal);
     return !stopped;
   };

@@ -20,7 +20,7 @@ import {
 } from '../messages/index.js';
 import type { Clock } from './clock.js';
 import { common, ExecutionParameters, send } from './common.js';
-import { type AgentIdentity, heartbeat, type Output, StreamWriter } from './runtime.js';
+import { type AgentIdentity, heartbeat, isImported, type Output, StreamWriter } from './runtime.js';
 
 /** The work a worker does with a slice. The placeholder sleeps; EICrecon would run here. */
 export interface Payload {
@@ -85,6 +85,9 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
   const pid = options.pid ?? 0;
   const hostname = options.hostname ?? 'localhost';
   let stopping = false;
+  let failPool: (e: unknown) => void = () => {};
+  const poolFailed = new Promise<never>((_, reject) => (failPool = reject));
+  poolFailed.catch(() => {});
 
   function startRun(runId: string, executionId: string): void {
     if (runs.has(runId)) return;
@@ -109,16 +112,22 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
         ackTimeoutMs,
         maxRetryCount: 10,
         bufferSize: 1,
+        // Named after the worker: a resumed run's worker takes back at once the slice its dead namesake held (same
+        // attempt, same derived ids), so a kill costs no attempt and the run ends as an uninterrupted one would.
+        member: identity.name,
       });
       subs.push(sub);
       loops.push(clock.task(() => workerLoop(identity, sub, fp, leaseMs)));
     }
     logger.info({ run: runId, workers: count }, 'workers started');
+    const workersDone = Promise.all(loops).then(() => {});
+    // A worker that fails (the store became unwritable) fails the pool, which its owner awaits.
+    workersDone.catch((e: unknown) => failPool(e));
     runs.set(runId, {
-      done: Promise.all(loops).then(() => {}),
+      done: workersDone,
       stop: async () => {
         await Promise.all(subs.map((s) => s.unsubscribe()));
-        await Promise.all(loops);
+        await Promise.allSettled(loops);
       },
     });
   }
@@ -251,6 +260,7 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
   let subscription: Subscription | undefined;
 
   function observe(event: StoredEvent): void {
+    if (isImported(event)) return;
     const ns = (event.metadata as { namespace?: unknown } | null)?.namespace;
     if (ns !== undefined && ns !== namespace) return;
     if (
@@ -309,9 +319,12 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
     }
   };
 
-  const done = clock.task(control).then(async () => {
-    await Promise.all([...runs.values()].map((r) => r.stop()));
-  });
+  const done = Promise.race([
+    clock.task(control).then(async () => {
+      await Promise.all([...runs.values()].map((r) => r.stop()));
+    }),
+    poolFailed,
+  ]);
   return {
     done,
     async stop() {

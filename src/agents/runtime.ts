@@ -10,8 +10,9 @@
  * - A malformed event, or one of an unknown type, in a stream the agent reads is not dropped: the agent records a
  *   `MessageRejected` naming the problem and the original event, and goes on.
  */
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { describeError, SwfError } from '../errors.js';
+import { describeError, IllegalStateError, SwfError } from '../errors.js';
 import {
   type EventStore,
   ExpectedVersionConflictError,
@@ -257,6 +258,17 @@ function namespaceOf(event: StoredEvent): string | undefined {
   return m && typeof m.namespace === 'string' ? m.namespace : undefined;
 }
 
+/**
+ * Whether an event came in by `swf import` (its metadata says `imported: true`). An imported run is history: no
+ * agent acts on it, or a store that already ran agents would process the run a second time (with `--renumber`,
+ * under new ids that nothing deduplicates). Checked by the live runtime, not by `decide`, so that `swf replay
+ * --check` can still feed an imported run's inputs to the agents.
+ */
+export function isImported(event: { metadata?: unknown }): boolean {
+  const m = event.metadata;
+  return typeof m === 'object' && m !== null && (m as { imported?: unknown }).imported === true;
+}
+
 /** Decides what to do with one stored event: parse it, check its namespace, hand it to the agent. */
 export function decide(agent: Agent, event: StoredEvent, ctx: HandleContext): Output[] {
   const known = isMessageType(event.type) || isDomainEventType(event.type);
@@ -283,10 +295,74 @@ export function decide(agent: Agent, event: StoredEvent, ctx: HandleContext): Ou
   }
 }
 
+/** Whether process `pid` on `host` is alive, as far as this host can tell (another host's: assumed gone). */
+function processAlive(pid: unknown, host: unknown, ownHost: string): boolean {
+  if (typeof pid !== 'number' || pid <= 0 || host !== ownHost) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    // A killed process its parent has not reaped yet (a zombie) still answers kill(pid, 0), but is gone.
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return true;
+    }
+  } catch (e: unknown) {
+    // EPERM: it exists, under another user.
+    return (e as { code?: unknown }).code === 'EPERM';
+  }
+}
+
+/**
+ * Claims an agent's name on the store before it does anything: its last heartbeat must say it exited, or name a
+ * process that is gone (a crash), and the STARTING heartbeat is appended at the exact revision read, so of two
+ * processes starting the same agent at the same moment, one loses. Two live agents of one name would process the
+ * same events, share a checkpoint and fail on each other's outputs.
+ */
+export async function claimAgentName(
+  store: EventStore,
+  agent: AgentIdentity,
+  starting: Output,
+  ownHost: string,
+): Promise<void> {
+  const stream = streams.agent(agent.name);
+  let head: bigint | 'no_stream' = 'no_stream';
+  let last: { operational_state?: unknown; pid?: unknown; hostname?: unknown } | undefined;
+  try {
+    for await (const e of store.readStream(stream, { direction: 'backwards', maxCount: 10_000 })) {
+      if (head === 'no_stream') head = e.revision;
+      if (e.type === 'agent_heartbeat') {
+        last = e.data as typeof last;
+        break;
+      }
+    }
+  } catch (e: unknown) {
+    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+  }
+  const busy = (): IllegalStateError =>
+    new IllegalStateError(
+      `agent ${agent.name} is already running on ${store.url}` +
+        (typeof last?.pid === 'number' ? ` (process ${last.pid})` : '') +
+        '; stop it first, or run this one under another user name (USER=...)',
+    );
+  if (last && last.operational_state !== 'EXITED' && processAlive(last.pid, last.hostname, ownHost)) throw busy();
+  try {
+    await store.appendToStream(stream, [starting.event], { expectedRevision: head });
+  } catch (e: unknown) {
+    if (e instanceof ExpectedVersionConflictError) throw busy();
+    throw e;
+  }
+}
+
 /** Events decided per commit, at most. */
 const BATCH = 500;
 
 export interface RunningAgent {
+  /**
+   * Resolves once the agent has claimed its name (its STARTING heartbeat is committed); rejects with an
+   * IllegalStateError when another live process runs an agent of that name on this store.
+   */
+  started: Promise<void>;
   /** Resolves when the agent has stopped. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -321,8 +397,14 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
 
   let markReady: () => void = () => {};
   const ready = new Promise<void>((r) => (markReady = r));
+  let signalStop: () => void = () => {};
+  const stopSignal = new Promise<void>((r) => (signalStop = r));
+  const started = claimAgentName(store, agent, beatOutput('STARTING'), hostname);
+  let claimed = false;
 
   const loop = async (): Promise<void> => {
+    await started;
+    claimed = true;
     const checkpoint = await store.checkpoints.get(checkpointName);
     const filter = { streamPrefix: [...agent.streamPrefixes] };
     const from: 'start' | bigint = checkpoint ?? options.startFrom ?? 'start';
@@ -331,14 +413,19 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
       let n = 0;
       for await (const e of store.readAll({ filter })) {
         if (e.position > checkpoint) break;
-        decide(agent, e, { now: clock.iso(), replaying: true });
+        if (!isImported(e)) decide(agent, e, { now: clock.iso(), replaying: true });
         n++;
       }
       logger.debug({ agent: agent.name, events: n }, 'state rebuilt from history');
     }
-    await writer.commit([beatOutput('STARTING'), beatOutput('READY')]);
+    await writer.commit([beatOutput('READY')]);
     subscription = store.subscribeToAll({ from, filter });
     markReady();
+    // Stopped while starting (a signal during the history fold): stop() found no subscription to end.
+    if (stopping) {
+      await subscription.unsubscribe();
+      return;
+    }
     const iterator = subscription[Symbol.asyncIterator]();
     for (;;) {
       const next = await clock.idle(iterator.next());
@@ -347,7 +434,7 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
       const batch = [next.value, ...(subscription.drain?.(BATCH - 1) ?? [])];
       await serialized(async () => {
         const ctx = { now: clock.iso(), replaying: false };
-        const outputs = batch.flatMap((event) => decide(agent, event, ctx));
+        const outputs = batch.flatMap((event) => (isImported(event) ? [] : decide(agent, event, ctx)));
         await writer.commit(outputs, { name: checkpointName, position: batch[batch.length - 1]!.position });
       });
       for (const event of batch) agent.afterEvent?.(event);
@@ -378,7 +465,8 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
   const heartbeats = async (): Promise<void> => {
     if (!options.heartbeatSeconds) return;
     while (!stopping && !clock.isShutDown) {
-      await clock.sleep(options.heartbeatSeconds);
+      // Interrupted by stop(): an idle agent stops at once, not after the rest of its heartbeat period.
+      await clock.sleepUntil(clock.now() + clock.durationMs(options.heartbeatSeconds), stopSignal);
       if (stopping || clock.isShutDown) break;
       await serialized(() => writer.commit([beatOutput('READY')]));
     }
@@ -396,17 +484,21 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
         clock.task(heartbeats),
       ]);
     } catch (e: unknown) {
-      logger.error({ agent: agent.name, err: describeError(e) }, 'agent failed');
+      if (claimed) logger.error({ agent: agent.name, err: describeError(e) }, 'agent failed');
       throw e;
     } finally {
-      await writer.commit([beatOutput('EXITED')]).catch(() => {});
+      // An agent that lost the claim leaves the name's heartbeats to the one that holds it.
+      if (claimed) await writer.commit([beatOutput('EXITED')]).catch(() => {});
     }
   })();
+  started.catch(() => {});
 
   return {
+    started,
     done,
     async stop() {
       stopping = true;
+      signalStop();
       markReady();
       wakeTimer?.();
       await subscription?.unsubscribe();

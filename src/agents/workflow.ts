@@ -5,6 +5,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/index.js';
+import { ValidationError } from '../errors.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import type { RunContext } from '../machines/index.js';
 import { MESSAGE_TYPES } from '../messages/index.js';
@@ -13,6 +14,7 @@ import { dataAgent } from './dataAgent.js';
 import { type DaqResult, runDaq } from './daqSimulator.js';
 import { fastMonAgent } from './fastMonAgent.js';
 import { fastProcessingAgent, type FastProcessingOptions } from './fastProcessingAgent.js';
+import type { ResumePoint } from './resume.js';
 import { startWorkerPool } from './pandaWorker.js';
 import { type RunningAgent, startAgent } from './runtime.js';
 
@@ -54,6 +56,11 @@ export interface RunWorkflowOptions {
   /** Resolves on Ctrl-C. */
   stopRequested?: Promise<void>;
   onProgress?: (p: Progress) => void;
+  /**
+   * Carry on this unfinished execution (`swf run --resume`, see resume.ts) instead of starting a run: its recorded
+   * configuration and user replace `config` and `user`.
+   */
+  resume?: ResumePoint;
   /** Watches the run machines live (`swf run --inspect`): told of each transition the fast processing agent takes. */
   inspect?: Pick<FastProcessingOptions, 'onRunTransition'>;
 }
@@ -77,22 +84,43 @@ export interface RunSummary {
 
 export class RunStalledError extends Error {}
 
+/** The `[agents]` entries of the agents `swf run` runs itself. */
+const RUN_AGENTS = ['data', 'fastmon', 'fast_processing'] as const;
+
 export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
   const wallStart = performance.now();
-  const { store, config, logger, user } = options;
+  const { store, logger, resume } = options;
+  const config = resume?.config ?? options.config;
+  const user = resume?.executed_by ?? options.user;
+  if (!options.daqOnly) {
+    // A disabled agent would leave the run waiting forever for its messages: refused, with the way to do it.
+    for (const name of RUN_AGENTS) {
+      if (config.config.agents?.[name]?.enabled === false)
+        throw new ValidationError(
+          `[agents] ${name}.enabled = false: swf run runs the data, FastMon and fast processing agents itself; to run one elsewhere, use swf run --daq-only with a swf agent process for each agent`,
+          { section: 'agents', key: `${name}.enabled`, field: `agents.${name}.enabled` },
+        );
+    }
+  }
   const namespace = config.config.testbed.namespace;
   const names = agentNames(user);
   let stall: (e: Error) => void = () => {};
   const stalled = new Promise<never>((_, reject) => (stall = reject));
   const clock: Clock =
     (options.mode ?? 'virtual') === 'virtual'
-      ? new VirtualClock(
-          Date.now(),
+      ? // A resumed run's clock goes on after the latest time it recorded (virtual time runs ahead of the wall).
+        new VirtualClock(
+          Math.max(Date.now(), (resume?.last_clock_ms ?? 0) + 1),
           () => stall(new RunStalledError('the run could not finish: every agent is waiting and nothing is scheduled')),
           () => store.busy?.() ?? false,
         )
       : new RealClock(options.speed ?? 1);
-  const head = await store.headPosition();
+  // Agents without a checkpoint start with the runs that begin after this point: now, or the resumed execution's start.
+  const head = resume
+    ? resume.started.position > 0n
+      ? resume.started.position - 1n
+      : undefined
+    : await store.headPosition();
   const startFrom = head ?? 'start';
   const pid = process.pid;
   const host = osHostname();
@@ -105,10 +133,27 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   const running: RunningAgent[] = [];
   let pool: ReturnType<typeof startWorkerPool> | undefined;
   if (!options.daqOnly) {
-    running.push(startAgent(dataAgent({ name: names.data, type: 'DATA', namespace }), common));
-    running.push(startAgent(fastMonAgent({ name: names.fastmon, type: 'fastmon', namespace }), common));
-    running.push(startAgent(fp, common));
-    pool = startWorkerPool({ ...common, namespace, namePrefix: names.workerPrefix });
+    // Each agent claims its name before the run writes anything: a second `swf run` of the same user started at
+    // the same moment refuses here (exit 4) instead of failing half-way with an execution stuck in `imminent`.
+    // The fast processing agent first, so that of two racing processes one gets every name and the other none.
+    try {
+      running.push(startAgent(fp, common));
+      await running[0]!.started;
+      running.push(startAgent(dataAgent({ name: names.data, type: 'DATA', namespace }), common));
+      running.push(startAgent(fastMonAgent({ name: names.fastmon, type: 'fastmon', namespace }), common));
+      await Promise.all(running.map((r) => r.started));
+    } catch (e: unknown) {
+      clock.shutdown();
+      await Promise.all(running.map((r) => r.stop()));
+      throw e;
+    }
+    // Resuming, the pool reads the history: it rejoins the runs announced and not finished (no checkpoint to go by).
+    const { startFrom: _from, ...poolCommon } = common;
+    pool = startWorkerPool({
+      ...(resume ? poolCommon : common),
+      namespace,
+      namePrefix: names.workerPrefix,
+    });
   }
   const failures = Promise.race([...running.map((r) => r.done), ...(pool ? [pool.done] : [])]).then(() => {
     throw new Error('an agent stopped before the run finished');
@@ -141,6 +186,15 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
         user,
         identity: { name: names.daq, type: 'DAQ_Simulator', namespace },
         stopRequested: options.stopRequested,
+        ...(resume
+          ? {
+              resume: {
+                execution_id: resume.execution_id,
+                run_number: resume.run_number,
+                start_time: resume.start_time,
+              },
+            }
+          : {}),
         pid,
         hostname: host,
         onStarted: (info) => {

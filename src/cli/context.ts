@@ -35,14 +35,17 @@ export function storeUrl(values: { store?: string | undefined }, io: Io): string
 export async function openStore(
   values: { store?: string | undefined },
   io: Io,
-  use: 'create' | 'existing' = 'create',
+  use: 'create' | 'existing' | 'shared' = 'create',
   options: { durable?: boolean } = {},
 ): Promise<EventStore> {
-  return openEventStore(storeUrl(values, io), {
-    mustExist: use === 'existing',
-    logger: makeLogger(io, 'store'),
-    ...options,
-  });
+  const url = storeUrl(values, io);
+  // A `memory:` store lives and dies with this process: nobody else could write the events this command waits for.
+  if (use === 'shared' && url.startsWith('memory:'))
+    throw new ValidationError(
+      `--store ${url}: this command works with other processes through the store, and a memory: store is private to one process; use sqlite:PATH`,
+      { field: 'store' },
+    );
+  return openEventStore(url, { mustExist: use === 'existing', logger: makeLogger(io, 'store'), ...options });
 }
 
 /** pino to stderr; quiet (warnings and up) unless SWF_LOG_LEVEL says otherwise. */
@@ -60,7 +63,16 @@ export type Parsed<T extends Options> = ReturnType<
 export function parse<T extends Options>(argv: string[], options: T, usage: string): Parsed<T> {
   try {
     const all = { ...options, help: { type: 'boolean', short: 'h' } } as WithHelp<T>;
-    return parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true, tokens: true });
+    // parseArgs keeps the last of a repeated single-value option (`--at 5 --at 6`): refuse it instead.
+    const seen = new Set<string>();
+    for (const t of parsed.tokens) {
+      if (t.kind !== 'option' || (all[t.name] as { multiple?: boolean } | undefined)?.multiple) continue;
+      if (seen.has(t.name)) throw new Error(`--${t.name} was given more than once; it takes one value`);
+      seen.add(t.name);
+    }
+    const { tokens: _tokens, ...rest } = parsed;
+    return rest;
   } catch (e: unknown) {
     throw new ValidationError(`${e instanceof Error ? e.message : String(e)}\nusage: ${usage}`);
   }

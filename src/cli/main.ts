@@ -74,11 +74,30 @@ const isEntry =
   import.meta.url ===
     (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
 if (isEntry) {
+  const name = process.argv[2] ?? '';
+  // A reader that closes stdout early (`swf events read | head -1`) has all it wants: stop quietly, no EPIPE trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw e;
+  });
+  // A failure that surfaces after the command has reported (an agent still committing when the disk filled up)
+  // is one more line with its exit code (5 for a store that cannot be written), never a stack trace.
+  let reported = false;
+  process.on('unhandledRejection', (e: unknown) => {
+    // After the command has reported its own failure, a late one is its echo: the exit code, not a second line.
+    if (!reported) process.stderr.write(`swf ${name}: ${describeError(e)}\n`);
+    if (process.env.SWF_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    const code = exitCodeOf(e);
+    if (typeof process.exitCode !== 'number' || process.exitCode === 0 || process.exitCode === 1)
+      process.exitCode = code;
+  });
   const code = await main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
   });
-  process.exitCode = code;
+  reported = code !== 0;
+  // A late failure (above) may have set a more precise code than a generic 1.
+  if (typeof process.exitCode !== 'number' || process.exitCode === 0 || code !== 1) process.exitCode = code;
 }

@@ -344,11 +344,37 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   }
 
   const config = validate(merged, provenance, workflowFile);
+  checkRunnable(config);
   return {
     config,
     sources: { workflow: workflowFile, includes, testbed: testbedFile, sets },
     parameterValues: toJson(config) as JsonObject,
   };
+}
+
+/**
+ * Values each valid alone that together describe a run that cannot end, refused when a configuration is loaded
+ * (a recorded one is history and is not checked again).
+ */
+function checkRunnable(config: Config): void {
+  const daq = daqParameters(config);
+  const sectionOf = (key: string): string =>
+    Object.entries(config as Table).reduce(
+      (found, [section, values]) =>
+        !NOT_FLATTENED.has(section) && isTable(values) && values[key] !== undefined ? section : found,
+      'daq_state_machine',
+    );
+  const fail = (key: string, message: string): never => {
+    const section = sectionOf(key);
+    throw new ValidationError(`[${section}] ${key}: ${message}`, { section, key, field: `${section}.${key}` });
+  };
+  if (daq.physics_period_count === 0 && daq.stf_count > 0)
+    fail(
+      'physics_period_count',
+      `0 (periods until stopped) needs duration mode (stf_count = 0); with stf_count = ${daq.stf_count} the run would pause and resume forever once its STFs are taken`,
+    );
+  if (daq.stf_count === 0 && daq.physics_period_duration === 0)
+    fail('physics_period_duration', 'must be > 0 in duration mode (stf_count = 0): the periods would take no STF');
 }
 
 /**

@@ -6,10 +6,24 @@
 import { z } from 'zod';
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
-const seconds = z.number().min(0, 'must be >= 0 (seconds)');
-const count = z.number().int('must be an integer').min(0, 'must be >= 0');
-const positive = z.number().int('must be an integer').min(1, 'must be >= 1');
-const rate = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
+
+/**
+ * Every numeric key has a range (docs/run.md lists them): a value outside it is refused when the configuration is
+ * loaded, naming the key, instead of a run that fails every slice, never ends, or exhausts the machine.
+ */
+const between = (min: number, max: number, unit = '') =>
+  z.number().min(min, `must be between ${min} and ${max}${unit}`).max(max, `must be between ${min} and ${max}${unit}`);
+const wholeBetween = (min: number, max: number) =>
+  z
+    .number()
+    .int('must be an integer')
+    .min(min, `must be between ${min} and ${max}`)
+    .max(max, `must be between ${min} and ${max}`);
+/** One day: no delay of the simulation is longer. */
+const DAY = 86_400;
+const seconds = between(0, DAY, ' (seconds)');
+const positive = wholeBetween(1, 1_000_000);
+const rate = between(0, 1);
 
 /** Any TOML value (free-form sections such as `[parameters]`). */
 const tomlValue: z.ZodType<unknown> = z.unknown();
@@ -37,16 +51,16 @@ const daqShape = {
   stf_interval: seconds.default(DAQ_DEFAULTS.stf_interval),
   stf_generation_time: seconds.default(DAQ_DEFAULTS.stf_generation_time),
   physics_period_duration: seconds.default(DAQ_DEFAULTS.physics_period_duration),
-  physics_period_count: count.default(DAQ_DEFAULTS.physics_period_count),
+  physics_period_count: wholeBetween(0, 10_000).default(DAQ_DEFAULTS.physics_period_count),
   standby_duration: seconds.default(DAQ_DEFAULTS.standby_duration),
-  stf_count: count.optional(),
+  stf_count: wholeBetween(0, 100_000).optional(),
 };
 export const daqSchema = z.strictObject(daqShape);
 
 /** The DAQ keys a workflow section may lay over `[daq_state_machine]` (optional there, no defaults). */
 const daqOverlay = {
-  stf_count: count.optional(),
-  physics_period_count: count.optional(),
+  stf_count: wholeBetween(0, 100_000).optional(),
+  physics_period_count: wholeBetween(0, 10_000).optional(),
   physics_period_duration: seconds.optional(),
   stf_interval: seconds.optional(),
   stf_generation_time: seconds.optional(),
@@ -79,19 +93,30 @@ const D = FAST_PROCESSING_DEFAULTS;
 /** `[fast_processing]`: the spec's keys, ours (with defaults), and the DAQ keys a workflow may override. */
 const fastProcessingShape = {
   ...daqOverlay,
-  target_worker_count: count.default(D.target_worker_count),
+  // At least one worker: nobody would process the slices. At most 1,000 in one process.
+  target_worker_count: wholeBetween(1, 1_000).default(D.target_worker_count),
   stf_sampling_rate: rate.default(D.stf_sampling_rate),
-  slices_per_sample: positive.default(D.slices_per_sample),
-  slice_processing_time: seconds.default(D.slice_processing_time),
+  slices_per_sample: wholeBetween(1, 10_000).default(D.slices_per_sample),
+  // Not 0: a lease of 0 s expires before any result comes back, and every slice would fail.
+  slice_processing_time: z
+    .number()
+    .gt(0, `must be > 0 and <= ${DAY} (seconds)`)
+    .max(DAY, `must be > 0 and <= ${DAY} (seconds)`)
+    .default(D.slice_processing_time),
   worker_rampup_time: seconds.default(D.worker_rampup_time),
   worker_rampdown_time: seconds.default(D.worker_rampdown_time),
-  tf_files_per_stf: positive.default(D.tf_files_per_stf),
+  tf_files_per_stf: wholeBetween(1, 10_000).default(D.tf_files_per_stf),
   tf_count_per_stf: positive.default(D.tf_count_per_stf),
   tf_size_fraction: z.number().gt(0, 'must be > 0 and <= 1').max(1, 'must be > 0 and <= 1').default(D.tf_size_fraction),
   worker_failure_rate: rate.default(D.worker_failure_rate),
-  seed: z.number().int('must be an integer').default(D.seed),
-  slice_lease_factor: z.number().gt(0, 'must be > 0').default(D.slice_lease_factor),
-  max_slice_retries: count.default(D.max_slice_retries),
+  seed: wholeBetween(0, 2 ** 32 - 1).default(D.seed),
+  // Below 1 every lease expires before its result: allowed, as the way to study lease expiry (docs/run.md).
+  slice_lease_factor: z
+    .number()
+    .gt(0, 'must be > 0 and <= 100')
+    .max(100, 'must be > 0 and <= 100')
+    .default(D.slice_lease_factor),
+  max_slice_retries: wholeBetween(0, 100).default(D.max_slice_retries),
   /** The testbed agent's TFs per slice (read by its code, absent from its TOMLs); accepted, not used here. */
   num_tf_per_slice: positive.optional(),
 };
@@ -183,18 +208,18 @@ export const brokerSchema = z.strictObject({
     .max(917_504, 'must be <= 917504 (896 KiB: a stored event holds at most 1 MiB)')
     .default(524_288),
   /** Reconnection: the first delay, doubled per failed attempt up to the maximum (milliseconds). */
-  reconnect_delay_ms: z.number().int('must be an integer').min(10, 'must be >= 10').default(200),
-  max_reconnect_delay_ms: z.number().int('must be an integer').min(10, 'must be >= 10').default(10_000),
+  reconnect_delay_ms: wholeBetween(10, 600_000).default(200),
+  max_reconnect_delay_ms: wholeBetween(10, 3_600_000).default(10_000),
   /**
    * STOMP heart-beats both ways (milliseconds; 0, the default, turns them off). With them on, ActiveMQ 5.17 stopped
    * delivering to our gateway process in the fault tests (docs/broker.md); a lost connection is still noticed by
    * TCP and on the next publish.
    */
-  heartbeat_ms: count.default(0),
+  heartbeat_ms: wholeBetween(0, 3_600_000).default(0),
   /** Frames the broker may send before their acks (ActiveMQ's `activemq.prefetchSize`). */
   prefetch: positive.default(1000),
   /** The `ttl` header on slices, as the real fast processing agent sends it (milliseconds). */
-  slice_ttl_ms: positive.default(43_200_000),
+  slice_ttl_ms: wholeBetween(1, 7 * 86_400_000).default(43_200_000),
   vo: nonEmpty.default('eic'),
 });
 export type BrokerConfig = z.output<typeof brokerSchema>;

@@ -76,6 +76,20 @@ export interface ReadAllOptions {
   direction?: Direction;
   maxCount?: number | bigint;
   filter?: EventFilter;
+  /**
+   * Reading past damaged events (a store file whose bytes were changed): each is reported here and skipped. Without
+   * it, a damaged event is a StoreCorruptError naming the store and the event's position. Stores that cannot hold
+   * a damaged event never call it.
+   */
+  onDamaged?: (damaged: DamagedEvent) => void;
+}
+
+/** An event a store holds but cannot read back. */
+export interface DamagedEvent {
+  position: bigint;
+  id: string;
+  stream: string;
+  reason: string;
 }
 
 export interface SubscribeToAllOptions {
@@ -133,6 +147,13 @@ export interface GroupOptions {
   from?: 'start' | 'end';
   /** Events in flight to this member at once. Default 1 (one slice per worker at a time). */
   bufferSize?: number;
+  /**
+   * A stable name for this member (default: a fresh one). A member that subscribes under the name of one whose
+   * process died gets back, first, the events the dead one held, instead of their waiting for the ack timeout
+   * (which a virtual clock cannot see). Two live members must not share a name. Stores whose server names the
+   * members may ignore it (the events then come back after the ack timeout).
+   */
+  member?: string;
 }
 
 export interface GroupEvent<Data = unknown, Metadata = unknown> extends StoredEvent<Data, Metadata> {

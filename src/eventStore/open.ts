@@ -35,6 +35,12 @@ export async function openEventStore(url: string = DEFAULT_STORE_URL, options: O
       throw new ValidationError(`store URL '${url}' has no file path (use sqlite:./swf-data/swf.db)`, {
         field: 'store',
       });
+    // SQLite's own URI forms would be taken as a file name (a folder literally named `file:`, a `?mode=ro` file).
+    if (/^file:/i.test(path) || path.includes('?'))
+      throw new ValidationError(
+        `store URL '${url}': sqlite: takes a plain file path; URI forms (file:…, ?mode=…, ?cache=…) are not supported`,
+        { field: 'store' },
+      );
     const { getSQLiteEventStore } = await import('./sqlite/sqliteEventStore.js');
     return getSQLiteEventStore({ path, url, ...options });
   }

@@ -2,8 +2,8 @@
  * The monitor: one node:http server for the web page (`/`), the REST API (`/api/...`), the live feed
  * (`/api/messages/stream/`) and MCP (`/mcp`). It binds 127.0.0.1 unless told otherwise. Reads are GET and HEAD (MCP's
  * POST answers read-only tools); with `writes`, the testbed's write API (POST/PATCH under /api/, `testbedWrites.ts`)
- * turns each write into events. When bound to loopback it answers only requests addressed to a loopback host name
- * (a DNS-rebinding page cannot reach it). Every read waits for the views to catch up.
+ * turns each write into events. It answers only requests whose Host header is exactly one of its names with its
+ * port (hostGuard.ts: a DNS-rebinding page cannot reach it). Every read waits for the views to catch up.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -16,6 +16,7 @@ import type { EventStore } from '../eventStore/eventStore.js';
 import { describeError, isSwfError, ValidationError } from '../errors.js';
 import type { Views } from '../projections/views.js';
 import { LiveFeed, parseFeedQuery } from './liveFeed.js';
+import { allowedHostNames, hostAllowed, isLoopbackBind } from './hostGuard.js';
 import { createMcpServer } from './mcp.js';
 import { API_INDEX, handleApi } from './rest.js';
 import { CommitGate, isWriteMethod, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
@@ -35,6 +36,8 @@ export interface MonitorOptions {
    * other than /api/logs/ need; without one only the open log endpoint writes.
    */
   writes?: { token: string | undefined; namespace: string };
+  /** The name clients use when the monitor is bound elsewhere than loopback (a reverse proxy's, a DNS name). */
+  publicName?: string;
 }
 
 export interface Monitor {
@@ -43,9 +46,6 @@ export interface Monitor {
   feed: LiveFeed;
   close(): Promise<void>;
 }
-
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
-const isLoopback = (host: string): boolean => LOOPBACK_NAMES.has(host) || host.startsWith('127.');
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -136,7 +136,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     ...(logger ? { logger } : {}),
   });
   const root = publicDir();
-  const loopbackOnly = isLoopback(host);
+  const loopbackOnly = isLoopbackBind(host);
   if (options.writes && !loopbackOnly && options.writes.token === undefined) {
     throw new ValidationError(
       `refusing to serve the write API on ${host} (not loopback) without an API token: set SWF_API_TOKEN or --token-file`,
@@ -152,6 +152,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
         logger,
       })
     : undefined;
+  const allowedHosts = allowedHostNames(host, options.publicName);
   let baseUrl = '';
 
   const serveStatic = (res: ServerResponse, pathname: string, head: boolean): void => {
@@ -201,13 +202,12 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const head = req.method === 'HEAD';
     const hostHeader = req.headers.host ?? '';
-    const hostname = hostHeader.replace(/:\d+$/, '').toLowerCase();
-    if (loopbackOnly && !isLoopback(hostname)) {
+    if (!hostAllowed(hostHeader, allowedHosts, (server.address() as AddressInfo).port)) {
       sendJson(
         res,
         403,
         {
-          detail: `this monitor answers only requests to localhost, not to ${JSON.stringify(hostHeader.slice(0, 100))}`,
+          detail: `this monitor answers only requests to ${[...allowedHosts].join(', ')} on its port, not to ${JSON.stringify(hostHeader.slice(0, 100))}`,
           code: 'FORBIDDEN',
         },
         head,

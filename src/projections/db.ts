@@ -7,7 +7,7 @@
  * writes, each with the checkpoints in one transaction, while the main thread reads the log and folds the next
  * batch (a catch-up from empty views uses it; see `writer.ts`).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -52,8 +52,21 @@ export function translateViewsError(e: unknown, path: string): unknown {
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new StoreCorruptError(`${path} is not a swf-es views database (${msg})`, { cause: e });
   }
+  if (code === 'SQLITE_FULL')
+    return new StoreUnavailableError(`cannot write the views database ${path}: the disk is full (${msg})`, {
+      cause: e,
+    });
   if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_IOERR')) {
-    return new StoreUnavailableError(`cannot use the views database ${path}: ${msg}`, { cause: e });
+    let why = '';
+    try {
+      accessSync(dirname(path), fsConstants.W_OK);
+    } catch (err: unknown) {
+      // SQLite only says "unable to open database file": name the cause an operator can act on.
+      const c = (err as { code?: unknown }).code;
+      if (c === 'EROFS') why = `the file system holding ${dirname(path)} is read-only: `;
+      else if (c === 'EACCES' || c === 'EPERM') why = `no permission to write ${dirname(path)}: `;
+    }
+    return new StoreUnavailableError(`cannot use the views database ${path}: ${why}${msg}`, { cause: e });
   }
   return e;
 }

@@ -49,6 +49,11 @@ export function normalizeTime(raw: string, name: string): string {
   }
   const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(s) ? s : s.length === 10 ? `${s}T00:00:00Z` : `${s}Z`;
   const ms = Date.parse(zoned.replace(' ', 'T'));
+  // Date.parse rolls 2026-02-30 over to March 2: a day, hour or minute out of its range is not a time.
+  const [y, mo, d, h, mi, se] = [...s.matchAll(/\d+/g)].slice(0, 6).map((m) => Number(m[0]));
+  const daysInMonth = new Date(Date.UTC(y!, mo, 0)).getUTCDate();
+  if (mo! < 1 || mo! > 12 || d! < 1 || d! > daysInMonth || (h ?? 0) > 23 || (mi ?? 0) > 59 || (se ?? 0) > 59)
+    throw new ValidationError(`${name} is not a valid time: ${JSON.stringify(raw.slice(0, 60))}`, { field: name });
   if (Number.isNaN(ms))
     throw new ValidationError(`${name} is not a valid time: ${JSON.stringify(raw)}`, { field: name });
   return new Date(ms).toISOString();

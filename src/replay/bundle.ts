@@ -11,7 +11,7 @@
  * `commit`, so a failure stores nothing. The counters are written so the target's next allocations come after
  * the imported run (numbers skipped on the way are recorded as reserved by the import).
  */
-import { NotFoundError, ValidationError } from '../errors.js';
+import { ConcurrencyError, NotFoundError, ValidationError } from '../errors.js';
 import { lastRevision } from '../eventStore/streamState.js';
 import {
   type EventStore,
@@ -32,7 +32,7 @@ import {
   STREAM_PREFIXES,
   streams,
 } from '../messages/index.js';
-import { counterEvents, locateRun, readRunEvents, type RunInfo } from './runEvents.js';
+import { counterEvents, locateRun, readRunEvents, type RunEventsOptions, type RunInfo } from './runEvents.js';
 
 export const BUNDLE_FORMAT = 'swf-es-run-bundle';
 export const BUNDLE_VERSION = 1;
@@ -64,9 +64,13 @@ const isShared = (stream: string): boolean =>
   stream.startsWith(STREAM_PREFIXES.agent) || stream.startsWith(LEGACY_WORKER_PREFIX);
 
 /** The run's bundle events, in log order. */
-export async function bundleEvents(store: EventStore, info: RunInfo): Promise<StoredEvent[]> {
+export async function bundleEvents(
+  store: EventStore,
+  info: RunInfo,
+  options: { onDamaged?: RunEventsOptions['onDamaged'] } = {},
+): Promise<StoredEvent[]> {
   const events = await counterEvents(store, info);
-  for await (const e of readRunEvents(store, info, { agents: true })) events.push(e);
+  for await (const e of readRunEvents(store, info, { agents: true, ...options })) events.push(e);
   return events.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
 }
 
@@ -87,9 +91,10 @@ export async function exportRun(
   store: EventStore,
   run: string | number,
   write: (chunk: string) => void,
+  options: { onDamaged?: RunEventsOptions['onDamaged'] } = {},
 ): Promise<BundleHeader> {
   const info = await locateRun(store, run);
-  const events = await bundleEvents(store, info);
+  const events = await bundleEvents(store, info, options);
   const header: BundleHeader = {
     format: BUNDLE_FORMAT,
     version: BUNDLE_VERSION,
@@ -184,6 +189,23 @@ export function parseBundle(text: string, source = 'bundle'): ParsedBundle {
     const m = ev.metadata as { namespace?: unknown } | null;
     if (isObject(m) && typeof m.namespace === 'string' && m.namespace !== header.namespace) {
       throw at(i + 1, `event ${ev.id} is in namespace '${m.namespace}', the bundle's is '${header.namespace}'`);
+    }
+    // The header names the run the events must all belong to: one that disagrees would be imported under the
+    // header's identity while its events land in another run's streams.
+    if (!COUNTERS.has(ev.streamName)) {
+      const d = isObject(ev.data) ? ev.data : {};
+      const meta: Record<string, unknown> = isObject(m) ? m : {};
+      const runs = [d.run_id, meta.runNumber].filter((v) => v !== undefined && v !== null).map(String);
+      const executions = [d.execution_id, meta.executionId].filter((v) => typeof v === 'string');
+      const wrongRun = runs.find((r) => r !== String(header.run_number));
+      if (wrongRun !== undefined)
+        throw at(i + 1, `${ev.type} ${ev.id} belongs to run ${wrongRun}, the header's run is ${header.run_number}`);
+      const wrongExecution = executions.find((x) => x !== header.execution_id);
+      if (wrongExecution !== undefined)
+        throw at(
+          i + 1,
+          `${ev.type} ${ev.id} belongs to execution ${String(wrongExecution)}, the header's is ${header.execution_id}`,
+        );
     }
     if (!COUNTERS.has(ev.streamName) && !isShared(ev.streamName)) {
       const expected = (revisions.get(ev.streamName) ?? -1) + 1;
@@ -331,7 +353,7 @@ export async function importBundle(
   if (await streamExists(store, streams.execution(header.execution_id)))
     taken.push(`execution id ${header.execution_id}`);
   if (taken.length > 0) {
-    throw new ValidationError(
+    throw new ConcurrencyError(
       `${store.url} already holds ${taken.join(' and ')}; nothing imported (--renumber would give the run the target's next run number and execution id)`,
     );
   }
@@ -349,7 +371,7 @@ export async function importBundle(
       current = { stream: e.streamName, events: [], expectedRevision: rev >= 0 ? BigInt(rev) : 'no_stream' };
       appends.push(current);
     }
-    current.events.push({ id: e.id, type: e.type, data: e.data, metadata: e.metadata });
+    current.events.push({ id: e.id, type: e.type, data: e.data, metadata: markImported(e.metadata) });
     revisions.set(
       e.streamName,
       (revisions.get(e.streamName) ??
@@ -396,6 +418,11 @@ export async function importBundle(
     events: appends.reduce((n, a) => n + a.events.length, 0),
     streams: new Set(appends.map((a) => a.stream)).size,
   };
+}
+
+/** Imported events are history: marked so that no agent acts on them (see `isImported`). */
+function markImported(metadata: unknown): Record<string, unknown> {
+  return { ...(typeof metadata === 'object' && metadata !== null ? metadata : {}), imported: true };
 }
 
 async function runNumberAllocated(store: EventStore, runNumber: number): Promise<boolean> {

@@ -46,6 +46,10 @@ export interface CheckResult {
   outputs_compared: number;
   agents: Record<string, { inputs: number; outputs: number }>;
   divergence: Divergence | null;
+  /** The execution never finished (a crash, or still running): inputs its agents had not acted on are not divergences. */
+  unfinished: boolean;
+  /** Unfinished runs: per agent, the inputs after the last one it recorded outputs for, whose outputs are missing. */
+  unprocessed: { agent: string; inputs: number; first: Divergence['input'] | null }[];
   machines: { recorded_hash: string | null; current_hash: string; same: boolean | null };
 }
 
@@ -148,6 +152,9 @@ export async function checkRun(store: EventStore, info: RunInfo, options: CheckO
   /** Inputs fed, per agent: a recorded output caused by one of them must have been recomputed. */
   const fed = new Map<string, { agents: Checked[]; input: Divergence['input'] }>();
   let divergence: Divergence | null = null;
+  let finished = false;
+  /** Per agent: the last input whose recorded outputs were matched (an agent acts on its inputs in log order). */
+  const frontier = new Map<string, bigint>();
   let compared = 0;
   let inputs = 0;
   let lastTime = 0;
@@ -168,6 +175,7 @@ export async function checkRun(store: EventStore, info: RunInfo, options: CheckO
     if (twin) {
       pending.delete(derivationOf(e.id));
       compared++;
+      if ((frontier.get(twin.agent) ?? -1n) < twin.input.position) frontier.set(twin.agent, twin.input.position);
       const o = twin.output;
       if (
         o.stream !== e.streamName ||
@@ -199,6 +207,7 @@ export async function checkRun(store: EventStore, info: RunInfo, options: CheckO
         });
       }
     }
+    if (e.type === 'WorkflowExecutionFinished' && e.streamName.startsWith('execution-')) finished = true;
     // 2. Feed it to the agents that read its stream.
     const t = clockTimeOf(e);
     if (t !== undefined) lastTime = t;
@@ -220,9 +229,18 @@ export async function checkRun(store: EventStore, info: RunInfo, options: CheckO
     }
     if (counted) inputs++;
   }
-  // Recomputed outputs that were never recorded.
+  // Recomputed outputs that were never recorded. In an unfinished run, those of inputs after the last one an agent
+  // recorded outputs for were never acted on (the agent died, or has not got there yet): not a divergence.
+  const unprocessed = new Map<string, { agent: string; inputs: Set<string>; first: Divergence['input'] | null }>();
   if (!divergence) {
     for (const p of pending.values()) {
+      if (!finished && p.input.position > (frontier.get(p.agent) ?? -1n)) {
+        const u = unprocessed.get(p.agent) ?? { agent: p.agent, inputs: new Set<string>(), first: null };
+        u.inputs.add(p.input.id);
+        if (!u.first || p.input.position < u.first.position) u.first = inputOf(p.input);
+        unprocessed.set(p.agent, u);
+        continue;
+      }
       diverge({
         agent: p.agent,
         input: inputOf(p.input),
@@ -242,6 +260,8 @@ export async function checkRun(store: EventStore, info: RunInfo, options: CheckO
     outputs_compared: compared,
     agents: Object.fromEntries(agents.map((a) => [a.agent.name, { inputs: a.inputs, outputs: a.outputs }])),
     divergence,
+    unfinished: !finished,
+    unprocessed: [...unprocessed.values()].map((u) => ({ agent: u.agent, inputs: u.inputs.size, first: u.first })),
     machines: {
       recorded_hash: info.machine_hash ?? null,
       current_hash: current,
@@ -260,7 +280,16 @@ export function formatCheck(r: CheckResult): string {
   const per = Object.entries(r.agents)
     .map(([n, a]) => `${n}: ${a.inputs} inputs, ${a.outputs} outputs`)
     .join('; ');
-  if (r.ok) {
+  if (r.ok && r.unfinished) {
+    lines.push(
+      `Run ${r.run_number}: UNFINISHED — execution ${r.execution_id} never finished; what was recorded is deterministic: ${r.outputs_compared} recorded outputs recomputed identically from ${r.inputs} inputs (${per})`,
+      ...r.unprocessed.map(
+        (u) =>
+          `  ${u.agent}: ${u.inputs} inputs without outputs yet, from ${u.first!.type} ${u.first!.id} (${u.first!.stream}, position ${u.first!.position})`,
+      ),
+      `  (swf run --resume ${r.execution_id} carries it on)`,
+    );
+  } else if (r.ok) {
     lines.push(
       `Run ${r.run_number}: deterministic — ${r.outputs_compared} recorded outputs recomputed identically from ${r.inputs} inputs (${per})`,
     );

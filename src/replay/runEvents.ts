@@ -7,7 +7,7 @@
  * (`agent-*`), and the counter events that allocated the run number and the execution id.
  */
 import { isNotFoundError, NotFoundError } from '../errors.js';
-import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
+import type { EventStore, ReadAllOptions, StoredEvent } from '../eventStore/eventStore.js';
 import {
   EXECUTION_IDS_STREAM,
   LEGACY_WORKER_PREFIX,
@@ -75,6 +75,8 @@ export async function locateRun(store: EventStore, run: string | number): Promis
 export interface RunEventsOptions {
   /** Also the agents' heartbeats and logs carrying the execution id (`agent-*`). */
   agents?: boolean;
+  /** Skip damaged events, reporting each (`swf export --skip-damaged`); without it, one is an error. */
+  onDamaged?: ReadAllOptions['onDamaged'];
 }
 
 /** A matcher for a run's events, and the stream prefixes to read the log with. */
@@ -114,7 +116,12 @@ export async function* readRunEvents(
 ): AsyncGenerator<StoredEvent> {
   const { prefixes, belongs } = runScope(info, options);
   const from = info.started?.position ?? 'start';
-  for await (const e of store.readAll({ from, filter: { streamPrefix: prefixes } })) {
+  const onDamaged = options.onDamaged;
+  for await (const e of store.readAll({
+    from,
+    filter: { streamPrefix: prefixes },
+    ...(onDamaged ? { onDamaged } : {}),
+  })) {
     if (options.until !== undefined && e.position > options.until) return;
     if (belongs(e)) yield e;
   }

@@ -161,6 +161,13 @@ export interface ReplayDaqOptions {
   stopRequested?: Promise<void>;
 }
 
+/** A recorded event's metadata for the scratch run: an imported run's inputs are live there, for its agents to act on. */
+function live(metadata: unknown): unknown {
+  if (typeof metadata !== 'object' || metadata === null || !('imported' in metadata)) return metadata;
+  const { imported: _imported, ...rest } = metadata as Record<string, unknown>;
+  return rest;
+}
+
 /**
  * The DAQ of a what-if: the execution's start, then each recorded announcement at its recorded clock time (same
  * ids, stamped by this clock), then the wait for the run's RunFinished, then the execution's end.
@@ -172,7 +179,7 @@ export async function replayDaq(options: ReplayDaqOptions): Promise<DaqResult> {
   const { id, metadata, ...data } = started;
   await store.appendToStream(
     streams.execution(executionId),
-    [{ id, type: 'WorkflowExecutionStarted', data: { ...data, start_time: clock.iso() }, metadata }],
+    [{ id, type: 'WorkflowExecutionStarted', data: { ...data, start_time: clock.iso() }, metadata: live(metadata) }],
     { expectedRevision: 'no_stream' },
   );
   let revision: bigint | 'no_stream' = 'no_stream';
@@ -187,7 +194,7 @@ export async function replayDaq(options: ReplayDaqOptions): Promise<DaqResult> {
     if (event.type === 'stf_gen') stfs++;
     const r = await store.appendToStream(
       streams.run(runId),
-      [{ id: event.id, type: event.type, data: stamped, metadata: event.metadata }],
+      [{ id: event.id, type: event.type, data: stamped, metadata: live(event.metadata) }],
       { expectedRevision: revision },
     );
     revision = r.nextRevision;

@@ -258,10 +258,14 @@ describe('loadConfig: bad configurations name the file, section and key', () => 
       () => load({ name: 'wf', set: ['fast_processing.worker_failure_rate=-0.1'] }),
       /worker_failure_rate: must be between 0 and 1/,
     );
-    expectInvalid(() => load({ name: 'wf', set: ['daq_state_machine.physics_period_count=-1'] }), /must be >= 0/, {
-      section: 'daq_state_machine',
-      key: 'physics_period_count',
-    });
+    expectInvalid(
+      () => load({ name: 'wf', set: ['daq_state_machine.physics_period_count=-1'] }),
+      /must be between 0 and 10000/,
+      {
+        section: 'daq_state_machine',
+        key: 'physics_period_count',
+      },
+    );
     expectInvalid(() => load({ name: 'wf', set: ['fast_processing.max_slice_retries=1.5'] }), /must be an integer/);
   });
 

@@ -42,7 +42,7 @@ interface View {
 describe('swf import --renumber', () => {
   it('round trip into a store that already holds the run: the next run number and execution id, same run', async () => {
     // The source itself holds the run: a plain import is refused, --renumber makes it the next run.
-    expect((await swf('import', file, '--store', source)).code).toBe(2);
+    expect((await swf('import', file, '--store', source)).code).toBe(4);
     const r = await swf('import', file, '--store', source, '--renumber', '--json');
     expect(r.code, r.err).toBe(0);
     const result = JSON.parse(r.out) as { run_number: number; execution_id: string; renumbered_from: unknown };

@@ -128,7 +128,7 @@ describe('swf export / swf import', () => {
     }
 
     const again = await swf('import', file, '--store', target);
-    expect(again.code).toBe(2);
+    expect(again.code).toBe(4);
     expect(again.err).toMatch(/already holds run number .*--renumber/);
   });
 

@@ -1,11 +1,24 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ValidationError } from '../../errors.js';
 import { EXPORT_FORMATS, type ExportFormat, exportMachines } from '../../machines/export.js';
 import type { Command } from '../context.js';
 import { parse } from '../context.js';
 
 const usage = 'swf machines export [--format json|ts|mermaid] [--out DIR]';
+
+/** `mkdir -p` one level at a time: Node's recursive mkdirSync spins forever under /proc. */
+function makeFolder(dir: string): void {
+  const missing: string[] = [];
+  let d = dir;
+  while (!existsSync(d)) {
+    missing.unshift(d);
+    const parent = dirname(d);
+    if (parent === d) break;
+    d = parent;
+  }
+  for (const m of missing) mkdirSync(m);
+}
 
 export const machinesCommand: Command = {
   name: 'machines',
@@ -32,11 +45,17 @@ export const machinesCommand: Command = {
     const files = exportMachines(format);
     if (values.out) {
       const dir = resolve(io.cwd, values.out);
-      mkdirSync(dir, { recursive: true });
-      for (const f of files) {
-        writeFileSync(join(dir, f.filename), f.content);
-        io.stdout.write(`${join(dir, f.filename)}\n`);
+      try {
+        makeFolder(dir);
+        for (const f of files) writeFileSync(join(dir, f.filename), f.content);
+      } catch (e: unknown) {
+        const why = (e as { code?: unknown }).code;
+        throw new ValidationError(
+          `--out ${dir}: cannot write there (${typeof why === 'string' ? why : e instanceof Error ? e.message : String(e)})`,
+          { field: 'out' },
+        );
       }
+      for (const f of files) io.stdout.write(`${join(dir, f.filename)}\n`);
     } else {
       for (const f of files) io.stdout.write(`// ${f.filename}\n${f.content}\n`);
     }

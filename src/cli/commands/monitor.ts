@@ -7,7 +7,7 @@ import { makeLogger, parse, STORE_OPTION, toJson } from '../context.js';
 import { openReadSide, VIEWS_HELP, VIEWS_OPTION } from './projections.js';
 
 const usage =
-  'swf monitor [--host 127.0.0.1] [--port 8000] [--token-file PATH] [--namespace NS] [--read-only] [--views PATH] [--json] [--store URL]';
+  'swf monitor [--host 127.0.0.1] [--port 8000] [--token-file PATH] [--namespace NS] [--read-only] [--public-name NAME] [--views PATH] [--json] [--store URL]';
 
 /** The API token: `--token-file` (kept out of argv and `ps`), else SWF_API_TOKEN. */
 export function apiTokenOf(tokenFile: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
@@ -61,6 +61,7 @@ export const monitorCommand: Command = {
         'token-file': { type: 'string' },
         namespace: { type: 'string' },
         'read-only': { type: 'boolean' },
+        'public-name': { type: 'string' },
         json: { type: 'boolean' },
       },
       usage,
@@ -78,6 +79,9 @@ export const monitorCommand: Command = {
           'records that carry none (default swf-es).\n' +
           'Binds 127.0.0.1 unless --host says otherwise (--host 0.0.0.0 exposes it to the network, and then\n' +
           'needs a token unless --read-only).\n' +
+          'Read-only. Binds 127.0.0.1 unless --host says otherwise (--host 0.0.0.0 exposes it to the network).\n' +
+          'Answers only requests whose Host header is exactly localhost, 127.0.0.1 or [::1], the --host name (for\n' +
+          "0.0.0.0: this machine's name and addresses) or --public-name NAME (a DNS name or proxy), with its port.\n" +
           'Follows the log live; prints its URL, then runs until Ctrl-C.\n\n' +
           VIEWS_HELP,
       );
@@ -112,6 +116,7 @@ export const monitorCommand: Command = {
         port,
         logger,
         ...(readOnly ? {} : { writes: { token, namespace } }),
+        ...(values['public-name'] !== undefined ? { publicName: values['public-name'] } : {}),
       });
     } catch (e: unknown) {
       await side.close();

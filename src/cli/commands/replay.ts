@@ -55,7 +55,8 @@ export const replayCommand: Command = {
           '                  or with --set the what-if run as it happens\n' +
           '  --speed N       with --inspect, play the recorded run back at N times its clock speed (default: as fast\n' +
           '                  as possible)\n\n' +
-          'Exit codes: 0 ok, 1 the check found a divergence, 2 bad arguments, 3 unknown run.\n',
+          'Exit codes: 0 ok, 1 the check found a divergence, 2 bad arguments, 3 unknown run, 6 (--check) the run\n' +
+          'never finished: what was recorded is deterministic, and it names the inputs whose outputs are missing.\n',
       );
       return 0;
     }
@@ -93,7 +94,8 @@ export const replayCommand: Command = {
       if (values.check) {
         const result = await checkRun(store, info, { recordedMachines: values['recorded-machines'] === true });
         io.stdout.write(values.json ? toJson(result) + '\n' : formatCheck(result));
-        return result.ok ? 0 : 1;
+        // 6: nothing diverges, but the run never finished (distinct from 1, a divergence).
+        return result.ok ? (result.unfinished ? 6 : 0) : 1;
       }
       const view = await replayRun(store, info.run_id, point, info, {
         ...watch,

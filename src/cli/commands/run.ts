@@ -1,13 +1,16 @@
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { loadConfig } from '../../config/index.js';
-import { ValidationError } from '../../errors.js';
-import { type Progress, type RunSummary, runWorkflow } from '../../agents/workflow.js';
+import { IllegalStateError, ValidationError } from '../../errors.js';
+import type { EventStore } from '../../eventStore/eventStore.js';
+import { streams } from '../../messages/index.js';
+import { type ResumePoint, resumePoint } from '../../agents/resume.js';
+import { agentNames, type Progress, type RunSummary, runWorkflow } from '../../agents/workflow.js';
 import { inspectorFor, takeInspectOption } from '../../replay/inspect.js';
 import type { Command, Io } from '../context.js';
 import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
 const usage =
-  'swf run [--config NAME|PATH] [--testbed PATH] [--set section.key=value]... [--realtime] [--speed N] [--daq-only] [--json] [--inspect [URL]] [--store URL]';
+  'swf run [--config NAME|PATH] [--testbed PATH] [--set section.key=value]... [--resume EXECUTION_ID|RUN] [--realtime] [--speed N] [--daq-only] [--json] [--inspect [URL]] [--store URL]';
 
 /** The OS user, as the testbed's execution ids use it (`swf` when there is none). */
 export function osUser(io: Io): string {
@@ -21,6 +24,35 @@ export function osUser(io: Io): string {
   }
   const clean = (name ?? '').replace(/[^A-Za-z0-9_.-]/g, '');
   return clean === '' ? 'swf' : clean;
+}
+
+/**
+ * Refuses to resume an execution whose DAQ process still runs on this host (its heartbeat names the pid): two
+ * processes would drive one run, and their workers (named alike) would take each other's slices.
+ */
+async function refuseIfAlive(store: EventStore, resume: ResumePoint): Promise<void> {
+  const daq = agentNames(resume.executed_by).daq;
+  let beat: { pid?: unknown; hostname?: unknown } | undefined;
+  try {
+    for await (const e of store.readStream(streams.agent(daq), { direction: 'backwards', maxCount: 1000 })) {
+      const d = e.data as { execution_id?: unknown; pid?: unknown; hostname?: unknown };
+      if (e.type === 'agent_heartbeat' && d.execution_id === resume.execution_id) {
+        beat = d;
+        break;
+      }
+    }
+  } catch (e: unknown) {
+    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+  }
+  if (typeof beat?.pid !== 'number' || beat.hostname !== hostname() || beat.pid === process.pid) return;
+  try {
+    process.kill(beat.pid, 0);
+  } catch {
+    return; // no such process: it died
+  }
+  throw new IllegalStateError(
+    `execution ${resume.execution_id} is still running (process ${beat.pid} on this host); stop it with swf stop, or resume it once that process is gone`,
+  );
 }
 
 export function parseSpeed(value: string | undefined): number | undefined {
@@ -86,6 +118,7 @@ export const runCommand: Command = {
         speed: { type: 'string' },
         'daq-only': { type: 'boolean' },
         json: { type: 'boolean' },
+        resume: { type: 'string' },
       },
       usage,
     );
@@ -100,6 +133,9 @@ export const runCommand: Command = {
           '  --realtime           pace the configured delays in real time (default: virtual time, as fast as possible)\n' +
           '  --speed N            in realtime, divide every delay by N\n' +
           '  --daq-only           only drive the DAQ; agents run elsewhere (swf agent ...), realtime\n' +
+          '  --resume ID|RUN      carry on an unfinished execution whose process died (kill -9, power cut) to its end,\n' +
+          '                       with its recorded configuration: the DAQ sends what it had not sent yet, the agents\n' +
+          '                       go on from their checkpoints, the workers take the queued slices\n' +
           '  --json               print one JSON object instead of the summary\n' +
           "  --inspect [URL]      send the run machine's transitions to a Stately inspector (WebSocket, default\n" +
           '                       ws://localhost:8080; without a URL, says how to open one)\n\n' +
@@ -113,6 +149,13 @@ export const runCommand: Command = {
       throw new ValidationError(
         '--inspect watches the fast processing agent, which --daq-only leaves to another process',
       );
+    if (values.resume !== undefined) {
+      for (const flag of ['config', 'testbed', 'set'] as const)
+        if (values[flag] !== undefined)
+          throw new ValidationError(
+            `--resume carries on the execution with the configuration it recorded; --${flag} cannot change it`,
+          );
+    }
     const speed = parseSpeed(values.speed);
     const realtime = values.realtime === true || speed !== undefined || values['daq-only'] === true;
     const config = loadConfig({
@@ -127,10 +170,23 @@ export const runCommand: Command = {
       cwd: io.cwd,
     });
     const inspector = await inspectorFor(taken.inspect, io.stderr);
-    const store = await openStore(values, io).catch(async (e: unknown) => {
+    const store = await openStore(values, io, values['daq-only'] ? 'shared' : 'create').catch(async (e: unknown) => {
       await inspector?.stop();
       throw e;
     });
+    const resume =
+      values.resume !== undefined
+        ? await resumePoint(store, values.resume)
+            .then(async (r) => {
+              await refuseIfAlive(store, r);
+              return r;
+            })
+            .catch(async (e: unknown) => {
+              await inspector?.stop();
+              await store.close();
+              throw e;
+            })
+        : undefined;
     const logger = makeLogger(io);
     const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
     let lastPlain = 0;
@@ -161,6 +217,7 @@ export const runCommand: Command = {
         daqOnly: values['daq-only'] === true,
         stopRequested,
         onProgress,
+        ...(resume ? { resume } : {}),
         ...(inspector ? { inspect: { onRunTransition: inspector.onRunTransition } } : {}),
       });
       if (values.json) {

@@ -278,7 +278,15 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
         g = new MemoryGroup(() => streams.get(stream) ?? [], opts);
         groups.set(key, g);
       }
-      return groupSubscription(g, randomUUID(), opts.bufferSize ?? 1, notifier, Date.now, (s) => s === stream);
+      if (opts.member !== undefined) g.release(opts.member);
+      return groupSubscription(
+        g,
+        opts.member ?? randomUUID(),
+        opts.bufferSize ?? 1,
+        notifier,
+        Date.now,
+        (s) => s === stream,
+      );
     },
 
     async listParked(stream: string, group: string): Promise<ParkedEvent[]> {

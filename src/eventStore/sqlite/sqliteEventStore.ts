@@ -8,7 +8,7 @@
  * - Subscribers in other processes learn of new events by polling `PRAGMA data_version` (a few microseconds)
  *   every few milliseconds while someone waits; appends in this process wake them at once.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -58,7 +58,7 @@ import {
 } from '../validation.js';
 import { limitedStatement } from './limited.js';
 import { SQLiteGroup } from './sqliteGroup.js';
-import { type RawRow, rowToEvent } from './rows.js';
+import { DamagedEventError, type RawRow, rowToEvent } from './rows.js';
 
 export interface SQLiteEventStoreOptions {
   path: string;
@@ -103,8 +103,51 @@ interface SqliteErrorLike {
   message?: unknown;
 }
 
+/**
+ * Why the store's folder cannot be written, in words (a read-only file system, no permission), or undefined. SQLite
+ * only says "unable to open database file" or "attempt to write a readonly database".
+ */
+function whyNotWritable(path: string): string | undefined {
+  const dir = dirname(path);
+  try {
+    accessSync(dir, fsConstants.W_OK);
+    if (existsSync(path)) accessSync(path, fsConstants.W_OK);
+    return undefined;
+  } catch (e: unknown) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'EROFS') return `the file system holding ${dir} is read-only`;
+    if (code === 'EACCES' || code === 'EPERM') return `no permission to write ${dir}`;
+    if (code === 'ENOENT') return `the folder ${dir} does not exist`;
+    return undefined;
+  }
+}
+
+/** Whether the file system holding the store has no space left (an I/O error SQLite reports less precisely). */
+function diskFull(path: string): boolean {
+  try {
+    const s = statfsSync(dirname(path));
+    return s.bavail === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An empty file that is not one SQLite is creating right now: SQLite would quietly make a store of it, where the
+ * user gave a file that is something else. (Another process opening a new store holds it empty for a moment.)
+ */
+function emptyFile(path: string): boolean {
+  try {
+    const s = statSync(path);
+    return s.isFile() && s.size === 0 && Date.now() - s.mtimeMs > 5_000;
+  } catch {
+    return false;
+  }
+}
+
 /** Translates driver errors at the boundary: nothing above this adapter sees a SqliteError. */
 export function translateSqliteError(e: unknown, path: string): unknown {
+  if (e instanceof DamagedEventError && e.store === undefined) return new DamagedEventError(e.damaged, path);
   if (e instanceof SwfError) return e;
   const code = typeof (e as SqliteErrorLike)?.code === 'string' ? ((e as SqliteErrorLike).code as string) : '';
   const msg = e instanceof Error ? e.message : String(e);
@@ -116,13 +159,17 @@ export function translateSqliteError(e: unknown, path: string): unknown {
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new StoreCorruptError(`${path} is not a swf-es SQLite database (${msg})`, { cause: e });
   }
+  if (code === 'SQLITE_FULL' || (code.startsWith('SQLITE_IOERR') && diskFull(path))) {
+    return new StoreUnavailableError(`cannot write the store ${path}: the disk is full (${msg})`, { cause: e });
+  }
   if (
     code.startsWith('SQLITE_CANTOPEN') ||
     code.startsWith('SQLITE_READONLY') ||
     code.startsWith('SQLITE_IOERR') ||
     code === 'SQLITE_FULL'
   ) {
-    return new StoreUnavailableError(`cannot use the store ${path}: ${msg}`, { cause: e });
+    const why = whyNotWritable(path);
+    return new StoreUnavailableError(`cannot use the store ${path}: ${why ? `${why} (${msg})` : msg}`, { cause: e });
   }
   return e;
 }
@@ -155,9 +202,19 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   const fail = (e: unknown): never => {
     throw translateSqliteError(e, path);
   };
+  const toEvents = (rows: RawRow[]): StoredEvent[] => {
+    try {
+      return rows.map((r) => rowToEvent(r));
+    } catch (e: unknown) {
+      return fail(e);
+    }
+  };
 
   if (options.mustExist && path !== ':memory:' && !existsSync(path)) {
     throw new StoreUnavailableError(`there is no store at ${path} (swf run or swf import creates one)`);
+  }
+  if (path !== ':memory:' && emptyFile(path)) {
+    throw new StoreCorruptError(`${path} is an empty file, not a swf-es SQLite store`);
   }
   let db: Database.Database;
   try {
@@ -464,6 +521,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     max: number,
     keep?: (r: RawRow) => boolean,
     before?: () => void,
+    onDamaged?: ReadAllOptions['onDamaged'],
   ): AsyncIterable<StoredEvent> {
     let n = 0;
     let last: RawRow | undefined;
@@ -485,7 +543,13 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
           for (const r of page) {
             if (n >= max) break;
             if (keep && !keep(r)) continue;
-            out.push(rowToEvent(r));
+            try {
+              out.push(rowToEvent(r));
+            } catch (e: unknown) {
+              if (!(onDamaged && e instanceof DamagedEventError)) throw e;
+              onDamaged(e.damaged);
+              continue;
+            }
             n++;
           }
           if (page.length < limit) exhausted = true;
@@ -629,6 +693,8 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
           (last, limit) => q.allBackward.all(last[0] - 1, limit) as RawRow[],
           max,
           keep,
+          undefined,
+          opts.onDamaged,
         );
       }
       const start = from === 'start' ? 0 : from === 'end' ? Number.MAX_SAFE_INTEGER : Number(from);
@@ -638,12 +704,18 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
           (limit) => filtered.all(start - 1, Number.MAX_SAFE_INTEGER, limit) as RawRow[],
           (last, limit) => filtered.all(last[0], Number.MAX_SAFE_INTEGER, limit) as RawRow[],
           max,
+          undefined,
+          undefined,
+          opts.onDamaged,
         );
       }
       return readPaged(
         (limit) => q.allForward.all(start, limit) as RawRow[],
         (last, limit) => q.allForward.all(last[0] + 1, limit) as RawRow[],
         max,
+        undefined,
+        undefined,
+        opts.onDamaged,
       );
     },
 
@@ -671,14 +743,14 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
           if (closed) return { events: [], scanned: cursor };
           if (!filter) {
             const rows = q.allForward.all(Number(cursor) + 1, limit) as RawRow[];
-            return { events: rows.map(rowToEvent), scanned: cursor };
+            return { events: toEvents(rows), scanned: cursor };
           }
           // SQLite applies the filter; only matching rows come back to be parsed.
           const head = (q.lastPosition.get() as number | null) ?? 0;
           if (head <= Number(cursor)) return { events: [], scanned: cursor };
           const rows = filtered.all(Number(cursor), head, limit) as RawRow[];
           const scanned = rows.length < limit ? BigInt(head) : BigInt(rows[rows.length - 1]![0]);
-          return { events: rows.map(rowToEvent), scanned };
+          return { events: toEvents(rows), scanned };
         },
         notifier,
         (e) => e.position,
@@ -699,7 +771,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
         (cursor, limit) => {
           if (closed) return { events: [], scanned: cursor };
           const rows = q.streamForward.all(stream, Number(cursor), limit) as RawRow[];
-          return { events: rows.map(rowToEvent), scanned: cursor };
+          return { events: toEvents(rows), scanned: cursor };
         },
         notifier,
         (e) => e.revision + 1n,
@@ -711,9 +783,12 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       assertStreamName(stream);
       assertGroupName(group);
       ensureOpen();
+      const backend = groupFor(stream, group, opts);
+      // A member named again after its process died takes back what the dead one held (GroupOptions.member).
+      if (opts.member !== undefined) backend.release(opts.member);
       return groupSubscription(
-        groupFor(stream, group, opts),
-        randomUUID(),
+        backend,
+        opts.member ?? randomUUID(),
         opts.bufferSize ?? 1,
         notifier,
         Date.now,
