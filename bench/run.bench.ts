@@ -19,7 +19,7 @@
  * cap at ≥ 90% of its uncapped rate, and at ≥ 85% of the 1,000-STF run's rate.
  *
  * Options: --quick (100 STFs instead of 1,000, smaller raw rounds, growth over 100/300/1,000 STFs: a smoke test;
- * the targets are still printed); --growth (only the growth table).
+ * the targets are still printed); --growth (only the growth table); --no-growth (everything but the growth table).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -32,6 +32,7 @@ import { openEventStore } from '../src/index.js';
 
 const quick = process.argv.includes('--quick');
 const growthOnly = process.argv.includes('--growth');
+const noGrowth = process.argv.includes('--no-growth');
 const GROWTH_STFS = quick ? [100, 300, 1000] : [100, 1000, 10_000];
 const HEAP_CAP_MB = 256;
 const TARGET_LONG_RSS_MB = 300;
@@ -305,7 +306,7 @@ async function main(): Promise<void> {
   );
   if (quick) console.log('  (--quick: 100 STFs; the targets are for the 1,000-STF run)');
 
-  await growth();
+  if (!noGrowth) await growth();
 }
 
 try {
