@@ -36,6 +36,12 @@ interface ListDef {
   name: string;
   /** FROM clause; may use `@stale_before` and `@now`. */
   from: string;
+  /**
+   * A plain table that answers the same when `table` (the REST-written records merged into `from`) is empty — the
+   * common case: a UNION cannot use the table's indexes for ORDER BY ... LIMIT, so a page of 100 of 105,000 slices
+   * would sort them all.
+   */
+  whenEmpty?: { table: string; from: string };
   filters: FilterDef[];
   order: { asc: string; desc: string };
   defaultOrder: 'asc' | 'desc';
@@ -413,6 +419,7 @@ export const LISTS: Record<ListName, ListDef> = {
   slices: {
     name: 'TF slices',
     from: TESTBED_FROM.slices,
+    whenEmpty: { table: 'testbed_tf_slices', from: 'tf_slices' },
     filters: [
       { name: 'id', kind: 'int', where: 'id = ?', description: 'One slice by its row id.' },
       runFilter,
@@ -603,9 +610,11 @@ export function list(db: ViewsDb, name: ListName, request: ListRequest = {}): Li
   }
   // Named context parameters and positional filter values cannot mix in one statement: inline the context ones
   // as positional too, in the order they appear.
-  const ctx = contextParams(db, def.from);
+  const source =
+    def.whenEmpty && !db.prepare(`SELECT 1 FROM ${def.whenEmpty.table} LIMIT 1`).get([]) ? def.whenEmpty.from : def.from;
+  const ctx = contextParams(db, source);
   const fromParams: SqlValue[] = [];
-  const from = def.from.replace(/@(\w+)/g, (_m, k: string) => {
+  const from = source.replace(/@(\w+)/g, (_m, k: string) => {
     fromParams.push(ctx[k] ?? null);
     return '?';
   });
