@@ -611,7 +611,9 @@ export function list(db: ViewsDb, name: ListName, request: ListRequest = {}): Li
   // Named context parameters and positional filter values cannot mix in one statement: inline the context ones
   // as positional too, in the order they appear.
   const source =
-    def.whenEmpty && !db.prepare(`SELECT 1 FROM ${def.whenEmpty.table} LIMIT 1`).get([]) ? def.whenEmpty.from : def.from;
+    def.whenEmpty && !db.prepare(`SELECT 1 FROM ${def.whenEmpty.table} LIMIT 1`).get([])
+      ? def.whenEmpty.from
+      : def.from;
   const ctx = contextParams(db, source);
   const fromParams: SqlValue[] = [];
   const from = source.replace(/@(\w+)/g, (_m, k: string) => {
