@@ -447,7 +447,8 @@ export function describeEventStore(
             if (got.length === 5) break;
           }
         })();
-        await new Promise((r) => setTimeout(r, 20));
+        // the two stored before it came first; what follows arrives live
+        await expect.poll(() => got.length).toBe(2);
         await store.appendToStream(stream('sub'), [ev('A', { i: 2 })]);
         await store.appendToStream(stream('other'), [ev('A', { i: 3 }), ev('A', { i: 4 })]);
         await done;
@@ -503,7 +504,8 @@ export function describeEventStore(
         setup();
         const sub = store.subscribeToAll({ from: 'end', filter: own() });
         const loop = collect(sub);
-        await new Promise((r) => setTimeout(r, 20));
+        // let the loop start waiting (no timing involved: unsubscribing before it starts must end it too)
+        await new Promise((r) => setImmediate(r));
         await sub.unsubscribe();
         await expect(loop).resolves.toEqual([]);
       });

@@ -51,11 +51,9 @@ export function describeMultiProcess(name: string, newUrl: () => Promise<string>
       const first = run('project', { url, prefix: 'src-', seen: 'seen-1', name: 'proj', count: 300, delayMs: 2 });
       await first.waitFor((l) => l.ready === true);
       // kill it somewhere in the middle
-      for (;;) {
-        const head = await store.checkpoints.get('proj');
-        if (head !== undefined && head > 30n) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await expect
+        .poll(async () => ((await store.checkpoints.get('proj')) ?? 0n) > 30n, { timeout: 60_000, interval: 10 })
+        .toBe(true);
       first.proc.kill('SIGKILL');
       await first.exited;
       const atKill = await collect(store.readStream('seen-1'));
