@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=32
+#!/usr/bin/env -S node --max-semi-space-size=32 --heap-growing-percent=50
 /** The `swf` command: the composition root. Reads the environment, picks adapters, maps errors to exit codes. */
 import { describeError } from '../errors.js';
 import { type Command, exitCodeOf, type Io } from './context.js';
