@@ -192,15 +192,24 @@ async function main(): Promise<void> {
   }
 
   // ---- inbound ----------------------------------------------------------------------------------------
+  /** CPU time of this process (all its threads) per frame, in microseconds: less swayed by the machine's load. */
+  const cpu = { plainIn: 0, gwIn: 0 };
+  const cpuSince = (start: NodeJS.CpuUsage): number => {
+    const d = process.cpuUsage(start);
+    return d.user + d.system;
+  };
+
   async function plainInbound(round: number): Promise<number> {
     const topic = `/topic/bench.plain.${round}`;
     const id = `bench-plain-${round}`;
     await backlog(id, topic, FRAMES);
     let got = 0;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const c = plainConsumer(id, topic, () => got++);
     await waitUntil(() => got >= FRAMES);
     const s = (performance.now() - t0) / 1000;
+    cpu.plainIn += cpuSince(cpu0);
     await c.stop();
     return s;
   }
@@ -221,10 +230,12 @@ async function main(): Promise<void> {
     const pub = await newClient();
     await publish(pub, topic, FRAMES);
     await pub.stop();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const gw = startGateway(gwOptions);
     await waitUntil(() => gw.stats.recorded >= FRAMES);
     const s = (performance.now() - t0) / 1000;
+    cpu.gwIn += cpuSince(cpu0);
     await gw.stop();
     await store.close();
     return s;
@@ -370,6 +381,10 @@ async function main(): Promise<void> {
         gateway_per_s: perS(t.gwIn),
         plain_consumer_per_s: perS(t.plainIn),
         ratio: +(t.plainIn / t.gwIn).toFixed(2),
+        cpu_us_per_frame: {
+          gateway: Math.round(cpu.gwIn / (FRAMES * ROUNDS)),
+          plain_consumer: Math.round(cpu.plainIn / (FRAMES * ROUNDS)),
+        },
       },
       outbound: {
         gateway_per_s: perS(t.gwOut),
@@ -389,6 +404,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `broker journal sync: ${brokerSync}; load average ${load.join(' ')} at start, ${result.load_average_at_end.join(' ')} at end\n` +
         `inbound   gateway ${result.inbound.gateway_per_s}/s   plain consumer ${result.inbound.plain_consumer_per_s}/s   ratio ${result.inbound.ratio} (goal >= 0.5)\n` +
+        `          CPU per frame: gateway ${result.inbound.cpu_us_per_frame.gateway} µs, plain consumer ${result.inbound.cpu_us_per_frame.plain_consumer} µs\n` +
         `outbound  gateway ${result.outbound.gateway_per_s}/s   plain producer ${result.outbound.plain_producer_per_s}/s   ratio ${result.outbound.ratio} (goal >= 0.5)\n` +
         `latency at ${RATE}/s for ${SECONDS} s, send to committed event: ${lat(sendToCommit)} (goal p99 < 20 ms)\n` +
         `          plain consumer, send to arrival: ${lat(plainLat)}\n` +

@@ -61,7 +61,9 @@ describe('a recorded real run in swf replay, swf export and swf import', () => {
     const { executions } = JSON.parse(r.out) as {
       executions: { execution_id: string; runs: Record<string, unknown>[] }[];
     };
-    const found = executions.flatMap((e) => e.runs.map((run) => ({ ...run, execution_id: e.execution_id })));
+    const found: Record<string, unknown>[] = executions.flatMap((e) =>
+      e.runs.map((run) => ({ ...run, execution_id: e.execution_id })),
+    );
     return found.find((run) => run.run_number === 100010);
   };
 
