@@ -55,14 +55,23 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function config(dir: string, port: number): string {
+export interface ActiveMqOptions {
+  /**
+   * KahaDB's `journalDiskSyncStrategy`: `always` (the default, ActiveMQ's own: an fsync per persistent frame it
+   * stores) or `periodic` (once a second). A durable topic subscription makes the broker store every persistent
+   * frame, so with `always` the broker itself is bound by the disk's fsync rate (bench:gateway measures both).
+   */
+  journalSync?: 'always' | 'periodic';
+}
+
+function config(dir: string, port: number, options: ActiveMqOptions): string {
   return `<beans xmlns="http://www.springframework.org/schema/beans"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
   xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
   http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
   <broker xmlns="http://activemq.apache.org/schema/core" brokerName="swf-es-test" useJmx="false"
           dataDirectory="${dir}/data" schedulerSupport="false" advisorySupport="false">
-    <persistenceAdapter><kahaDB directory="${dir}/data/kahadb"/></persistenceAdapter>
+    <persistenceAdapter><kahaDB directory="${dir}/data/kahadb" journalDiskSyncStrategy="${options.journalSync ?? 'always'}"/></persistenceAdapter>
     <systemUsage><systemUsage>
       <memoryUsage><memoryUsage limit="128 mb"/></memoryUsage>
       <storeUsage><storeUsage limit="1 gb"/></storeUsage>
@@ -89,12 +98,12 @@ export interface ActiveMq {
 }
 
 /** Starts a broker in a fresh folder and waits until its STOMP port accepts connections. */
-export async function startActiveMq(): Promise<ActiveMq> {
+export async function startActiveMq(options: ActiveMqOptions = {}): Promise<ActiveMq> {
   const dir = mkdtempSync(join(tmpdir(), 'swf-activemq-'));
   mkdirSync(join(dir, 'conf'));
   mkdirSync(join(dir, 'data'));
   const port = await freePort();
-  writeFileSync(join(dir, 'conf', 'activemq.xml'), config(dir, port));
+  writeFileSync(join(dir, 'conf', 'activemq.xml'), config(dir, port, options));
   let proc: ChildProcess | undefined;
   let output = '';
 

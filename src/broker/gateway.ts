@@ -23,8 +23,11 @@ export interface GatewayOptions {
   outbound?: boolean;
   /** The `parameter_values` of the executions recorded runs get (RecorderOptions.parameterValues). */
   parameterValues?: Record<string, unknown>;
-  /** Told of each frame once its event is committed, before the ack (measurements: bench:gateway). */
-  onRecorded?: (headers: Record<string, string>) => void;
+  /**
+   * Told of each frame once its event is committed, before the ack, with the `performance.now()` of its arrival
+   * (measurements: bench:gateway).
+   */
+  onRecorded?: (headers: Record<string, string>, arrivedAt: number) => void;
 }
 
 export interface GatewayStats {
@@ -96,6 +99,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
 
   const onFrame = (m: InboundMessage): void => {
     if (stopping) return;
+    const arrivedAt = performance.now();
     let decision;
     try {
       decision = recorder.decide({
@@ -114,7 +118,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       m.ack();
       return;
     }
-    waiting.push({ m, decision });
+    waiting.push({ m, decision, arrivedAt });
     if (!committing && !scheduled) {
       // After the other frames this turn of the event loop reads: they commit together.
       scheduled = true;
@@ -125,41 +129,55 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     }
   };
 
-  // Frames arriving while a commit is under way wait for it, then all commit in one turn of the event loop, which
-  // the SQLite store makes one transaction and one fsync (each frame still all-or-nothing on its own): a burst
-  // costs about one durable commit, an idle gateway commits a lone frame at once.
-  type Waiting = { m: InboundMessage; decision: Extract<RecordDecision, { kind: 'record' }> };
+  // The frames that have arrived commit together: the ones read in one turn of the event loop, and those that
+  // arrive while a commit is under way, after it. Each frame is its own commit (all or nothing on its own: a
+  // frame delivered again after a crash repeats a commit the store drops, without failing the others), and the
+  // SQLite store runs the commits of one turn as one transaction with one fsync. Once all have returned, the
+  // committed frames are acknowledged in one write to the broker.
+  type Waiting = { m: InboundMessage; decision: Extract<RecordDecision, { kind: 'record' }>; arrivedAt: number };
   let waiting: Waiting[] = [];
   let committing = false;
   let scheduled = false;
-  const commitWaiting = (): void => {
-    const batch = waiting;
-    waiting = [];
-    committing = true;
-    const commits = batch.map(({ m, decision }) =>
-      Promise.resolve()
-        .then(() => store.commit(decision.appends))
-        .then(
-          () => {
-            stats.recorded++;
-            if (decision.rejected !== undefined) {
-              stats.rejected++;
-              logger.warn(
-                { destination: m.destination, messageId: m.headers['message-id'] },
-                `recorded a rejected frame from ${m.destination}: ${decision.rejected}`,
-              );
-            }
-            if (decision.foreign !== undefined) stats.foreign++;
-            options.onRecorded?.(m.headers);
-            m.ack();
-          },
-          (e: unknown) => fail(e),
-        ),
+  const commitBatch = async (batch: Waiting[]): Promise<void> => {
+    const results = await Promise.allSettled(
+      batch.map(({ decision }) => Promise.resolve().then(() => store.commit(decision.appends))),
     );
-    void Promise.all(commits).then(() => {
-      committing = false;
-      if (waiting.length > 0 && !stopping) commitWaiting();
+    let failure: { reason: unknown } | undefined;
+    connection.batch(() => {
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          failure ??= { reason: r.reason as unknown };
+          return;
+        }
+        const { m, decision, arrivedAt } = batch[i]!;
+        stats.recorded++;
+        if (decision.rejected !== undefined) {
+          stats.rejected++;
+          logger.warn(
+            { destination: m.destination, messageId: m.headers['message-id'] },
+            `recorded a rejected frame from ${m.destination}: ${decision.rejected}`,
+          );
+        }
+        if (decision.foreign !== undefined) stats.foreign++;
+        options.onRecorded?.(m.headers, arrivedAt);
+        m.ack();
+      });
     });
+    // Frames whose commit failed stay unacknowledged: the broker delivers them again to the next gateway.
+    if (failure) throw failure.reason;
+  };
+  const commitWaiting = (): void => {
+    committing = true;
+    void (async () => {
+      while (waiting.length > 0 && !stopping) {
+        const batch = waiting;
+        waiting = [];
+        await commitBatch(batch);
+      }
+    })().then(
+      () => (committing = false),
+      (e: unknown) => fail(e),
+    );
   };
 
   const subscribeHeaders = (destination: string): Record<string, string> => {

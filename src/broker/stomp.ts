@@ -5,6 +5,7 @@
  */
 import { Client, type IMessage, ReconnectionTimeMode, type StompHeaders, Versions } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ValidationError } from '../errors.js';
 
@@ -54,6 +55,22 @@ export interface SubscriptionSpec {
   onMessage(message: InboundMessage): void;
 }
 
+/** The socket under each wrapper (the wrapper keeps it private; `getSocket` is its documented extension point). */
+const socketOf = new WeakMap<TCPWrapper, Socket>();
+
+/**
+ * The library's TCP wrapper with Nagle's algorithm off: a lone small frame (an ack, a receipt-awaited publish)
+ * goes at once instead of waiting for the peer's delayed ACK.
+ */
+class NoDelayTCPWrapper extends TCPWrapper {
+  protected override getSocket(port: number, host: string): Socket {
+    const socket = super.getSocket(port, host);
+    socket.setNoDelay(true);
+    socketOf.set(this, socket);
+    return socket;
+  }
+}
+
 /** The connection went away before the broker confirmed a frame. */
 export class BrokerDisconnectedError extends Error {}
 
@@ -66,13 +83,18 @@ export class StompConnection {
   private connectedOnce = false;
   private readonly onConnectedHandlers: (() => void)[] = [];
   private readonly address: BrokerAddress;
+  private socket: Socket | undefined;
 
   constructor(private readonly options: StompConnectionOptions) {
     this.address = parseBrokerUrl(options.url);
     const { logger } = options;
     const { host, port } = this.address;
     this.client = new Client({
-      webSocketFactory: () => new TCPWrapper(host, port),
+      webSocketFactory: () => {
+        const wrapper = new NoDelayTCPWrapper(host, port);
+        this.socket = socketOf.get(wrapper);
+        return wrapper;
+      },
       stompVersions: new Versions(['1.2', '1.1']),
       connectHeaders: {
         host,
@@ -128,6 +150,24 @@ export class StompConnection {
 
   start(): void {
     this.client.activate();
+  }
+
+  /**
+   * Runs `send` with the socket corked: the frames it sends (a batch of acks, of publishes) leave in one write
+   * instead of one system call each.
+   */
+  batch(send: () => void): void {
+    const socket = this.socket;
+    if (!socket || socket.destroyed) {
+      send();
+      return;
+    }
+    socket.cork();
+    try {
+      send();
+    } finally {
+      socket.uncork();
+    }
   }
 
   /** Subscribes now (if connected; resolves on the broker's receipt) and after every reconnection. */

@@ -1,8 +1,10 @@
 /**
  * `swf gateway` as a process, under faults: SIGKILLed mid-stream and started again (no frame lost, none recorded
- * twice), and its broker restarted under it (it reconnects with backoff, says so, and goes on).
+ * twice; no outbound message lost or sent under a new id), and its broker restarted under it (it reconnects with
+ * backoff, says so, and goes on).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StompConnection } from '../../src/broker/stomp.js';
 import { openEventStore } from '../../src/eventStore/open.js';
+import type { NewEvent } from '../../src/eventStore/eventStore.js';
+import { EVENT_ID_HEADER, GATEWAY_HEADER } from '../../src/broker/recorder.js';
 import { type ActiveMq, activeMqSkipReason, startActiveMq } from '../helpers/activemq.js';
 import { publishedFrames } from './corpus.js';
 import { publishCorpus, recordedFrames, allEvents, stompClient, waitFor } from './helpers.js';
@@ -25,7 +29,12 @@ interface GatewayProcess {
   exited: Promise<number | null>;
 }
 
-function startGatewayProcess(broker: string, store: string, clientId: string): GatewayProcess {
+function startGatewayProcess(
+  broker: string,
+  store: string,
+  clientId: string,
+  mode: 'record-only' | 'outbound' = 'record-only',
+): GatewayProcess {
   const proc = spawn(
     process.execPath,
     [
@@ -35,7 +44,7 @@ function startGatewayProcess(broker: string, store: string, clientId: string): G
       broker,
       '--namespace',
       'torre1',
-      '--record-only',
+      ...(mode === 'record-only' ? ['--record-only'] : []),
       '--store',
       store,
       '--set',
@@ -122,6 +131,132 @@ describe.skipIf(skipReason !== undefined)('swf gateway under faults', () => {
     expect(new Set(recorded.map((e) => e.id)).size).toBe(frames.length);
     const key = (body: unknown): string => JSON.stringify(body);
     expect(recorded.map((e) => key(e.data)).sort()).toEqual(frames.map((f) => key(f.body)).sort());
+  }, 240_000);
+
+  it('SIGKILLed while publishing and started again: every outbound message reaches the broker, none under a new id or a new body', async () => {
+    const url = `sqlite:${join(dir, 'outbox-kill.db')}`;
+    const clientId = 'gw-outbox-kill';
+    const run = '100077';
+    const execution = 'stf_datataking-outbox-0001';
+    // What swf-es's fast processing agent appends: slices cut in one step share the clock's millisecond, so the
+    // outbox must give each a created_at of its own, and the same one again after the restart.
+    const slice = (n: number): NewEvent => {
+      const sample = `swf.${run}.000001_tf_${String(Math.floor(n / 10) + 1).padStart(3, '0')}`;
+      return {
+        id: randomUUID(),
+        type: 'slice',
+        data: {
+          msg_type: 'slice',
+          namespace: 'torre1',
+          sender: 'fast_processing-agent-test',
+          execution_id: execution,
+          run_id: run,
+          created_at: `2026-12-07T15:30:${String(10 + Math.floor(n / 100)).padStart(2, '0')}.123Z`,
+          content: {
+            run_id: run,
+            execution_id: execution,
+            req_id: randomUUID(),
+            filename: `swf.${run}.000001.stf`,
+            tf_filename: `${sample}_slice_${String((n % 10) + 1).padStart(3, '0')}.tf`,
+            fastmon_file: `${sample}.tf`,
+            slice_id: n,
+            start: (n % 10) * 10,
+            end: (n % 10) * 10 + 9,
+            tf_count: 10,
+            state: 'queued',
+            substate: 'new',
+            attempt: 1,
+            slice_processing_time: 30,
+          },
+        },
+        metadata: { schemaVersion: 1, executionId: execution, runNumber: Number(run) },
+      };
+    };
+    const before = Array.from({ length: 1500 }, (_, n) => slice(n));
+    const after = Array.from({ length: 200 }, (_, n) => slice(1500 + n));
+
+    // The outbox resumes from its checkpoint: set it before the slices, so the first gateway has them all to send.
+    const setup = await openEventStore(url, { durable: true });
+    await setup.appendToStream('test-start', [{ type: 'TestStarted', data: {} }]);
+    await setup.checkpoints.set(`gateway:${clientId}:outbox`, (await setup.headPosition())!);
+    for (let i = 0; i < before.length; i += 100) {
+      await setup.appendToStream(`slices-${run}`, before.slice(i, i + 100));
+    }
+    await setup.close();
+
+    // A transformer's view: everything on the slice topic, with its headers.
+    const seen: { headers: Record<string, string>; body: string }[] = [];
+    // Killed from the observer's handler, the moment the 300th slice arrives: mid-stream, however fast it sends.
+    const kill: { at300?: () => void } = {};
+    const observer = await stompClient(broker.url);
+    await observer.subscribe({
+      destination: '/topic/panda.slices',
+      headers: { id: 'observer', ack: 'auto' },
+      onMessage: (m) => {
+        seen.push({ headers: m.headers, body: m.body });
+        if (seen.length === 300) kill.at300?.();
+      },
+    });
+
+    const first = startGatewayProcess(broker.url, url, clientId, 'outbound');
+    kill.at300 = () => first.proc.kill('SIGKILL');
+    await waitFor(
+      () => `300 slices on the broker (have ${seen.length}); stderr: ${first.stderr()}`,
+      async () => (seen.length >= 300 ? true : undefined),
+    );
+    await first.exited;
+    expect(first.proc.signalCode).toBe('SIGKILL');
+    const atKill = new Set(seen.map((f) => f.headers[EVENT_ID_HEADER])).size;
+    expect(atKill).toBeLessThan(before.length);
+
+    const second = startGatewayProcess(broker.url, url, clientId, 'outbound');
+    await connected(second);
+    // Appended while the second gateway follows the log.
+    const live = await openEventStore(url, { durable: true });
+    for (let i = 0; i < after.length; i += 50) await live.appendToStream(`slices-${run}`, after.slice(i, i + 50));
+    const all = [...before, ...after];
+    const distinct = (): number => new Set(seen.map((f) => f.headers[EVENT_ID_HEADER])).size;
+    await waitFor(
+      () => `all ${all.length} slices on the broker (have ${distinct()}); stderr: ${second.stderr()}`,
+      async () => (distinct() >= all.length ? true : undefined),
+    );
+    second.proc.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    await observer.stop();
+
+    // Every frame is one of the appended messages, under its event id; none is lost.
+    const ids = new Set(all.map((e) => e.id));
+    const byId = new Map<string, { headers: Record<string, string>; body: string }[]>();
+    for (const f of seen) {
+      const id = f.headers[EVENT_ID_HEADER]!;
+      expect(ids.has(id)).toBe(true);
+      expect(f.headers[GATEWAY_HEADER]).toBe(clientId);
+      byId.set(id, [...(byId.get(id) ?? []), f]);
+    }
+    expect(byId.size).toBe(all.length);
+    // A frame sent again (published before the kill, its checkpoint not yet stored) is the same message: same
+    // body (same created_at stamp, so a result still matches its slice) and headers. Only the batch in flight
+    // at the kill goes twice.
+    let again = 0;
+    for (const copies of byId.values()) {
+      for (const c of copies.slice(1)) {
+        expect(c.body).toBe(copies[0]!.body);
+        expect(c.headers.msg_type).toBe(copies[0]!.headers.msg_type);
+        again++;
+      }
+    }
+    expect(again).toBeLessThanOrEqual(256);
+    // Each slice of the run went out with a created_at no other slice of the run has.
+    const stamps = new Set(
+      [...byId.values()].map((c) => (JSON.parse(c[0]!.body) as { created_at: string }).created_at),
+    );
+    expect(stamps.size).toBe(all.length);
+
+    // Its own frames came back on /topic/panda.slices (a destination it records): recognised, not recorded.
+    const events = await allEvents(live);
+    await live.close();
+    expect(recordedFrames(events).filter((e) => e.type === 'slice')).toHaveLength(0);
+    expect(events.filter((e) => e.type === 'slice')).toHaveLength(all.length);
   }, 240_000);
 
   it('reconnects with backoff when its broker restarts, says so, and goes on recording', async () => {
