@@ -19,8 +19,8 @@ import { LiveFeed, parseFeedQuery } from './liveFeed.js';
 import { allowedHostNames, hostAllowed, isLoopbackBind } from './hostGuard.js';
 import { createMcpServer } from './mcp.js';
 import { API_INDEX, handleApi } from './rest.js';
-import { CommitGate, isWriteMethod, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
-import { TestbedApi } from '../application/testbedApi/service.js';
+import { isWriteMethod, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
+import { type Durability, TestbedApi } from '../application/testbedApi/service.js';
 import { vendorFile } from './vendor.js';
 
 export interface MonitorOptions {
@@ -35,7 +35,12 @@ export interface MonitorOptions {
    * The testbed's write API (POST/PATCH under /api/). Absent: the monitor is read-only. `token` is what writes
    * other than /api/logs/ need; without one only the open log endpoint writes.
    */
-  writes?: { token: string | undefined; namespace: string };
+  writes?: {
+    token: string | undefined;
+    namespace: string;
+    /** When the store's commits are not durable by themselves: what makes them so before a 2xx (walSync.ts). */
+    durability?: Durability;
+  };
   /** The name clients use when the monitor is bound elsewhere than loopback (a reverse proxy's, a DNS name). */
   publicName?: string;
 }
@@ -143,11 +148,13 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       { field: 'host' },
     );
   }
-  const gate = new CommitGate();
   const writes = options.writes
     ? new TestbedWrites({
-        api: new TestbedApi({ store, namespace: options.writes.namespace, beforeAppend: () => gate.wait() }),
-        gate,
+        api: new TestbedApi({
+          store,
+          namespace: options.writes.namespace,
+          ...(options.writes.durability ? { durability: options.writes.durability } : {}),
+        }),
         token: options.writes.token,
         logger,
       })
