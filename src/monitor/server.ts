@@ -161,6 +161,8 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     : undefined;
   const allowedHosts = allowedHostNames(host, options.publicName);
   let baseUrl = '';
+  /** The port listened on (known before the first request; `server.address()` is a system call per request). */
+  let boundPort = port;
 
   const serveStatic = (res: ServerResponse, pathname: string, head: boolean): void => {
     const rel = pathname === '/' ? 'index.html' : pathname.slice(1);
@@ -209,7 +211,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const head = req.method === 'HEAD';
     const hostHeader = req.headers.host ?? '';
-    if (!hostAllowed(hostHeader, allowedHosts, (server.address() as AddressInfo).port)) {
+    if (!hostAllowed(hostHeader, allowedHosts, boundPort)) {
       sendJson(
         res,
         403,
@@ -298,6 +300,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     });
   });
   const address = server.address() as AddressInfo;
+  boundPort = address.port;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   baseUrl = `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`;
   return {

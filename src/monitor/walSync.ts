@@ -1,10 +1,11 @@
 /**
  * Group commit with the fsync off the main thread, for a SQLite store in WAL mode opened with `synchronous =
  * NORMAL`: a commit then only writes its frames to the `-wal` file (the page cache), and this barrier makes them
- * durable with `fdatasync` of that file on libuv's thread pool. Every commit noted while one fdatasync runs is
- * covered by the next one, which starts as soon as the running one ends: one fsync for all the writes that came
- * in meanwhile, no timer, and a lone write waits for one fsync only. The event loop keeps serving requests while
- * the disk works.
+ * durable with `fdatasync` of that file on libuv's thread pool. The writes that come in while one fdatasync runs
+ * are held (`ready`) and let go together when it ends: they append in one turn of the event loop, which the store
+ * commits as one transaction (and the projections fold as one batch), and the next fdatasync covers them all. No
+ * timer: an idle monitor commits and syncs a lone write at once. The event loop keeps serving requests (reading,
+ * validating, deciding) while the disk works.
  *
  * Why this is as durable as `synchronous = FULL`: fsync acts on the file (the inode), whichever descriptor asks,
  * so once fdatasync returns, every frame written to the WAL before it began is on disk, commit marker included, and
@@ -27,6 +28,8 @@ export class WalSync implements Durability {
   private durable = 0;
   private running = false;
   private waiters: Waiter[] = [];
+  /** Writes held until the running fdatasync ends (see `ready`). */
+  private held: (() => void)[] = [];
   private handle: FileHandle | undefined;
   private closed = false;
   /** fdatasync calls made (for tests and the bench: many commits share one). */
@@ -34,6 +37,11 @@ export class WalSync implements Durability {
 
   /** `walPath`: the store's `-wal` file (`<database>-wal`). */
   constructor(private readonly walPath: string) {}
+
+  ready(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise<void>((resolve) => this.held.push(resolve));
+  }
 
   committed(): void {
     this.generation++;
@@ -70,6 +78,11 @@ export class WalSync implements Durability {
 
   private finish(target: number, error: unknown): void {
     this.running = false;
+    // The writes that came in during the fsync go now, together: one commit (the store's, of one turn of the event
+    // loop), then one fsync for them all.
+    const held = this.held;
+    this.held = [];
+    for (const go of held) go();
     const done = this.waiters.filter((w) => w.generation <= target);
     this.waiters = this.waiters.filter((w) => w.generation > target);
     for (const w of done) {

@@ -40,6 +40,8 @@ export interface ApiAnswer {
 
 /** How the service makes its commits durable when the store's are not by themselves (see monitor/walSync.ts). */
 export interface Durability {
+  /** Awaited before each append: resolves when the write may go (with the others of its group commit). */
+  ready(): Promise<void>;
   /** A commit has been written (it returned); it may not be on disk yet. */
   committed(): void;
   /** Resolves once every commit noted so far is on disk; at once when none is waiting. */
@@ -367,6 +369,7 @@ export class TestbedApi {
         return d.answer;
       }
       try {
+        await this.durability?.ready();
         let results: AppendResult[];
         if (d.appends.length === 1) {
           const a = d.appends[0]!;
@@ -554,6 +557,7 @@ export class TestbedApi {
       run_id: runId ?? null,
     };
     const e = messageEvent(message, { id: randomUUID() });
+    await this.durability?.ready();
     const r = await this.store.appendToStream(
       COUNTER_STREAMS.logs,
       [{ ...e, metadata: { ...e.metadata, source: 'testbed-rest' } }],
