@@ -16,7 +16,6 @@ import { constants, type FileHandle, open } from 'node:fs/promises';
 import type { Durability } from '../application/testbedApi/service.js';
 import { StoreUnavailableError } from '../errors.js';
 
-
 interface Waiter {
   generation: number;
   resolve: () => void;
@@ -30,17 +29,43 @@ export class WalSync implements Durability {
   private waiters: Waiter[] = [];
   /** Writes held until the running fdatasync ends (see `ready`). */
   private held: (() => void)[] = [];
+  /** A release of the held writes is scheduled (see `ready`). */
+  private releasing = false;
   private handle: FileHandle | undefined;
   private closed = false;
-  /** fdatasync calls made (for tests and the bench: many commits share one). */
+  /** fdatasync calls made, and the commits they covered (many commits share one). */
   syncs = 0;
+  get commits(): number {
+    return this.generation;
+  }
 
   /** `walPath`: the store's `-wal` file (`<database>-wal`). */
   constructor(private readonly walPath: string) {}
 
+  /**
+   * Resolves when a write may append. While an fdatasync runs, when it ends. Otherwise after the event loop has
+   * polled for I/O once more: requests whose bytes have already arrived (the other clients' next writes) are read
+   * and decided in that poll and join this commit, instead of the first of them committing and syncing alone and
+   * the rest waiting for that. No timer: on an idle monitor that poll returns at once.
+   */
   ready(): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    return new Promise<void>((resolve) => this.held.push(resolve));
+    const p = new Promise<void>((resolve) => this.held.push(resolve));
+    if (!this.running && !this.releasing) {
+      this.releasing = true;
+      setImmediate(() =>
+        setImmediate(() => {
+          this.releasing = false;
+          if (!this.running) this.release();
+        }),
+      );
+    }
+    return p;
+  }
+
+  private release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const go of held) go();
   }
 
   committed(): void {
@@ -80,9 +105,7 @@ export class WalSync implements Durability {
     this.running = false;
     // The writes that came in during the fsync go now, together: one commit (the store's, of one turn of the event
     // loop), then one fsync for them all.
-    const held = this.held;
-    this.held = [];
-    for (const go of held) go();
+    this.release();
     const done = this.waiters.filter((w) => w.generation <= target);
     this.waiters = this.waiters.filter((w) => w.generation > target);
     for (const w of done) {

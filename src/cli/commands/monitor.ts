@@ -150,6 +150,8 @@ export const monitorCommand: Command = {
       process.once('SIGTERM', resolve);
     });
     await monitor.close();
+    if (durability)
+      logger.info({ commits: durability.commits, fdatasyncs: durability.syncs }, 'write API: commits made durable');
     await durability?.close();
     await side.close();
     return 0;
