@@ -84,3 +84,71 @@ describe('the testbed write service with two writers on one store', () => {
     expect((await a.registerSlice({ ...slice(0), fastmon_file: other })).status).toBe(201);
   });
 });
+
+describe('the testbed write service and durability', () => {
+  /** A durability whose fsync ends only when the test says so. */
+  class HeldDurability {
+    commits = 0;
+    private durable = 0;
+    private waiting: { upTo: number; resolve: () => void }[] = [];
+    ready(): Promise<void> {
+      return Promise.resolve();
+    }
+    committed(): void {
+      this.commits++;
+    }
+    settle(): Promise<void> {
+      const upTo = this.commits;
+      if (upTo <= this.durable) return Promise.resolve();
+      return new Promise((resolve) => this.waiting.push({ upTo, resolve }));
+    }
+    /** The fsync ends: every commit so far is durable. */
+    sync(): void {
+      this.durable = this.commits;
+      for (const w of this.waiting.splice(0)) w.resolve();
+    }
+  }
+  const answered = async (p: Promise<unknown>): Promise<boolean> => {
+    let done = false;
+    void p.then(() => (done = true));
+    // the store commits on the next turn of the event loop; give it a few
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    return done;
+  };
+
+  it('answers a write only once it is durable, and a retry finding it only once it is durable too', async () => {
+    const held = new HeldDurability();
+    const api = new TestbedApi({ store, namespace: 'torre1', durability: held });
+    const run = api.registerRun({ run_number: 100020, start_time: '2026-12-07T15:21:34' });
+    expect(await answered(run)).toBe(false);
+    expect(held.commits).toBe(1);
+    held.sync();
+    expect((await run).status).toBe(201);
+
+    const stf = api.registerStfFile({ run: 1, stf_filename: 'swf.100020.000001.stf' });
+    expect(await answered(stf)).toBe(false);
+    // The same POST again (a client retrying) finds the record, but it is not on disk yet: it waits as well.
+    const retry = api.registerStfFile({ run: 1, stf_filename: 'swf.100020.000001.stf' });
+    expect(await answered(retry)).toBe(false);
+    held.sync();
+    const [a, b] = await Promise.all([stf, retry]);
+    expect(b).toEqual(a);
+
+    const log = api.appendLog({
+      app_name: 'a',
+      instance_name: 'agent-1',
+      timestamp: '2026-12-07T15:21:15.171767',
+      level: 20,
+      levelname: 'INFO',
+      message: 'hello',
+      module: 'm',
+      funcname: 'f',
+      lineno: 1,
+      process: 1,
+      thread: 1,
+    });
+    expect(await answered(log)).toBe(false);
+    held.sync();
+    expect((await log).status).toBe(201);
+  });
+});
