@@ -48,7 +48,7 @@ export const conformanceCommand: Command = {
       // An agent reported the run's RunState over REST: set what the messages imply beside it.
       if (hasReportedRunState(events)) {
         try {
-          derived = (await replayRun(store, run)).run_state as unknown as Record<string, unknown>;
+          derived = (await replayRun(store, run)).run_state;
         } catch (e: unknown) {
           if (!(e instanceof NotFoundError)) throw e;
         }
