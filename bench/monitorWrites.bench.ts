@@ -6,12 +6,18 @@
  * and fsynced. Reports writes/s and p50/p99 latency per endpoint.
  *
  * Goal (the issue's): at least 2,000 writes/s with p99 below 50 ms on this machine.
+ *
+ * Also measured in the same run, to read the figures on a shared machine: the load average, and the same clients
+ * against a bare Node HTTP server in a process of its own that answers each POST at once (parse the JSON, answer
+ * 201; no store): the ceiling of Node's HTTP on loopback on this machine at this moment. `of_bare` is the write
+ * API's writes/s as a share of it.
  * Options: --clients N (default 8), --requests N per endpoint (default 4000), --quick (1000), --json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,7 +31,8 @@ const CLIENTS = Number(flag('--clients') ?? 8);
 const REQUESTS = Number(flag('--requests') ?? (quick ? 1000 : 4000));
 const JSON_OUT = args.includes('--json');
 const TOKEN = 'bench-token-0123456789';
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+// SWF_BENCH_CLI: another build's CLI (e.g. the commit before a change), to compare two builds in one run.
+const CLI = process.env.SWF_BENCH_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'swf-bench-writes-'));
 const log = (s: string): void => {
   if (!JSON_OUT) process.stderr.write(`${s}\n`);
@@ -62,17 +69,23 @@ function post(base: string, path: string, body: unknown, auth: boolean): Promise
   });
 }
 
-async function startMonitor(): Promise<{ url: string; child: ChildProcess }> {
-  // SWF_BENCH_NODE_ARGS: extra node flags for the monitor process (e.g. --cpu-prof), to see where its time goes.
-  const nodeArgs = (process.env.SWF_BENCH_NODE_ARGS ?? '').split(' ').filter((x) => x !== '');
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, CLI, 'monitor', '--port', '0', '--json', '--store', `sqlite:${join(work, 'swf.db')}`],
-    {
-      env: { ...process.env, SWF_API_TOKEN: TOKEN },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+/** A Node HTTP server that answers every POST with 201 and its JSON body back: no store, no validation. */
+const BARE_SERVER = `
+const { createServer } = require('node:http');
+const srv = createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const text = JSON.stringify({ id: 1, ...JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+    res.writeHead(201, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  });
+});
+srv.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ url: 'http://127.0.0.1:' + srv.address().port }) + '\\n'));
+`;
+
+async function startChild(argv: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -80,10 +93,27 @@ async function startMonitor(): Promise<{ url: string; child: ChildProcess }> {
       const line = out.split('\n')[0];
       if (out.includes('\n') && line) resolve((JSON.parse(line) as { url: string }).url);
     });
-    child.once('exit', (code) => reject(new Error(`swf monitor exited (${code}) before it listened`)));
+    child.once('exit', (code) => reject(new Error(`${argv[0]} exited (${code}) before it listened`)));
   });
-  monitorPid = child.pid;
   return { url, child };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function startMonitor(): Promise<{ url: string; child: ChildProcess }> {
+  // SWF_BENCH_NODE_ARGS: extra node flags for the monitor process (e.g. --cpu-prof), to see where its time goes.
+  const nodeArgs = (process.env.SWF_BENCH_NODE_ARGS ?? '').split(' ').filter((x) => x !== '');
+  const started = await startChild(
+    [...nodeArgs, CLI, 'monitor', '--port', '0', '--json', '--store', `sqlite:${join(work, 'swf.db')}`],
+    { ...process.env, SWF_API_TOKEN: TOKEN },
+  );
+  monitorPid = started.child.pid;
+  return started;
 }
 
 interface Figures {
@@ -145,24 +175,69 @@ async function drive(
   };
 }
 
+const logBody = (i: number) => ({
+  app_name: 'base_agent',
+  instance_name: `bench-agent-${i % CLIENTS}`,
+  timestamp: '2026-12-07T15:21:15.171767',
+  level: 20,
+  levelname: 'INFO',
+  message: `Processed slice ${i} of the bench run`,
+  module: 'bench',
+  funcname: 'drive',
+  lineno: 1,
+  process: 1,
+  thread: 1,
+  extra_data: { execution_id: 'bench-0001', run_id: '100010' },
+});
+
+/** The same clients against the bare server: Node's HTTP ceiling on this machine now (see the header). */
+async function bare(): Promise<Figures> {
+  const { url, child } = await startChild(['-e', BARE_SERVER], process.env);
+  try {
+    await drive('warm-up', 200, (i) => post(url, '/api/logs/', logBody(i), false), 201);
+    const figures = await drive(
+      'bare Node HTTP server',
+      REQUESTS,
+      (i) => post(url, '/api/logs/', logBody(i), false),
+      201,
+    );
+    return { ...figures, monitor_cpu_ms_per_write: null };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+/**
+ * fdatasync of a 4 KiB append to a file in the store's folder, as a commit's WAL frames are synced: its median, in
+ * ms, now. A 2xx waits for one, so 8 clients that each wait for their answer get at most 8 / fsync writes per
+ * second even when each fsync covers all eight.
+ */
+async function fsyncMs(rounds = 100): Promise<number> {
+  const fh = await open(join(work, 'fsync-probe'), 'a');
+  const times: number[] = [];
+  try {
+    const page = Buffer.alloc(4096, 1);
+    for (let i = 0; i < rounds; i++) {
+      await fh.write(page);
+      const t = performance.now();
+      await fh.datasync();
+      times.push(performance.now() - t);
+    }
+  } finally {
+    await fh.close();
+  }
+  return Number(percentile(times, 50).toFixed(2));
+}
+
 async function main(): Promise<void> {
+  const load0 = loadavg();
+  const fsync = await fsyncMs();
+  const ceiling = await bare();
   const { url, child } = await startMonitor();
   try {
-    log(`swf monitor at ${url}; ${CLIENTS} clients, ${REQUESTS} requests per endpoint`);
-    const logBody = (i: number) => ({
-      app_name: 'base_agent',
-      instance_name: `bench-agent-${i % CLIENTS}`,
-      timestamp: '2026-12-07T15:21:15.171767',
-      level: 20,
-      levelname: 'INFO',
-      message: `Processed slice ${i} of the bench run`,
-      module: 'bench',
-      funcname: 'drive',
-      lineno: 1,
-      process: 1,
-      thread: 1,
-      extra_data: { execution_id: 'bench-0001', run_id: '100010' },
-    });
+    log(
+      `swf monitor at ${url}; ${CLIENTS} clients, ${REQUESTS} requests per endpoint; load average ${load0.map((x) => x.toFixed(1)).join(' ')}`,
+    );
     // warm up: connections, statements, the first pages of the database
     await drive('warm-up', 200, (i) => post(url, '/api/logs/', logBody(i), false), 201);
     const logs = await drive('POST /api/logs/', REQUESTS, (i) => post(url, '/api/logs/', logBody(i), false), 201);
@@ -212,12 +287,39 @@ async function main(): Promise<void> {
     log(
       `${slices.endpoint}: ${slices.writes_per_s} writes/s, p50 ${slices.p50_ms} ms, p99 ${slices.p99_ms} ms, monitor CPU ${slices.monitor_cpu_ms_per_write} ms/write`,
     );
-    const figures = { clients: CLIENTS, results: [logs, slices], goal: { writes_per_s: 2000, p99_ms: 50 } };
+    const load1 = loadavg();
+    const share = (f: Figures): number => Number((f.writes_per_s / ceiling.writes_per_s).toFixed(2));
+    const results = [logs, slices].map((f) => ({ ...f, of_bare: share(f) }));
+    log(
+      `${ceiling.endpoint} (same clients, same run): ${ceiling.writes_per_s} answers/s, p50 ${ceiling.p50_ms} ms, p99 ${ceiling.p99_ms} ms`,
+    );
+    log('');
+    log('| endpoint | writes/s | p50 ms | p99 ms | share of bare HTTP | monitor CPU ms/write |');
+    log('|---|---|---|---|---|---|');
+    for (const f of results)
+      log(
+        `| ${f.endpoint} | ${f.writes_per_s} | ${f.p50_ms} | ${f.p99_ms} | ${f.of_bare} | ${f.monitor_cpu_ms_per_write} |`,
+      );
+    log(`| ${ceiling.endpoint} | ${ceiling.writes_per_s} | ${ceiling.p50_ms} | ${ceiling.p99_ms} | 1 | |`);
+    log(
+      `fdatasync of a 4 KiB append here: median ${fsync} ms, so ${CLIENTS} clients waiting for durable answers get at most ${Math.round((CLIENTS * 1000) / fsync)} writes/s`,
+    );
+    log(
+      `load average: ${load0.map((x) => x.toFixed(2)).join(' ')} before, ${load1.map((x) => x.toFixed(2)).join(' ')} after; goal ≥ 2000 writes/s, p99 < 50 ms`,
+    );
+    const figures = {
+      clients: CLIENTS,
+      results,
+      bare_http: ceiling,
+      fsync_median_ms: fsync,
+      fsync_bound_writes_per_s: Math.round((CLIENTS * 1000) / fsync),
+      load_average: { before: load0, after: load1 },
+      goal: { writes_per_s: 2000, p99_ms: 50 },
+    };
     if (JSON_OUT) process.stdout.write(`${JSON.stringify(figures)}\n`);
   } finally {
     agent.destroy();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await stopChild(child);
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,7 @@ import type { StoredEvent } from '../eventStore/eventStore.js';
 import { fastRun } from '../machines/registry.js';
 import { runEventOf } from '../machines/run.js';
 import { isMessageType, safeParseMessage } from '../messages/index.js';
+import { runStateDifferences } from '../projections/testbedRecords.js';
 
 export const CONFORMANCE_RULES = {
   'lifecycle-refused': 'a DAQ lifecycle message the run machine refuses where the run stands',
@@ -18,6 +19,8 @@ export const CONFORMANCE_RULES = {
   'stf-ready-unchecked': 'an stf_ready without checksum or size_bytes',
   'body-profile':
     "a body that lacks what swf-es's own messages carry (namespace, sender, execution_id, UTC created_at)",
+  'runstate-reported-differs':
+    "the RunState an agent last reported over REST differs from what the run's messages imply (both are kept)",
 } as const;
 export type ConformanceRule = keyof typeof CONFORMANCE_RULES;
 
@@ -41,6 +44,12 @@ export interface ConformanceReport {
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const META = (e: StoredEvent): Record<string, unknown> => (isRecord(e.metadata) ? e.metadata : {});
 
+/** What an agent reports of a run's RunState over REST (the testbed write API). */
+const REPORTS = new Set(['RunStateReported', 'RunStateUpdateReported']);
+
+/** Whether the run's events hold a RunState an agent reported (then the check wants the derived one beside it). */
+export const hasReportedRunState = (events: readonly StoredEvent[]): boolean => events.some((e) => REPORTS.has(e.type));
+
 const LIFECYCLE = new Set(['run_imminent', 'start_run', 'stf_gen', 'pause_run', 'resume_run']);
 
 /** Whether a stored event is a message of `run` (by body, content or the gateway's match/metadata). */
@@ -56,7 +65,12 @@ export function belongsToRun(e: StoredEvent, run: number): boolean {
  * Checks the messages of one recorded run, in log order. `events` are the run's events (see `belongsToRun`) and
  * any recorded `slice_result` without a run, which the check reports as matching nothing.
  */
-export function checkConformance(events: readonly StoredEvent[], run: number): ConformanceReport {
+export function checkConformance(
+  events: readonly StoredEvent[],
+  run: number,
+  /** What the run's messages imply as its RunState (time travel's fold to the end), to set the reports beside. */
+  derived?: Record<string, unknown>,
+): ConformanceReport {
   const findings: Finding[] = [];
   const add = (e: StoredEvent, rule: ConformanceRule, detail: string): void => {
     findings.push({ rule, position: Number(e.position), event_id: e.id, msg_type: e.type, detail });
@@ -69,9 +83,11 @@ export function checkConformance(events: readonly StoredEvent[], run: number): C
     { attempts: Set<number>; lastAttempt: number; final?: 'done' | 'failed'; event: StoredEvent }
   >();
   let messages = 0;
+  let lastReport: StoredEvent | undefined;
   const profileIssues = new Map<string, { first: StoredEvent; n: number }>();
 
   for (const e of events) {
+    if (REPORTS.has(e.type)) lastReport = e;
     if (e.type === 'SliceProcessingStarted' || e.type === 'WorkflowExecutionStarted') continue;
     const d = isRecord(e.data) ? e.data : undefined;
     if (!d || typeof d.msg_type !== 'string') continue;
@@ -163,6 +179,20 @@ export function checkConformance(events: readonly StoredEvent[], run: number): C
   }
   for (const [key, { first, n }] of profileIssues) {
     add(first, 'body-profile', `${key} (${n} message${n === 1 ? '' : 's'}, the first here)`);
+  }
+  const reported = lastReport && isRecord(lastReport.data) ? lastReport.data.record : undefined;
+  if (lastReport && derived && isRecord(reported)) {
+    const differences = runStateDifferences(reported, derived);
+    if (differences.length > 0)
+      add(
+        lastReport,
+        'runstate-reported-differs',
+        differences
+          .map(
+            (d) => `${d.field} reported ${JSON.stringify(d.reported)}, the messages imply ${JSON.stringify(d.derived)}`,
+          )
+          .join('; '),
+      );
   }
   findings.sort((a, b) => a.position - b.position || a.rule.localeCompare(b.rule));
   const counts: Partial<Record<ConformanceRule, number>> = {};

@@ -19,8 +19,8 @@ import { LiveFeed, parseFeedQuery } from './liveFeed.js';
 import { allowedHostNames, hostAllowed, isLoopbackBind } from './hostGuard.js';
 import { createMcpServer } from './mcp.js';
 import { API_INDEX, handleApi } from './rest.js';
-import { CommitGate, isWriteMethod, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
-import { TestbedApi } from '../application/testbedApi/service.js';
+import { isWriteMethod, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
+import { type Durability, TestbedApi } from '../application/testbedApi/service.js';
 import { vendorFile } from './vendor.js';
 
 export interface MonitorOptions {
@@ -35,7 +35,12 @@ export interface MonitorOptions {
    * The testbed's write API (POST/PATCH under /api/). Absent: the monitor is read-only. `token` is what writes
    * other than /api/logs/ need; without one only the open log endpoint writes.
    */
-  writes?: { token: string | undefined; namespace: string };
+  writes?: {
+    token: string | undefined;
+    namespace: string;
+    /** When the store's commits are not durable by themselves: what makes them so before a 2xx (walSync.ts). */
+    durability?: Durability;
+  };
   /** The name clients use when the monitor is bound elsewhere than loopback (a reverse proxy's, a DNS name). */
   publicName?: string;
 }
@@ -143,17 +148,21 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       { field: 'host' },
     );
   }
-  const gate = new CommitGate();
   const writes = options.writes
     ? new TestbedWrites({
-        api: new TestbedApi({ store, namespace: options.writes.namespace, beforeAppend: () => gate.wait() }),
-        gate,
+        api: new TestbedApi({
+          store,
+          namespace: options.writes.namespace,
+          ...(options.writes.durability ? { durability: options.writes.durability } : {}),
+        }),
         token: options.writes.token,
         logger,
       })
     : undefined;
   const allowedHosts = allowedHostNames(host, options.publicName);
   let baseUrl = '';
+  /** The port listened on (known before the first request; `server.address()` is a system call per request). */
+  let boundPort = port;
 
   const serveStatic = (res: ServerResponse, pathname: string, head: boolean): void => {
     const rel = pathname === '/' ? 'index.html' : pathname.slice(1);
@@ -202,7 +211,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const head = req.method === 'HEAD';
     const hostHeader = req.headers.host ?? '';
-    if (!hostAllowed(hostHeader, allowedHosts, (server.address() as AddressInfo).port)) {
+    if (!hostAllowed(hostHeader, allowedHosts, boundPort)) {
       sendJson(
         res,
         403,
@@ -291,6 +300,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     });
   });
   const address = server.address() as AddressInfo;
+  boundPort = address.port;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   baseUrl = `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`;
   return {

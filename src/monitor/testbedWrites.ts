@@ -16,65 +16,8 @@ export const MAX_LOG_BODY_BYTES = 64 * 1024;
 /** Log writes in flight at once; more get 503 (the open endpoint cannot be used to queue without bound). */
 export const MAX_LOG_WRITES_IN_FLIGHT = 256;
 
-/**
- * Group commit across requests: a write waits until the other write requests of its round have decided too (at
- * most `maxWaitMs`), then they all append in the same turn of the event loop, which the store commits as one
- * transaction with one fsync (~3 ms here). A round is as many requests as were in flight during the last one: the
- * clients of a round send their next requests only once answered, so the next round has not arrived yet when its
- * first request is ready. With one client nothing waits after the first round. Without this, each of eight
- * concurrent clients paid for an fsync of its own.
- */
-export class CommitGate {
-  private active = 0;
-  private peak = 0;
-  private expected = 1;
-  private waiters: (() => void)[] = [];
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly maxWaitMs = 3) {}
-
-  /** A write request began. */
-  enter(): void {
-    this.active++;
-    if (this.active > this.peak) this.peak = this.active;
-  }
-
-  /** A write request ended (answered, whether or not it wrote). */
-  exit(): void {
-    this.active--;
-    this.check();
-  }
-
-  /** Resolves when the round's requests are all waiting here, or after `maxWaitMs`. */
-  wait(): Promise<void> {
-    const p = new Promise<void>((resolve) => this.waiters.push(resolve));
-    this.check();
-    if (this.waiters.length > 0 && this.timer === undefined) {
-      this.timer = setTimeout(() => this.release(), this.maxWaitMs);
-    }
-    return p;
-  }
-
-  private check(): void {
-    const n = this.waiters.length;
-    if (n > 0 && n >= this.active && n >= this.expected) this.release();
-  }
-
-  private release(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.expected = Math.max(1, this.peak);
-    this.peak = this.active;
-    const ready = this.waiters;
-    this.waiters = [];
-    for (const r of ready) r();
-  }
-}
-
 export interface TestbedWriteOptions {
   api: TestbedApi;
-  /** The gate `api` waits at before appending (see CommitGate); the routes tell it when requests begin and end. */
-  gate?: CommitGate;
   /** The token writes need (`Authorization: Token <token>`); undefined: writes other than logs are refused. */
   token: string | undefined;
   logger?: { error(obj: unknown, msg: string): void } | undefined;
@@ -225,13 +168,7 @@ export class TestbedWrites {
         return;
       }
     }
-    const gate = this.options.gate;
-    gate?.enter();
-    try {
-      await this.serveRoute(req, res, pathname, route);
-    } finally {
-      gate?.exit();
-    }
+    await this.serveRoute(req, res, pathname, route);
   }
 
   private async serveRoute(

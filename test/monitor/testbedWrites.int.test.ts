@@ -293,5 +293,16 @@ describe('RunState', () => {
       reported: 999,
       derived: derived.slices_created,
     });
+    // `swf conformance` lists the same difference (exit 1: a rule broken).
+    const r = await exec(process.execPath, [CLI, 'conformance', String(n), '--json', '--store', m.storeUrl]).then(
+      () => ({ code: 0, stdout: '' }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as { findings: { rule: string; detail: string }[] };
+    const finding = report.findings.find((f) => f.rule === 'runstate-reported-differs');
+    expect(finding?.detail).toContain(
+      `slices_created reported 999, the messages imply ${String(derived.slices_created)}`,
+    );
   });
 });

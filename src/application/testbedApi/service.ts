@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  type AppendResult,
   type EventStore,
   ExpectedVersionConflictError,
   type NewEvent,
@@ -37,20 +38,44 @@ export interface ApiAnswer {
   body: unknown;
 }
 
+/** How the service makes its commits durable when the store's are not by themselves (see monitor/walSync.ts). */
+export interface Durability {
+  /** Awaited before each append: resolves when the write may go (with the others of its group commit). */
+  ready(): Promise<void>;
+  /** A commit has been written (it returned); it may not be on disk yet. */
+  committed(): void;
+  /** Resolves once every commit noted so far is on disk; at once when none is waiting. */
+  settle(): Promise<void>;
+}
+
 export interface TestbedApiOptions {
   store: EventStore;
   /** The namespace of records that name none (logs, agents without one). */
   namespace: string;
   now?: () => Date;
   /**
-   * Awaited before each append: lets the HTTP layer hold a write until the requests in flight have decided too,
-   * so they share one commit (one fsync). Default: none.
+   * When the store's commits are not durable by themselves (SQLite at `synchronous = NORMAL`): told of each commit,
+   * and awaited before every answer, so that a 2xx means on disk (see monitor/walSync.ts: one fdatasync, off the
+   * main thread, for all the commits of a moment). Default: the store's commits are durable when they return.
    */
-  beforeAppend?: () => Promise<void>;
+  durability?: Durability;
 }
 
 export const FILE_STATUSES = ['registered', 'processing', 'processed', 'failed', 'done'] as const;
 const MAX_RETRIES = 200;
+/** Entries each of the service's caches keeps (the oldest goes first). */
+const MAX_CACHED = 20_000;
+
+/** A Map that forgets its oldest entry past `max`. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly max: number) {
+    super();
+  }
+  override set(key: K, value: V): this {
+    if (!this.has(key) && this.size >= this.max) this.delete(this.keys().next().value as K);
+    return super.set(key, value);
+  }
+}
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -275,13 +300,47 @@ export class TestbedApi {
   private readonly store: EventStore;
   private readonly namespace: string;
   private readonly now: () => Date;
-  private readonly beforeAppend: () => Promise<void>;
+  private readonly durability: Durability | undefined;
 
   constructor(options: TestbedApiOptions) {
     this.store = options.store;
     this.namespace = options.namespace;
     this.now = options.now ?? (() => new Date());
-    this.beforeAppend = options.beforeAppend ?? (() => Promise.resolve());
+    this.durability = options.durability;
+  }
+
+  /**
+   * The records this process wrote last, with their stream's revision then: a PATCH lays its changes over one
+   * without reading the stream, and appends expecting that revision, so a write by anyone else in between (another
+   * monitor on the same store) is a conflict, after which the stream is read. Forgotten on any failed append.
+   */
+  private readonly known = new BoundedMap<string, { revision: bigint; record: RecordFields }>(MAX_CACHED);
+  /**
+   * Facts that never change once in the log: the run number a run id names, a TF sample's record, the run of an STF
+   * file, the stream and run of a slice id. Only what was found is kept: a missing parent is read again.
+   */
+  private readonly facts = new BoundedMap<string, unknown>(MAX_CACHED);
+
+  private remember(a: StreamAppend, revision: bigint): void {
+    if (a.expectedRevision === 'any' || a.expectedRevision === undefined) return;
+    const record = (a.events.at(-1)?.data as { record?: RecordFields } | undefined)?.record;
+    if (record !== undefined) this.known.set(a.stream, { revision, record });
+  }
+
+  /** A fact from the cache, or found by `find` (and cached when found). */
+  private async fact<T>(key: string, find: () => Promise<T | undefined>): Promise<T | undefined> {
+    const cached = this.facts.get(key) as T | undefined;
+    if (cached !== undefined) return cached;
+    const found = await find();
+    if (found !== undefined) this.facts.set(key, found);
+    return found;
+  }
+
+  /** After a commit: resolves once it is durable. */
+  private settle(): Promise<void> {
+    if (this.durability === undefined) return Promise.resolve();
+    this.durability.committed();
+    return this.durability.settle();
   }
 
   private event(type: TestbedEventType, data: Record<string, unknown>, meta: Record<string, unknown> = {}): NewEvent {
@@ -294,31 +353,37 @@ export class TestbedApi {
 
   /**
    * Read, decide, append: `decide` reads what it needs and returns the appends (each with its expected revision)
-   * and the answer; a conflict (another writer got there first) runs it again on the new state.
+   * and the answer; a conflict (another writer got there first) runs it again on the new state. `attempt` is 0 the
+   * first time: a decision may then trust what this process knows (a new key, a record it wrote last) instead of
+   * reading, since the expected revision of its append checks exactly that; after a conflict it reads.
    */
-  private async handle(decide: () => Promise<Decision>): Promise<ApiAnswer> {
+  private async handle(decide: (attempt: number) => Promise<Decision>): Promise<ApiAnswer> {
     for (let attempt = 0; ; attempt++) {
-      const d = await decide();
+      const d = await decide(attempt);
       if (d.appends.length === 0) {
         if (typeof d.answer === 'function')
           throw new Error('a decision without appends has no position to answer with');
+        // What it answers with (a record a retry finds) may have been committed by a request still waiting for its
+        // fsync: it is acknowledged only once that is on disk too.
+        await this.durability?.settle();
         return d.answer;
       }
       try {
-        await this.beforeAppend();
-        let position: bigint;
+        await this.durability?.ready();
+        let results: AppendResult[];
         if (d.appends.length === 1) {
           const a = d.appends[0]!;
-          const r = await this.store.appendToStream(a.stream, a.events, {
-            expectedRevision: a.expectedRevision ?? 'any',
-          });
-          position = r.position;
+          results = [
+            await this.store.appendToStream(a.stream, a.events, { expectedRevision: a.expectedRevision ?? 'any' }),
+          ];
         } else {
-          const r = await this.store.commit(d.appends);
-          position = r.appends.at(-1)!.position;
+          results = (await this.store.commit(d.appends)).appends;
         }
-        return typeof d.answer === 'function' ? d.answer(position) : d.answer;
+        d.appends.forEach((a, i) => this.remember(a, results[i]!.nextRevision));
+        await this.settle();
+        return typeof d.answer === 'function' ? d.answer(results.at(-1)!.position) : d.answer;
       } catch (e: unknown) {
+        for (const a of d.appends) this.known.delete(a.stream);
         if (!(e instanceof ExpectedVersionConflictError) || attempt >= MAX_RETRIES) throw e;
       }
     }
@@ -492,12 +557,13 @@ export class TestbedApi {
       run_id: runId ?? null,
     };
     const e = messageEvent(message, { id: randomUUID() });
-    await this.beforeAppend();
+    await this.durability?.ready();
     const r = await this.store.appendToStream(
       COUNTER_STREAMS.logs,
       [{ ...e, metadata: { ...e.metadata, source: 'testbed-rest' } }],
       { expectedRevision: 'any' },
     );
+    await this.settle();
     return { status: 201, body: { id: Number(r.nextRevision) + 1, ...b } };
   }
 
@@ -645,13 +711,22 @@ export class TestbedApi {
     meta: Record<string, unknown> = {},
     stamp?: (now: string) => RecordFields,
   ): Promise<ApiAnswer> {
-    return this.handle(async () => {
-      const events = await readEvents(this.store, stream);
-      const record = foldRecord(events);
-      if (!record) throw notFound();
+    const changing = Object.keys(changes).length > 0;
+    return this.handle(async (attempt) => {
+      // A change may start from the record this process wrote last (its append expects that revision); an answer
+      // without a change reads what is there.
+      const cached = attempt === 0 && changing ? this.known.get(stream) : undefined;
+      let record: RecordFields | undefined;
+      let revision: bigint | undefined;
+      if (cached) ({ record, revision } = cached);
+      else {
+        const events = await readEvents(this.store, stream);
+        record = foldRecord(events);
+        revision = events.at(-1)?.revision;
+      }
+      if (!record || revision === undefined) throw notFound();
       // DRF ignores fields it does not know: a PATCH of none of its fields changes nothing, so nothing is written.
-      if (Object.keys(changes).length === 0)
-        return { appends: [], answer: { status: 200, body: { ...record, ...key } } };
+      if (!changing) return { appends: [], answer: { status: 200, body: { ...record, ...key } } };
       const all = { ...changes, ...(stamp ? stamp(this.now().toISOString()) : {}) };
       // The record after the change travels with it: the projection needs no read to fold it.
       const after = { ...record, ...key, ...all };
@@ -660,7 +735,7 @@ export class TestbedApi {
           {
             stream,
             events: [this.event(type, { ...key, changes: all, record: after }, meta)],
-            expectedRevision: events.at(-1)!.revision,
+            expectedRevision: revision,
           },
         ],
         answer: { status: 200, body: after },
@@ -707,9 +782,12 @@ export class TestbedApi {
   /** The run number a Run primary key names, from the id counter (id = revision + 1). */
   private async runNumberOfPk(pk: number): Promise<number> {
     if (!Number.isSafeInteger(pk) || pk < 1) throw notFound();
-    const e = await atRevision(this.store, COUNTER_STREAMS.runIds, BigInt(pk - 1));
-    const n = (e?.data as { run_number?: unknown } | undefined)?.run_number;
-    if (typeof n !== 'number') throw notFound();
+    const n = await this.fact(`run-id:${pk}`, async () => {
+      const e = await atRevision(this.store, COUNTER_STREAMS.runIds, BigInt(pk - 1));
+      const v = (e?.data as { run_number?: unknown } | undefined)?.run_number;
+      return typeof v === 'number' ? v : undefined;
+    });
+    if (n === undefined) throw notFound();
     return n;
   }
 
@@ -728,8 +806,9 @@ export class TestbedApi {
     const b = checkFields(body, RUN_STATE);
     const runNumber = b.run_number as number;
     const stream = recordStreams.runState(runNumber);
-    return this.handle(async () => {
-      const events = await readEvents(this.store, stream);
+    return this.handle(async (attempt) => {
+      // New until the append (expecting no stream) says otherwise: a retry of an existing one conflicts, then reads.
+      const events = attempt === 0 ? [] : await readEvents(this.store, stream);
       const again = repeated(events, b, () => unique('run_number', 'run state'));
       if (again) return again;
       const now = this.now().toISOString();
@@ -791,8 +870,9 @@ export class TestbedApi {
     const filename = b.stf_filename as string;
     const fileId = stfFileId(filename);
     const stream = recordStreams.stf(fileId);
-    return this.handle(async () => {
-      const events = await readEvents(this.store, stream);
+    return this.handle(async (attempt) => {
+      // New until the append (expecting no stream) says otherwise: a retry of an existing one conflicts, then reads.
+      const events = attempt === 0 ? [] : await readEvents(this.store, stream);
       const again = repeated(events, b, () => unique('stf_filename', 'stf file'));
       if (again) return again;
       let runNumber: number;
@@ -853,12 +933,16 @@ export class TestbedApi {
     const filename = b.tf_filename as string;
     const id = tfFileId(filename);
     const stream = recordStreams.sample(id);
-    return this.handle(async () => {
-      const events = await readEvents(this.store, stream);
+    return this.handle(async (attempt) => {
+      // New until the append (expecting no stream) says otherwise: a retry of an existing one conflicts, then reads.
+      const events = attempt === 0 ? [] : await readEvents(this.store, stream);
       const again = repeated(events, b, () => unique('tf_filename', 'fast mon file'));
       if (again) return again;
-      const stf = foldRecord(await readEvents(this.store, recordStreams.stf(stfFileId(b.stf_file as string))));
-      if (!stf)
+      const stfRun = await this.fact(`stf-run:${String(b.stf_file)}`, async () => {
+        const stf = foldRecord(await readEvents(this.store, recordStreams.stf(stfFileId(b.stf_file as string))));
+        return stf === undefined ? undefined : (stf.run_number as number);
+      });
+      if (stfRun === undefined)
         throw new FieldValidationError({
           stf_file: [`Object with stf_filename=${String(b.stf_file)} does not exist.`],
         });
@@ -877,7 +961,7 @@ export class TestbedApi {
         tf_first: b.tf_first ?? null,
         tf_last: b.tf_last ?? null,
       };
-      const runNumber = stf.run_number as number;
+      const runNumber = stfRun;
       return {
         appends: [
           {
@@ -905,8 +989,9 @@ export class TestbedApi {
       });
     const sliceId = b.slice_id as number;
     const stream = recordStreams.slice(sample, sliceId);
-    return this.handle(async () => {
-      const events = await readEvents(this.store, stream);
+    return this.handle(async (attempt) => {
+      // New until the append (expecting no stream) says otherwise: a retry of an existing one conflicts, then reads.
+      const events = attempt === 0 ? [] : await readEvents(this.store, stream);
       const again = repeated(
         events,
         b,
@@ -917,7 +1002,9 @@ export class TestbedApi {
         (e) => ({ ...foldRecord(e), id: Number(e[0]!.position) }),
       );
       if (again) return again;
-      const parent = foldRecord(await readEvents(this.store, recordStreams.sample(tfFileId(sample))));
+      const parent = await this.fact(`sample:${sample}`, async () =>
+        foldRecord(await readEvents(this.store, recordStreams.sample(tfFileId(sample)))),
+      );
       if (!parent)
         throw new FieldValidationError({ fastmon_file: [`Object with tf_filename=${sample} does not exist.`] });
       const now = this.now().toISOString();
@@ -957,7 +1044,10 @@ export class TestbedApi {
         ],
         // A slice's id is the log position of its registration: unique, increasing, and found again in one read,
         // with no counter for concurrent registrations to contend on.
-        answer: (position) => ({ status: 201, body: { id: Number(position), ...record } }),
+        answer: (position) => {
+          this.facts.set(`slice-id:${position}`, { stream, runNumber });
+          return { status: 201, body: { id: Number(position), ...record } };
+        },
       };
     });
   }
@@ -965,11 +1055,14 @@ export class TestbedApi {
   async updateSlice(id: number, body: unknown): Promise<ApiAnswer> {
     const changes = checkFields(body, SLICE_PATCH, { partial: true });
     if (!Number.isSafeInteger(id) || id < 1) throw notFound();
-    let e: StoredEvent | undefined;
-    for await (const x of this.store.readAll({ from: BigInt(id), maxCount: 1 })) e = x;
-    if (e?.type !== 'TfSliceRegistered' || e.position !== BigInt(id)) throw notFound();
-    const stream = e.streamName;
-    const runNumber = (e.metadata as { runNumber?: unknown } | undefined)?.runNumber;
+    const slice = await this.fact(`slice-id:${id}`, async () => {
+      let e: StoredEvent | undefined;
+      for await (const x of this.store.readAll({ from: BigInt(id), maxCount: 1 })) e = x;
+      if (e?.type !== 'TfSliceRegistered' || e.position !== BigInt(id)) return undefined;
+      return { stream: e.streamName, runNumber: (e.metadata as { runNumber?: unknown } | undefined)?.runNumber };
+    });
+    if (slice === undefined) throw notFound();
+    const { stream, runNumber } = slice;
     return this.update(
       stream,
       'TfSliceStatusReported',

@@ -1,4 +1,5 @@
-import { belongsToRun, checkConformance, CONFORMANCE_RULES } from '../../broker/conformance.js';
+import { belongsToRun, checkConformance, CONFORMANCE_RULES, hasReportedRunState } from '../../broker/conformance.js';
+import { replayRun } from '../../replay/timeTravel.js';
 import type { StoredEvent } from '../../eventStore/eventStore.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Command } from '../context.js';
@@ -30,6 +31,7 @@ export const conformanceCommand: Command = {
     const run = Number(arg);
     const store = await openStore(values, io, 'existing');
     const events: StoredEvent[] = [];
+    let derived: Record<string, unknown> | undefined;
     try {
       // The run's messages, and results recorded without a run while the run was on (they match nothing).
       const orphans: StoredEvent[] = [];
@@ -43,11 +45,19 @@ export const conformanceCommand: Command = {
       if (first !== undefined && last !== undefined) {
         events.push(...orphans.filter((o) => o.position > first && o.position < last));
       }
+      // An agent reported the run's RunState over REST: set what the messages imply beside it.
+      if (hasReportedRunState(events)) {
+        try {
+          derived = (await replayRun(store, run)).run_state;
+        } catch (e: unknown) {
+          if (!(e instanceof NotFoundError)) throw e;
+        }
+      }
     } finally {
       await store.close();
     }
     events.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
-    const report = checkConformance(events, run);
+    const report = checkConformance(events, run, derived);
     if (report.messages === 0) throw new NotFoundError(`no messages of run ${run} in this store`);
     if (values.json) {
       io.stdout.write(`${toJson(report)}\n`);

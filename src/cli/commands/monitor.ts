@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { ValidationError } from '../../errors.js';
 import { startMonitor } from '../../monitor/server.js';
 import type { Command } from '../context.js';
-import { makeLogger, parse, STORE_OPTION, toJson } from '../context.js';
+import { makeLogger, parse, STORE_OPTION, storeUrl, toJson } from '../context.js';
+import { WalSync } from '../../monitor/walSync.js';
 import { openReadSide, VIEWS_HELP, VIEWS_OPTION } from './projections.js';
 
 const usage =
@@ -32,6 +33,12 @@ export function apiTokenOf(tokenFile: string | undefined, env: NodeJS.ProcessEnv
   if (!/^\S{8,256}$/.test(env_))
     throw new ValidationError('SWF_API_TOKEN must be 8-256 characters without spaces', { field: 'SWF_API_TOKEN' });
   return env_;
+}
+
+/** The `-wal` file of a `sqlite:` store URL (resolved as the store resolves it), or undefined for other stores. */
+export function sqliteWalPath(url: string): string | undefined {
+  if (!url.startsWith('sqlite:')) return undefined;
+  return `${resolve(url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''))}-wal`;
 }
 
 export function portOf(value: string | undefined): number {
@@ -103,8 +110,12 @@ export const monitorCommand: Command = {
         { field: 'host' },
       );
     const logger = makeLogger(io, 'swf-monitor');
-    // It follows the log live (a run may start after it); a 2xx to a write means fsynced, hence durable.
-    const side = await openReadSide(values, io, 'create', { durable: !readOnly });
+    // It follows the log live (a run may start after it); a 2xx to a write means fsynced, hence durable. A SQLite
+    // store commits without an fsync of its own and the write API fsyncs its WAL off the main thread, once for all
+    // the writes of a moment (walSync.ts); other stores are durable on commit.
+    const walPath = readOnly ? undefined : sqliteWalPath(storeUrl(values, io));
+    const side = await openReadSide(values, io, 'create', { durable: !readOnly && walPath === undefined });
+    const durability = walPath === undefined ? undefined : new WalSync(walPath);
     let monitor;
     try {
       await side.views.ready();
@@ -115,7 +126,7 @@ export const monitorCommand: Command = {
         host,
         port,
         logger,
-        ...(readOnly ? {} : { writes: { token, namespace } }),
+        ...(readOnly ? {} : { writes: { token, namespace, ...(durability ? { durability } : {}) } }),
         ...(values['public-name'] !== undefined ? { publicName: values['public-name'] } : {}),
       });
     } catch (e: unknown) {
@@ -139,6 +150,9 @@ export const monitorCommand: Command = {
       process.once('SIGTERM', resolve);
     });
     await monitor.close();
+    if (durability)
+      logger.info({ commits: durability.commits, fdatasyncs: durability.syncs }, 'write API: commits made durable');
+    await durability?.close();
     await side.close();
     return 0;
   },
