@@ -5,23 +5,23 @@ import { openStore, parse, positiveInt, STORE_OPTION, toJson } from '../context.
 
 const usage = 'swf events read [--stream S] [--from POS] [--limit N] [--json] [--skip-damaged] [--store URL]';
 
+const options = {
+  ...STORE_OPTION,
+  stream: { type: 'string' },
+  from: { type: 'string' },
+  limit: { type: 'string' },
+  json: { type: 'boolean' },
+  'skip-damaged': { type: 'boolean' },
+} as const;
+
 export const eventsCommand: Command = {
   name: 'events',
   summary: 'read the event log (all of it, one stream, from a position)',
   usage,
+  options,
+  subcommands: ['read', 'streams'],
   async run(argv, io) {
-    const { values, positionals } = parse(
-      argv,
-      {
-        ...STORE_OPTION,
-        stream: { type: 'string' },
-        from: { type: 'string' },
-        limit: { type: 'string' },
-        json: { type: 'boolean' },
-        'skip-damaged': { type: 'boolean' },
-      },
-      usage,
-    );
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\nPrints events in log order: all of them, or one stream's (--stream), from a log position or a stream\n` +

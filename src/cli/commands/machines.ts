@@ -3,9 +3,12 @@ import { dirname, join, resolve } from 'node:path';
 import { ValidationError } from '../../errors.js';
 import { EXPORT_FORMATS, type ExportFormat, exportMachines } from '../../machines/export.js';
 import type { Command } from '../context.js';
-import { parse } from '../context.js';
+import { parse, STORE_OPTION } from '../context.js';
 
 const usage = 'swf machines export [--format json|ts|mermaid] [--out DIR]';
+
+// --store is accepted (every command takes it, `swf --store URL machines export` too) and not used: no store is read.
+const options = { ...STORE_OPTION, format: { type: 'string' }, out: { type: 'string' } } as const;
 
 /** `mkdir -p` one level at a time: Node's recursive mkdirSync spins forever under /proc. */
 function makeFolder(dir: string): void {
@@ -24,8 +27,10 @@ export const machinesCommand: Command = {
   name: 'machines',
   summary: 'export the run, slice and DAQ state machines (XState JSON, Stately Studio code, Mermaid)',
   usage,
+  options,
+  subcommands: ['export'],
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { format: { type: 'string' }, out: { type: 'string' } }, usage);
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\nOne file per machine. json: the config createMachine() takes (actions and guards by name);\n` +
