@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ValidationError } from '../../errors.js';
-import { EXPORT_FORMATS, type ExportFormat, exportMachines } from '../../machines/export.js';
+import { combinedMermaid, EXPORT_FORMATS, type ExportFormat, exportMachines } from '../../machines/export.js';
 import type { Command } from '../context.js';
 import { parse, STORE_OPTION } from '../context.js';
 
@@ -34,8 +34,10 @@ export const machinesCommand: Command = {
     if (values.help) {
       io.stdout.write(
         `${usage}\n\nOne file per machine. json: the config createMachine() takes (actions and guards by name);\n` +
-          `ts: createMachine({...}) code for Stately Studio's import; mermaid: stateDiagram-v2.\n` +
-          `Without --out the files are printed to stdout, each after a '// <file>' line.\n`,
+          `ts: createMachine({...}) code for Stately Studio's import; mermaid: stateDiagram-v2, nested states drawn\n` +
+          `nested, after '%%' comments that say where each event goes (which END_RUN leads from which state to which).\n` +
+          `Without --out the files are printed to stdout, each after a '// <file>' line; Mermaid as one diagram that\n` +
+          `is valid pasted whole (each machine a composite state, after a '%% <file>' comment).\n`,
       );
       return 0;
     }
@@ -62,7 +64,10 @@ export const machinesCommand: Command = {
       }
       for (const f of files) io.stdout.write(`${join(dir, f.filename)}\n`);
     } else {
-      for (const f of files) io.stdout.write(`// ${f.filename}\n${f.content}\n`);
+      // One text that is valid pasted whole: Mermaid as one diagram (a `%% <file>` comment before each machine),
+      // JSON and TypeScript each file after a `// <file>` line.
+      if (format === 'mermaid') io.stdout.write(combinedMermaid());
+      else for (const f of files) io.stdout.write(`// ${f.filename}\n${f.content}\n`);
     }
     return 0;
   },
