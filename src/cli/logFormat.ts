@@ -60,11 +60,11 @@ export function prettyLine(json: string, options: { colour?: boolean; stack?: bo
   const err = o.err as { type?: unknown; message?: unknown; stack?: unknown } | undefined;
   const errText =
     err && typeof err === 'object'
-      ? ` ${typeof err.type === 'string' ? `${err.type}: ` : ''}${String(err.message ?? '')}`
+      ? ` ${typeof err.type === 'string' ? `${err.type}: ` : ''}${typeof err.message === 'string' ? err.message : valueText(err.message)}`
       : '';
   const time = typeof o.time === 'number' ? clock(o.time) : '';
   const head = options.colour ? `\x1b[${level.colour}m${levelText}\x1b[0m` : levelText;
-  const line = `${time} ${head}${name} ${String(o.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}${errText}`;
+  const line = `${time} ${head}${name} ${typeof o.msg === 'string' ? o.msg : valueText(o.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}${errText}`;
   const stack = options.stack && typeof err?.stack === 'string' ? `\n${err.stack.replace(/^/gm, '    ')}` : '';
   return `${line}${stack}\n`;
 }

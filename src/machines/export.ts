@@ -257,7 +257,7 @@ function summaryComments(machine: AnyStateMachine, indent: string): string[] {
  * where each event goes. State ids carry the machine's name (`daq_beam_ready`), so several machines can share one
  * diagram (`combinedMermaid`).
  */
-export function toMermaid(machine: AnyStateMachine, name = (machine.id as string) || 'machine'): string {
+export function toMermaid(machine: AnyStateMachine, name = machine.id || 'machine'): string {
   return [
     'stateDiagram-v2',
     `  %% The ${name} machine. Where each event goes:`,
