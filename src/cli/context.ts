@@ -2,23 +2,31 @@
  * The composition root's shared pieces: the environment (read here and nowhere else), the logger, output,
  * and the one mapping from our error codes to exit codes.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { parseArgs, ParseArgsConfig } from 'node:util';
+import { Command as Parser, CommanderError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { DEFAULT_STORE_URL, openEventStore } from '../eventStore/open.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import { isSwfError, ValidationError } from '../errors.js';
+import { type LogFormat, logFormatFor, prettyLine } from './logFormat.js';
 
 export interface Io {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** `--log-format`, taken by main before the command parses its own options. */
+  logFormat?: LogFormat;
 }
 
 export interface Command {
   name: string;
   summary: string;
   usage: string;
+  /** The options the command parses (the declaration `parse` takes), for completion; `--help` is implied. */
+  options?: Options;
+  /** Subcommands (`events read|streams`), for completion. */
+  subcommands?: readonly string[];
   run(argv: string[], io: Io): Promise<number>;
 }
 
@@ -48,34 +56,75 @@ export async function openStore(
   return openEventStore(url, { mustExist: use === 'existing', logger: makeLogger(io, 'store'), ...options });
 }
 
-/** pino to stderr; quiet (warnings and up) unless SWF_LOG_LEVEL says otherwise. */
+/**
+ * pino to stderr; quiet (warnings and up) unless SWF_LOG_LEVEL says otherwise. JSON lines, or readable lines on a
+ * terminal (logFormat.ts decides).
+ */
 export function makeLogger(io: Io, name = 'swf'): Logger {
-  return pino({ name, level: io.env.SWF_LOG_LEVEL ?? 'warn' }, pino.destination({ fd: 2, sync: true }));
+  const tty = (io.stderr as Partial<NodeJS.WriteStream>).isTTY === true;
+  const format = logFormatFor(io.logFormat, io.env, tty);
+  const fd2 = pino.destination({ fd: 2, sync: true });
+  const options = { colour: tty, stack: Boolean(io.env.SWF_DEBUG) };
+  const sink = format === 'json' ? fd2 : { write: (line: string) => fd2.write(prettyLine(line, options)) };
+  return pino({ name, level: io.env.SWF_LOG_LEVEL ?? 'warn' }, sink);
 }
 
-/** parseArgs with our error type, so a bad flag is one clear line and exit code 2. */
-type Options = NonNullable<ParseArgsConfig['options']>;
-type WithHelp<T extends Options> = T & { help: { type: 'boolean'; short: 'h' } };
-export type Parsed<T extends Options> = ReturnType<
+/**
+ * An option declaration, as node:util's parseArgs takes it (`{ store: { type: 'string' } }`), plus
+ * `optionalValue` for a string option whose value may be left out (`--inspect [URL]`: true when it is).
+ */
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { optionalValue?: boolean };
+export type Options = Record<string, OptionSpec>;
+type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;
+type WithHelp<T extends ParseArgsOptions> = T & { help: { type: 'boolean'; short: 'h' } };
+export type Parsed<T extends ParseArgsOptions> = ReturnType<
   typeof parseArgs<{ args: string[]; options: WithHelp<T>; allowPositionals: true; strict: true }>
 >;
 
-export function parse<T extends Options>(argv: string[], options: T, usage: string): Parsed<T> {
-  try {
-    const all = { ...options, help: { type: 'boolean', short: 'h' } } as WithHelp<T>;
-    const parsed = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true, tokens: true });
-    // parseArgs keeps the last of a repeated single-value option (`--at 5 --at 6`): refuse it instead.
-    const seen = new Set<string>();
-    for (const t of parsed.tokens) {
-      if (t.kind !== 'option' || (all[t.name] as { multiple?: boolean } | undefined)?.multiple) continue;
-      if (seen.has(t.name)) throw new Error(`--${t.name} was given more than once; it takes one value`);
-      seen.add(t.name);
-    }
-    const { tokens: _tokens, ...rest } = parsed;
-    return rest;
-  } catch (e: unknown) {
-    throw new ValidationError(`${e instanceof Error ? e.message : String(e)}\nusage: ${usage}`);
+/**
+ * A command's arguments parsed by commander against its declaration: options anywhere among the positionals,
+ * `--opt value` and `--opt=value`, `--` ending the options. A bad flag is one clear line and exit code 2, with
+ * "did you mean" for a mistyped option; an option that takes one value given twice is refused, not silently the
+ * last one.
+ */
+export function parse<T extends ParseArgsOptions>(argv: string[], options: T, usage: string): Parsed<T> {
+  const all: Options = { ...options, help: { type: 'boolean', short: 'h' } };
+  const parser = new Parser()
+    .name(usage.split(' ').slice(0, 2).join(' '))
+    .helpOption(false)
+    .allowExcessArguments()
+    .argument('[args...]')
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
+  const attribute = new Map<string, string>();
+  for (const [name, spec] of Object.entries(all)) {
+    const value = spec.type === 'string' ? (spec.optionalValue ? ' [value]' : ' <value>') : '';
+    const option = new Option(`${spec.short ? `-${spec.short}, ` : ''}--${name}${value}`);
+    if (spec.multiple) option.argParser((v: string, previous: string[] | undefined) => [...(previous ?? []), v]);
+    parser.addOption(option);
+    attribute.set(name, option.attributeName());
+    let seen = 0;
+    if (!spec.multiple)
+      parser.on(`option:${name}`, () => {
+        if (++seen > 1)
+          throw new ValidationError(`--${name} was given more than once; it takes one value\nusage: ${usage}`);
+      });
   }
+  try {
+    parser.parse(argv, { from: 'user' });
+  } catch (e: unknown) {
+    if (e instanceof CommanderError) throw new ValidationError(`${commanderMessage(e)}\nusage: ${usage}`);
+    throw e;
+  }
+  const opts = parser.opts<Record<string, unknown>>();
+  const values: Record<string, unknown> = {};
+  for (const [name, attr] of attribute) if (opts[attr] !== undefined) values[name] = opts[attr];
+  return { values, positionals: [...parser.args] } as unknown as Parsed<T>;
+}
+
+/** A commander error as one of ours: `unknown option '--stor' (did you mean --store?)`. */
+export function commanderMessage(e: CommanderError): string {
+  return e.message.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)');
 }
 
 /** JSON with bigints as numbers (positions and revisions print as JSON numbers). */

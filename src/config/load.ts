@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlDate, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { configSchema, daqSchema, knownKeys, type Config, type DaqConfig } from './schema.js';
+import { didYouMean } from '../suggest.js';
+import { CONFIG_SECTIONS, configSchema, daqSchema, knownKeys, type Config, type DaqConfig } from './schema.js';
 
 export const DEFAULT_WORKFLOW = 'fast_processing_default';
 export const DEFAULT_TESTBED = 'testbed.toml';
@@ -173,10 +174,12 @@ function issueToError(issue: z.core.$ZodIssue, provenance: Provenance, fallbackF
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '';
     path = [...path, key];
+    const known = path.length === 1 ? CONFIG_SECTIONS : knownKeys(path[0]!);
+    const hint = Array.isArray(known) ? didYouMean(key, known) : '';
     problem =
       path.length === 1
-        ? `unknown section [${key}]`
-        : `unknown key '${key}'${issue.keys.length > 1 ? ` (also: ${issue.keys.slice(1).join(', ')})` : ''}`;
+        ? `unknown section [${key}]${hint}`
+        : `unknown key '${key}'${hint}${issue.keys.length > 1 ? ` (also: ${issue.keys.slice(1).join(', ')})` : ''}`;
   } else if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
     problem = `is missing (expected ${issue.expected})`;
   } else {
@@ -232,15 +235,17 @@ function checkSetPath(spec: string, path: readonly string[]): void {
   const fail = (what: string): never => {
     throw new ValidationError(`--set ${spec}: ${what}`, { file: '--set', section, key: rest.join('.') });
   };
-  if (keys === undefined) fail(`unknown section [${section}]`);
+  if (keys === undefined) fail(`unknown section [${section}]${didYouMean(section, CONFIG_SECTIONS)}`);
   if (keys === 'any') return;
   if (section === 'agents') {
     if (rest.length !== 2) fail('expected agents.<name>.<key>=value');
-    if (!(keys as readonly string[]).includes(rest[1]!)) fail(`unknown key '${rest[1]}' in [agents.${rest[0]}]`);
+    if (!(keys as readonly string[]).includes(rest[1]!))
+      fail(`unknown key '${rest[1]}' in [agents.${rest[0]}]${didYouMean(rest[1]!, keys as readonly string[])}`);
     return;
   }
   if (rest.length !== 1) fail(`[${section}] has no nested keys`);
-  if (!(keys as readonly string[]).includes(rest[0]!)) fail(`unknown key '${rest[0]}' in [${section}]`);
+  if (!(keys as readonly string[]).includes(rest[0]!))
+    fail(`unknown key '${rest[0]}' in [${section}]${didYouMean(rest[0]!, keys as readonly string[])}`);
 }
 
 /** One `--set section.key=value`: its path and TOML value, the path checked against the schema's keys. */

@@ -75,11 +75,6 @@ function leavesOf(node: NodeLike): NodeLike[] {
   const children = Object.values(node.states);
   return children.length === 0 ? [node] : children.flatMap(leavesOf);
 }
-function leafOf(node: NodeLike): NodeLike {
-  let n = node;
-  while (Object.keys(n.states).length > 0 && n.initial?.target[0]) n = n.initial.target[0];
-  return n;
-}
 const mermaidId = (node: NodeLike): string => node.path.join('_');
 const stateName = (node: NodeLike): string => node.path.join('.');
 
@@ -116,28 +111,103 @@ export function refusalTable(machine: AnyStateMachine): RefusalRow[] {
   return rows;
 }
 
+/** One accepted transition of a state: where the event takes it (itself, for a transition without a target). */
+export interface TransitionRow {
+  event: string;
+  from: string;
+  to: string;
+  guard?: string;
+  actions: string[];
+}
+
 /**
- * `stateDiagram-v2`, one box per leaf state (a nested state shows as `beam.ready`): accepted transitions as
- * arrows (`EVENT [guard] / actions`), transitions declared for every state as a note, final states (tag `final`)
- * pointing to `[*]`. Refusals are not drawn; `refusalTable` lists them.
+ * Where each event goes: every accepted transition declared on a state, from that state (a nested one as
+ * `beam.ready`) to its target, in declaration order. Transitions declared on an ancestor for all the states below
+ * it are listed once, from the ancestor (the root: `any state`).
  */
-export function toMermaid(machine: AnyStateMachine): string {
-  const root = machine.root as unknown as NodeLike;
-  const leaves = leavesOf(root);
-  const lines = ['stateDiagram-v2'];
-  for (const leaf of leaves) {
-    if (leaf.path.length > 1) lines.push(`  state "${stateName(leaf)}" as ${mermaidId(leaf)}`);
+export function transitionSummary(machine: AnyStateMachine): TransitionRow[] {
+  const rows: TransitionRow[] = [];
+  const visit = (node: NodeLike): void => {
+    for (const [event, list] of node.transitions) {
+      for (const t of list) {
+        if (isRefusal(t)) continue;
+        const from = node.path.length ? stateName(node) : 'any state';
+        const target = t.target?.[0];
+        rows.push({
+          event,
+          from,
+          to: target ? stateName(target) : from,
+          ...(t.guard !== undefined ? { guard: refName(t.guard) } : {}),
+          actions: t.actions.map(refName),
+        });
+      }
+    }
+    Object.values(node.states).forEach(visit);
+  };
+  visit(machine.root as unknown as NodeLike);
+  return rows;
+}
+
+/** `END_RUN: beam.not_ready → beam.not_ready [runActive]; beam.ready → beam.not_ready; …`, one line per event. */
+export function summaryLines(machine: AnyStateMachine, events?: ReadonlySet<string>): string[] {
+  const byEvent = new Map<string, TransitionRow[]>();
+  for (const r of transitionSummary(machine)) {
+    if (events && !events.has(r.event)) continue;
+    byEvent.set(r.event, [...(byEvent.get(r.event) ?? []), r]);
   }
-  lines.push(`  [*] --> ${mermaidId(leafOf(root))}`);
+  return [...byEvent].map(
+    ([event, rows]) =>
+      `${event}: ${rows.map((r) => `${r.from} → ${r.to}${r.guard ? ` [${r.guard}]` : ''}`).join('; ')}`,
+  );
+}
+
+function ancestors(node: NodeLike): NodeLike[] {
+  const out: NodeLike[] = [];
+  for (let n = node.parent; n; n = n.parent) out.push(n);
+  return out;
+}
+
+/** The child of `ancestor` on the way down to `node` (`node` itself when it is a child). */
+function childToward(ancestor: NodeLike, node: NodeLike): NodeLike {
+  let n = node;
+  while (n.parent && n.parent !== ancestor) n = n.parent;
+  return n;
+}
+function commonAncestor(a: NodeLike, b: NodeLike): NodeLike {
+  const above = new Set<NodeLike>();
+  for (let n: NodeLike | undefined = a.parent; n; n = n.parent) above.add(n);
+  for (let n: NodeLike | undefined = b.parent; n; n = n.parent) if (above.has(n)) return n;
+  throw new Error('states of two machines');
+}
+
+/**
+ * The body of a machine's `stateDiagram-v2` (no header), ids prefixed with `prefix`. A nested state is drawn inside
+ * its parent (a composite state, `state beam { … }`); an arrow is drawn inside the innermost state holding both
+ * ends, between its children, so an arrow that leaves a composite state starts at its border and names the exact
+ * states in its label (`END_RUN / endRun (run.physics → beam.not_ready)`). Transitions declared for every state
+ * below an ancestor are a note; final states (tag `final`) point to `[*]`. Refusals are not drawn.
+ */
+function mermaidBody(machine: AnyStateMachine, prefix: string, indent: string): string[] {
+  const root = machine.root as unknown as NodeLike;
+  const id = (node: NodeLike): string => `${prefix}${mermaidId(node)}`;
+  const edges = new Map<NodeLike, string[]>(); // by the state whose block holds them
+  const add = (holder: NodeLike, line: string): void => {
+    edges.set(holder, [...(edges.get(holder) ?? []), line]);
+  };
+  const leaves = leavesOf(root);
   for (const leaf of leaves) {
     for (const [event, list] of leaf.transitions) {
       for (const t of list) {
         if (isRefusal(t)) continue;
-        const target = t.target?.[0] ? leafOf(t.target[0]) : leaf;
-        lines.push(`  ${mermaidId(leaf)} --> ${mermaidId(target)} : ${label(event, t)}`);
+        const target = t.target?.[0] ?? leaf;
+        const holder = target === leaf ? leaf.parent! : commonAncestor(leaf, target);
+        const from = childToward(holder, leaf);
+        const to = childToward(holder, target);
+        const lifted = from !== leaf || to !== target ? ` (${stateName(leaf)} → ${stateName(target)})` : '';
+        add(holder, `${id(from)} --> ${id(to)} : ${label(event, t)}${lifted}`);
       }
     }
-    if (leaf.tags.includes('final')) lines.push(`  ${mermaidId(leaf)} --> [*]`);
+    if (leaf.tags.includes('final')) add(leaf.parent!, `${id(leaf)} --> [*]`);
   }
   // Transitions declared on an ancestor apply in every leaf below it that does not handle the event itself.
   const declaring = new Set(leaves.flatMap(ancestors));
@@ -148,21 +218,71 @@ export function toMermaid(machine: AnyStateMachine): string {
     const covered = leavesOf(node).filter((l) => accepted.some(({ event }) => !l.transitions.has(event)));
     const anchor = covered[0];
     if (!anchor) continue;
-    lines.push(`  note right of ${mermaidId(anchor)}`);
-    lines.push(`    In ${covered.map(stateName).join(', ')}:`);
+    add(anchor.parent!, `note right of ${id(anchor)}`);
+    add(anchor.parent!, `  In ${covered.map(stateName).join(', ')}:`);
     for (const { event, t } of accepted) {
-      const target = t.target?.[0] ? ` → ${stateName(leafOf(t.target[0]))}` : '';
-      lines.push(`    ${label(event, t)}${target}`);
+      const target = t.target?.[0] ? ` → ${stateName(t.target[0])}` : '';
+      add(anchor.parent!, `  ${label(event, t)}${target}`);
     }
-    lines.push('  end note');
+    add(anchor.parent!, 'end note');
   }
-  return `${lines.join('\n')}\n`;
+  const block = (node: NodeLike, pad: string): string[] => {
+    const lines: string[] = [];
+    const children = Object.values(node.states);
+    const initial = node.initial?.target[0];
+    for (const child of children) {
+      if (Object.keys(child.states).length > 0) {
+        lines.push(`${pad}state "${child.key}" as ${id(child)} {`, ...block(child, `${pad}  `), `${pad}}`);
+      } else lines.push(`${pad}state "${child.key}" as ${id(child)}`);
+    }
+    if (initial) lines.push(`${pad}[*] --> ${id(initial)}`);
+    for (const line of edges.get(node) ?? []) lines.push(`${pad}${line}`);
+    return lines;
+  };
+  return block(root, indent);
 }
 
-function ancestors(node: NodeLike): NodeLike[] {
-  const out: NodeLike[] = [];
-  for (let n = node.parent; n; n = n.parent) out.push(n);
-  return out;
+/** The `%%` comment lines that say where each event drawn as an arrow goes (the exact states, guards). */
+function summaryComments(machine: AnyStateMachine, indent: string): string[] {
+  const drawn = new Set(
+    leavesOf(machine.root as unknown as NodeLike).flatMap((l) =>
+      [...l.transitions].filter(([, list]) => list.some((t) => !isRefusal(t))).map(([e]) => e),
+    ),
+  );
+  return summaryLines(machine, drawn).map((l) => `${indent}%% ${l}`);
+}
+
+/**
+ * `stateDiagram-v2` of one machine, nested states drawn nested (see `mermaidBody`), after `%%` comments that say
+ * where each event goes. State ids carry the machine's name (`daq_beam_ready`), so several machines can share one
+ * diagram (`combinedMermaid`).
+ */
+export function toMermaid(machine: AnyStateMachine, name = machine.id || 'machine'): string {
+  return [
+    'stateDiagram-v2',
+    `  %% The ${name} machine. Where each event goes:`,
+    ...summaryComments(machine, '  '),
+    ...mermaidBody(machine, `${name}_`, '  '),
+    '',
+  ].join('\n');
+}
+
+/**
+ * Every machine in one `stateDiagram-v2` (valid Mermaid pasted whole): each machine a composite state of its own,
+ * after a `%% <file>` comment naming the file `--out` writes it to.
+ */
+export function combinedMermaid(): string {
+  const lines = ['stateDiagram-v2'];
+  for (const name of MACHINE_NAMES) {
+    lines.push(
+      `  %% ${name}.${EXPORT_EXTENSIONS.mermaid}: the ${name} machine. Where each event goes:`,
+      ...summaryComments(machines[name], '  '),
+      `  state "${name} machine" as ${name}_machine {`,
+      ...mermaidBody(machines[name], `${name}_`, '    '),
+      '  }',
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 // ---- files -----------------------------------------------------------------------------------------
@@ -185,7 +305,7 @@ export function exportMachine(name: MachineName, format: ExportFormat): string {
         '',
       ].join('\n');
     case 'mermaid':
-      return toMermaid(machines[name]);
+      return toMermaid(machines[name], name);
     default: {
       const never: never = format;
       throw new ValidationError(`unknown export format ${JSON.stringify(never)}: expected json, ts or mermaid`, {
@@ -221,7 +341,22 @@ export function renderMachineDocs(): string {
   for (const name of MACHINE_NAMES) {
     const machine = machines[name];
     const description = (machine.config as { description?: string }).description ?? '';
-    parts.push(`### The ${name} machine`, '', description, '', '```mermaid', toMermaid(machine).trimEnd(), '```', '');
+    parts.push(
+      `### The ${name} machine`,
+      '',
+      description,
+      '',
+      '```mermaid',
+      toMermaid(machine, name).trimEnd(),
+      '```',
+      '',
+    );
+    parts.push('Where each event goes (an arrow that leaves a nested state names its exact states):', '');
+    parts.push('| Event | From | To | Guard |', '|---|---|---|---|');
+    for (const r of transitionSummary(machine)) {
+      parts.push(`| ${r.event} | ${r.from} | ${r.to} | ${r.guard ?? ''} |`);
+    }
+    parts.push('');
     parts.push('Refused (the state stays; `context.lastRefusal` records the reason):', '');
     parts.push('| State | Event | Reason |', '|---|---|---|');
     for (const r of refusalTable(machine)) {

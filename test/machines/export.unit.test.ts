@@ -47,12 +47,12 @@ describe('machines export', () => {
     const m = exportMachine('run', 'mermaid');
     expect(m.startsWith('stateDiagram-v2\n')).toBe(true);
     for (const s of fastRun.states) expect(m).toContain(s);
-    expect(m).toContain('standby --> physics : RESUME_RUN / recordResume');
+    expect(m).toContain('run_standby --> run_physics : RESUME_RUN / recordResume');
     expect(m).not.toContain('refuse');
     const daq = exportMachine('daq', 'mermaid');
-    expect(daq).toContain('state "beam.ready" as beam_ready');
-    expect(daq).toContain('beam_ready --> run_physics : START_RUN / startPhysics');
-    expect(exportMachine('slice', 'mermaid')).toContain('completed --> [*]');
+    expect(daq).toContain('state "ready" as daq_beam_ready');
+    expect(daq).toContain('daq_beam --> daq_run : START_RUN / startPhysics (beam.ready → run.physics)');
+    expect(exportMachine('slice', 'mermaid')).toContain('slice_completed --> [*]');
   });
 
   it('writes one file per machine per format', () => {

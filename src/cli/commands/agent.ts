@@ -14,6 +14,14 @@ import { osUser, parseSpeed } from './run.js';
 
 const usage =
   'swf agent data|fastmon|fast-processing|worker [--testbed PATH] [--workers N] [--name PREFIX] [--speed N] [--store URL]';
+
+const options = {
+  ...STORE_OPTION,
+  testbed: { type: 'string' },
+  workers: { type: 'string' },
+  name: { type: 'string' },
+  speed: { type: 'string' },
+} as const;
 const KINDS = ['data', 'fastmon', 'fast-processing', 'worker'] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -21,18 +29,10 @@ export const agentCommand: Command = {
   name: 'agent',
   summary: 'run one agent (data, fastmon, fast-processing) or a pool of PanDA workers in this process, in realtime',
   usage,
+  options,
+  subcommands: KINDS,
   async run(argv, io) {
-    const { values, positionals } = parse(
-      argv,
-      {
-        ...STORE_OPTION,
-        testbed: { type: 'string' },
-        workers: { type: 'string' },
-        name: { type: 'string' },
-        speed: { type: 'string' },
-      },
-      usage,
-    );
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\n` +

@@ -7,12 +7,15 @@ import { openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
 const usage = 'swf conformance RUN [--json] [--store URL]';
 
+const options = { ...STORE_OPTION, json: { type: 'boolean' } } as const;
+
 export const conformanceCommand: Command = {
   name: 'conformance',
   summary: "check a recorded real run against the workflow's rules, message by message (exit 1 on a rule broken)",
   usage,
+  options,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { ...STORE_OPTION, json: { type: 'boolean' } }, usage);
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\nFolds the run's messages (as the gateway recorded them from the broker, or as swf-es wrote them)\n` +

@@ -5,12 +5,15 @@ import { openStore, parse, STORE_OPTION } from '../context.js';
 
 const usage = 'swf export RUN [--skip-damaged] [--store URL] > run.ndjson';
 
+const options = { ...STORE_OPTION, 'skip-damaged': { type: 'boolean' } } as const;
+
 export const exportCommand: Command = {
   name: 'export',
   summary: "write a run's events, configuration and machine definitions as an NDJSON bundle to stdout",
   usage,
+  options,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { ...STORE_OPTION, 'skip-damaged': { type: 'boolean' } }, usage);
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\n` +

@@ -12,27 +12,26 @@ const usage =
   'swf gateway --broker stomp://HOST:PORT [--user U --password P] [--namespace NS] [--record-only] ' +
   '[--config NAME|PATH] [--testbed PATH] [--set broker.key=value]... [--store URL]';
 
+const options = {
+  ...STORE_OPTION,
+  broker: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  namespace: { type: 'string' },
+  'record-only': { type: 'boolean' },
+  config: { type: 'string' },
+  testbed: { type: 'string' },
+  set: { type: 'string', multiple: true },
+} as const;
+
 export const gatewayCommand: Command = {
   name: 'gateway',
   summary:
     "join the store to the testbed's STOMP broker: record every frame as an event, publish what swf-es agents append",
   usage,
+  options,
   async run(argv, io) {
-    const { values, positionals } = parse(
-      argv,
-      {
-        ...STORE_OPTION,
-        broker: { type: 'string' },
-        user: { type: 'string' },
-        password: { type: 'string' },
-        namespace: { type: 'string' },
-        'record-only': { type: 'boolean' },
-        config: { type: 'string' },
-        testbed: { type: 'string' },
-        set: { type: 'string', multiple: true },
-      },
-      usage,
-    );
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\n` +

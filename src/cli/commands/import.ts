@@ -7,16 +7,15 @@ import { openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
 const usage = 'swf import FILE [--renumber] [--json] [--store URL]';
 
+const options = { ...STORE_OPTION, renumber: { type: 'boolean' }, json: { type: 'boolean' } } as const;
+
 export const importCommand: Command = {
   name: 'import',
   summary: 'load a run bundle (swf export) into the store: all of it or nothing',
   usage,
+  options,
   async run(argv, io) {
-    const { values, positionals } = parse(
-      argv,
-      { ...STORE_OPTION, renumber: { type: 'boolean' }, json: { type: 'boolean' } },
-      usage,
-    );
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\n` +

@@ -7,12 +7,15 @@ import { openReadSide, VIEWS_HELP, VIEWS_OPTION } from './projections.js';
 
 const usage = 'swf mcp [--views PATH] [--store URL]';
 
+const options = { ...STORE_OPTION, ...VIEWS_OPTION } as const;
+
 export const mcpCommand: Command = {
   name: 'mcp',
   summary: "serve the monitor's MCP tools over stdio (for an LLM client)",
   usage,
+  options,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { ...STORE_OPTION, ...VIEWS_OPTION }, usage);
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\nMCP over stdio: stdout carries only the protocol, logs go to stderr. Tools: get_workflow_monitor,\n` +

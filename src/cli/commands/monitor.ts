@@ -10,6 +10,18 @@ import { openReadSide, VIEWS_HELP, VIEWS_OPTION } from './projections.js';
 const usage =
   'swf monitor [--host 127.0.0.1] [--port 8000] [--token-file PATH] [--namespace NS] [--read-only] [--public-name NAME] [--views PATH] [--json] [--store URL]';
 
+const options = {
+  ...STORE_OPTION,
+  ...VIEWS_OPTION,
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'token-file': { type: 'string' },
+  namespace: { type: 'string' },
+  'read-only': { type: 'boolean' },
+  'public-name': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
 /** The API token: `--token-file` (kept out of argv and `ps`), else SWF_API_TOKEN. */
 export function apiTokenOf(tokenFile: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
   if (tokenFile !== undefined) {
@@ -57,22 +69,9 @@ export const monitorCommand: Command = {
   name: 'monitor',
   summary: 'serve the web page, the REST API, the live message feed (SSE) and MCP over HTTP',
   usage,
+  options,
   async run(argv, io) {
-    const { values, positionals } = parse(
-      argv,
-      {
-        ...STORE_OPTION,
-        ...VIEWS_OPTION,
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'token-file': { type: 'string' },
-        namespace: { type: 'string' },
-        'read-only': { type: 'boolean' },
-        'public-name': { type: 'string' },
-        json: { type: 'boolean' },
-      },
-      usage,
-    );
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\n` +

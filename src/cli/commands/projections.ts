@@ -40,12 +40,16 @@ export async function openReadSide(
 
 const usage = 'swf projections rebuild|status [--views PATH] [--json] [--store URL]';
 
+const options = { ...STORE_OPTION, ...VIEWS_OPTION, json: { type: 'boolean' } } as const;
+
 export const projectionsCommand: Command = {
   name: 'projections',
   summary: "rebuild the monitor's read models from the log, or show how far they are",
   usage,
+  options,
+  subcommands: ['rebuild', 'status'],
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { ...STORE_OPTION, ...VIEWS_OPTION, json: { type: 'boolean' } }, usage);
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\n` +

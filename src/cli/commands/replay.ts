@@ -12,25 +12,24 @@ import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.j
 const usage =
   'swf replay RUN [--at POSITION|ISO-TIME] [--check [--recorded-machines]] [--set section.key=value]... [--json] [--inspect [URL] [--speed N]] [--store URL]';
 
+const options = {
+  ...STORE_OPTION,
+  at: { type: 'string' },
+  check: { type: 'boolean' },
+  'recorded-machines': { type: 'boolean' },
+  set: { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+  speed: { type: 'string' },
+} as const;
+
 export const replayCommand: Command = {
   name: 'replay',
   summary: "fold a run's events up to a point and print its views (time travel), or check its determinism",
   usage,
+  options,
   async run(argv, io) {
     const taken = takeInspectOption(argv);
-    const { values, positionals } = parse(
-      taken.argv,
-      {
-        ...STORE_OPTION,
-        at: { type: 'string' },
-        check: { type: 'boolean' },
-        'recorded-machines': { type: 'boolean' },
-        set: { type: 'string', multiple: true },
-        json: { type: 'boolean' },
-        speed: { type: 'string' },
-      },
-      usage,
-    );
+    const { values, positionals } = parse(taken.argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\n` +

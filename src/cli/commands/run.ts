@@ -12,6 +12,18 @@ import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.j
 const usage =
   'swf run [--config NAME|PATH] [--testbed PATH] [--set section.key=value]... [--resume EXECUTION_ID|RUN] [--realtime] [--speed N] [--daq-only] [--json] [--inspect [URL]] [--store URL]';
 
+const options = {
+  ...STORE_OPTION,
+  config: { type: 'string' },
+  testbed: { type: 'string' },
+  set: { type: 'string', multiple: true },
+  realtime: { type: 'boolean' },
+  speed: { type: 'string' },
+  'daq-only': { type: 'boolean' },
+  json: { type: 'boolean' },
+  resume: { type: 'string' },
+} as const;
+
 /** The OS user, as the testbed's execution ids use it (`swf` when there is none). */
 export function osUser(io: Io): string {
   let name = io.env.USER ?? io.env.LOGNAME;
@@ -105,23 +117,10 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run a complete fast processing workflow (DAQ, agents, workers) and print its summary',
   usage,
+  options,
   async run(argv, io) {
     const taken = takeInspectOption(argv);
-    const { values, positionals } = parse(
-      taken.argv,
-      {
-        ...STORE_OPTION,
-        config: { type: 'string' },
-        testbed: { type: 'string' },
-        set: { type: 'string', multiple: true },
-        realtime: { type: 'boolean' },
-        speed: { type: 'string' },
-        'daq-only': { type: 'boolean' },
-        json: { type: 'boolean' },
-        resume: { type: 'string' },
-      },
-      usage,
-    );
+    const { values, positionals } = parse(taken.argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\n` +

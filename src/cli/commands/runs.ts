@@ -6,12 +6,15 @@ import { openReadSide, VIEWS_HELP, VIEWS_OPTION } from './projections.js';
 
 const usage = 'swf runs [--json] [--views PATH] [--store URL]';
 
+const options = { ...STORE_OPTION, ...VIEWS_OPTION, json: { type: 'boolean' } } as const;
+
 export const runsCommand: Command = {
   name: 'runs',
   summary: 'list workflow executions and their runs, with phase and counts',
   usage,
+  options,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { ...STORE_OPTION, ...VIEWS_OPTION, json: { type: 'boolean' } }, usage);
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\nExecutions newest first, each with its runs: RunState phase, STFs, samples and slices by status.\n` +

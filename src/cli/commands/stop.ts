@@ -5,12 +5,15 @@ import { openStore, parse, STORE_OPTION } from '../context.js';
 
 const usage = 'swf stop EXECUTION_ID [--gone-after SECONDS] [--store URL]';
 
+const options = { ...STORE_OPTION, 'gone-after': { type: 'string' } } as const;
+
 export const stopCommand: Command = {
   name: 'stop',
   summary: 'ask a running execution to stop: the DAQ sends end_run and marks it terminated',
   usage,
+  options,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { ...STORE_OPTION, 'gone-after': { type: 'string' } }, usage);
+    const { values, positionals } = parse(argv, options, usage);
     if (values.help) {
       io.stdout.write(
         `${usage}\n\nRecords StopRequested in the execution's stream; the DAQ simulator running it ends the run cleanly.\n` +
