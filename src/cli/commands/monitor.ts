@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { mcpActions } from '../mcpActions.js';
 import { ValidationError } from '../../errors.js';
 import { startMonitor } from '../../monitor/server.js';
 import type { Command } from '../context.js';
@@ -106,6 +107,7 @@ export const monitorCommand: Command = {
     // It follows the log live (a run may start after it); a 2xx to a write means fsynced, hence durable.
     const side = await openReadSide(values, io, 'create', { durable: !readOnly });
     let monitor;
+    const actions = mcpActions(side.store, io, logger);
     try {
       await side.views.ready();
       side.views.follow();
@@ -115,7 +117,7 @@ export const monitorCommand: Command = {
         host,
         port,
         logger,
-        ...(readOnly ? {} : { writes: { token, namespace } }),
+        ...(readOnly ? {} : { writes: { token, namespace }, mcpActions: actions }),
         ...(values['public-name'] !== undefined ? { publicName: values['public-name'] } : {}),
       });
     } catch (e: unknown) {
@@ -139,6 +141,7 @@ export const monitorCommand: Command = {
       process.once('SIGTERM', resolve);
     });
     await monitor.close();
+    await actions.close();
     await side.close();
     return 0;
   },
