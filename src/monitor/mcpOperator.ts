@@ -9,15 +9,25 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { ViewsDb } from '../projections/db.js';
 import { list, logClock, type Row } from '../projections/queries.js';
-import type { StartedRun, StartRunRequest } from '../services/startRun.js';
 import type { StopResult } from '../services/stopExecution.js';
-import type { WhatIfResult } from '../replay/whatIf.js';
 
-/** What acting tools call (built by the composition root: it knows the configuration files, the user, the store). */
+/** A run to start (services/startRun.ts: the monitor does not reach the agents' code, so only the shapes here). */
+export interface RunRequest {
+  config?: string;
+  set?: readonly string[];
+  realtime?: boolean;
+  speed?: number;
+}
+
+/**
+ * What acting tools call (built by the composition root: it knows the configuration files, the user, the store):
+ * `startRunInBackground`, `stopExecution`, `whatIf` of src/replay.
+ */
 export interface McpActions {
-  startRun(request: StartRunRequest): Promise<StartedRun>;
+  startRun(request: RunRequest): Promise<{ execution_id: string; run_number: number; mode: string }>;
   stopExecution(executionId: string): Promise<StopResult>;
-  whatIf(runNumber: number, sets: readonly string[]): Promise<WhatIfResult>;
+  /** The what-if's comparison (replay/whatIf.ts `WhatIfResult`). */
+  whatIf(runNumber: number, sets: readonly string[]): Promise<{ run_number: number }>;
 }
 
 /** Whether this caller may use the acting tools; when not, the refusal says how to get the right. */
