@@ -534,6 +534,7 @@
         'aria-label': 'log position',
       });
       const label = h('span', { class: 'muted', id: 'timeline-position' }, `position ${fmt(last)} (the end)`);
+      const when = h('span', { class: 'muted', id: 'timeline-when' });
       const play = h('button', { type: 'button', id: 'timeline-play', 'aria-label': 'play the run' }, '▶ Play');
 
       // Phase marks, above the track; each one's short label and, on hover, its time.
@@ -585,12 +586,12 @@
         const position = slider.value;
         const ask = ++asked;
         const t = timeAt(Number(position));
-        const when = Number.isFinite(t) ? ` · ${elapsed(t - t0)} in` : '';
-        label.textContent = `position ${fmt(Number(position))}${when}…`;
+        when.textContent = Number.isFinite(t) ? ` · ${elapsed(t - t0)} into the run` : '';
+        label.textContent = `position ${fmt(Number(position))}…`;
         try {
           const v = await api(`/api/runs/${run}/timeline/?position=${position}`);
           if (ask !== asked) return; // a later move already asked for another point
-          label.textContent = `position ${fmt(Number(position))}${when}`;
+          label.textContent = `position ${fmt(Number(position))}`;
           showView(v);
         } catch (err) {
           showError(err);
@@ -631,7 +632,7 @@
           `Drag, play, or pick a mark to see the run at any of its events, positions ${fmt(first)}–${fmt(last)}.`,
         ),
         h('div', { class: 'timeline-control' }, play, h('div', { class: 'timeline-track' }, markRow, slider, axis)),
-        label,
+        h('p', {}, label, when),
         tlView,
       );
       showView(end);
