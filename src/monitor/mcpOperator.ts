@@ -90,6 +90,31 @@ const setShape = z
     'More overrides, as `swf run --set`: "section.key=value" in TOML value syntax, e.g. "fast_processing.slices_per_sample=10".',
   );
 
+/** Built once: the monitor builds a server per MCP request, and zod schemas are the costly part. */
+const SYSTEM_STATE_INPUT = z.strictObject({
+  namespace: z.string().min(1).max(256).optional().describe('Only this testbed namespace.'),
+});
+const START_INPUT = z.strictObject({
+  config: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .describe("Workflow configuration name in workflows/ (default: the testbed's, fast_processing_default)."),
+  realtime: z.boolean().optional().describe('Pace the configured delays instead of virtual time.'),
+  speed: z.number().positive().max(1000).optional().describe('Realtime divided by this factor (implies realtime).'),
+  ...OPTIONAL_WORKFLOW_KEYS,
+  set: setShape.optional(),
+});
+const STOP_INPUT = z.strictObject({
+  execution_id: z.string().min(1).max(256).describe('The execution to stop, e.g. from get_system_state.'),
+});
+const WHAT_IF_INPUT = z.strictObject({
+  run_number: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).describe('The recorded run, e.g. 100010.'),
+  ...OPTIONAL_WORKFLOW_KEYS,
+  set: setShape.optional(),
+});
+
 function setsOf(args: { set?: string[] | undefined } & Partial<Record<WorkflowKey, number>>): string[] {
   const sets: string[] = [];
   for (const key of Object.keys(WORKFLOW_KEYS) as WorkflowKey[]) {
@@ -173,9 +198,7 @@ export function registerOperatorTools(register: Register, ctx: OperatorContext):
       title: 'System state',
       description:
         'The testbed at a glance: agents (healthy, stale = no heartbeat for 3 minutes, exited; each with its last heartbeat), executions running, runs in progress (phase, and "processing N slices" after data taking ended), the log\'s latest time.',
-      inputSchema: z.strictObject({
-        namespace: z.string().min(1).max(256).optional().describe('Only this testbed namespace.'),
-      }),
+      inputSchema: SYSTEM_STATE_INPUT,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     async (args) => {
@@ -190,23 +213,7 @@ export function registerOperatorTools(register: Register, ctx: OperatorContext):
       title: 'Start a run',
       description:
         "Starts a fast processing run in the MCP server's process (all agents, as `swf run`) and returns its execution_id and run_number at once; follow it with get_workflow_monitor or get_run_state. Virtual time (as fast as the machine allows) unless realtime or speed is given. Parameters override the configuration. Needs the REST API's write token.",
-      inputSchema: z.strictObject({
-        config: z
-          .string()
-          .min(1)
-          .max(256)
-          .optional()
-          .describe("Workflow configuration name in workflows/ (default: the testbed's, fast_processing_default)."),
-        realtime: z.boolean().optional().describe('Pace the configured delays instead of virtual time.'),
-        speed: z
-          .number()
-          .positive()
-          .max(1000)
-          .optional()
-          .describe('Realtime divided by this factor (implies realtime).'),
-        ...OPTIONAL_WORKFLOW_KEYS,
-        set: setShape.optional(),
-      }),
+      inputSchema: START_INPUT,
       annotations: acting,
     },
     async (args) => {
@@ -233,9 +240,7 @@ export function registerOperatorTools(register: Register, ctx: OperatorContext):
       title: 'Stop an execution',
       description:
         "Asks a running execution to stop (as `swf stop`): its DAQ sends end_run and the execution ends terminated. If nothing of it was appended for 3 minutes (its process is gone) it is ended here, terminated. outcome: requested or terminated. Needs the REST API's write token.",
-      inputSchema: z.strictObject({
-        execution_id: z.string().min(1).max(256).describe('The execution to stop, e.g. from get_system_state.'),
-      }),
+      inputSchema: STOP_INPUT,
       annotations: { ...acting, destructiveHint: true },
     },
     async (args) => {
@@ -251,11 +256,7 @@ export function registerOperatorTools(register: Register, ctx: OperatorContext):
       title: 'What-if replay',
       description:
         "Replays a recorded run with changed parameters (e.g. worker_failure_rate, target_worker_count, slice_processing_time) on a scratch store: the run's recorded DAQ announcements drive today's agents in virtual time. Returns the recorded and the what-if outcome (slices created/completed/failed, retries, duration) and their difference; the recorded run is not touched. Overrides of the DAQ's own keys cannot change anything and are reported as without effect. Needs the REST API's write token (it runs the agents in this process).",
-      inputSchema: z.strictObject({
-        run_number: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).describe('The recorded run, e.g. 100010.'),
-        ...OPTIONAL_WORKFLOW_KEYS,
-        set: setShape.optional(),
-      }),
+      inputSchema: WHAT_IF_INPUT,
       annotations: { ...acting, readOnlyHint: true },
     },
     async (args) => {
