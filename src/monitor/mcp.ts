@@ -14,6 +14,13 @@ import { withBodies } from '../projections/bodies.js';
 import type { ViewsDb } from '../projections/db.js';
 import { convertArguments, type FilterSpec, type FilterValues, zodShape } from '../projections/filters.js';
 import {
+  type McpAccess,
+  type McpActions,
+  OPERATOR_TOOL_NAMES,
+  type Register,
+  registerOperatorTools,
+} from './mcpOperator.js';
+import {
   filtersOf,
   getExecution,
   getRunState,
@@ -33,17 +40,38 @@ export interface McpViews {
   ready(): Promise<unknown>;
   /** The monitor's base URL, for links in answers. */
   baseUrl?: string;
+  /** What the acting tools call; without it they answer that this server cannot act. */
+  actions?: McpActions;
+  /** Whether this caller holds the write token. Default: refused. */
+  access?: McpAccess;
 }
 
 const HOUR = 3_600_000;
 
-const INSTRUCTIONS = `swf-es monitor: the ePIC streaming workflow testbed's fast processing workflow, as an event log.
-An execution (workflow run by a user, id like "fast_processing_default-swf-0001") allocates a run number (100010...).
-The DAQ announces STF files (swf.<run>.<seq>.stf); FastMon cuts TF samples (..._tf_NNN.tf) from them; fast processing
-cuts each sample into TF slices (..._tf_NNN_slice_NNN.tf) that PanDA workers process (queued → processing →
-completed | failed, failed attempts retried up to max_slice_retries). RunState holds a run's phase
-(imminent → physics ↔ standby → completed) and slice counters. Start from list_workflow_executions or
-get_workflow_monitor(execution_id); list_messages(execution_id) shows every message of an execution.`;
+/**
+ * The server's instructions, with examples taken from the store (its newest execution and run) so that an assistant
+ * copying them finds something; before any run, the shipped workflow's names.
+ */
+export function instructionsFor(db: ViewsDb): string {
+  const newest = list(db, 'executions', { page: { limit: 1 } }).rows[0];
+  const executionId = typeof newest?.execution_id === 'string' ? newest.execution_id : 'fast_processing-swf-0001';
+  const workflow = typeof newest?.workflow_name === 'string' ? newest.workflow_name : 'fast_processing';
+  const runs = Array.isArray(newest?.run_numbers) ? (newest.run_numbers as number[]) : [];
+  const run = runs[0] ?? 100010;
+  const stf = `swf.${run}.000001.stf`;
+  const example = newest ? 'the newest execution in this store' : 'the form ids take; this store has no execution yet';
+  return `swf-es monitor: the ePIC streaming workflow testbed's fast processing workflow, as an event log.
+An execution of workflow "${workflow}" (id "<workflow>-<user>-<NNNN>", e.g. "${executionId}", ${example}) allocates a
+run number (${run}; numbers start at 100010). The DAQ announces STF files (${stf}); FastMon cuts TF samples
+(${stf.replace(/\.stf$/, '_tf_001.tf')}) from them; fast processing cuts each sample into TF slices
+(${stf.replace(/\.stf$/, '_tf_001_slice_000.tf')}) that PanDA workers process (queued → processing → completed | failed,
+failed attempts retried up to max_slice_retries). RunState holds a run's phase (imminent → physics ↔ standby →
+completed) and slice counters; phase completed means data taking ended: the run is finished once every slice is final.
+Start from get_system_state (agents healthy/stale, executions running, runs in progress), list_workflow_executions or
+get_workflow_monitor(execution_id="${executionId}"); get_run_state(run_number=${run}); list_messages(execution_id)
+shows every message of an execution. start_workflow, stop_workflow and what_if_replay act: they need the REST API's
+write token. Every tool also answers to the testbed's name, prefixed swf_ (swf_get_workflow_monitor, ...).`;
+}
 
 interface ListTool {
   name: string;
@@ -202,13 +230,23 @@ const SLICE_INPUT = z.strictObject({
 
 /** A new MCP server with every tool over `views` (one per connection or stateless request). */
 export function createMcpServer(views: McpViews): McpServer {
-  const server = new McpServer({ name: 'swf-es-monitor', version: '0.1.0' }, { instructions: INSTRUCTIONS });
+  const server = new McpServer(
+    { name: 'swf-es-monitor', version: '0.1.0' },
+    { instructions: instructionsFor(views.db) },
+  );
+  // Every tool under our name and the testbed's (`swf_`-prefixed, testbed-facts §5.2), one handler.
+  const register: Register = (name, config, handler) => {
+    // the SDK's overloads do not follow a generic schema through; the shapes are the same
+    const cb = handler as unknown as Parameters<McpServer['registerTool']>[2];
+    server.registerTool(name, config, cb);
+    server.registerTool(`swf_${name}`, { ...config, title: `${config.title} (testbed name)` }, cb);
+  };
   const readOnly = { readOnlyHint: true, openWorldHint: false } as const;
   const link = (path: string): { monitor_url?: string } =>
     views.baseUrl ? { monitor_url: `${views.baseUrl}${path}` } : {};
 
   for (const { tool, specs, inputSchema } of LIST_TOOL_SCHEMAS) {
-    server.registerTool(
+    register(
       tool.name,
       { title: tool.title, description: tool.description, inputSchema, annotations: readOnly },
       async (args: Record<string, unknown>) => {
@@ -241,7 +279,7 @@ export function createMcpServer(views: McpViews): McpServer {
     );
   }
 
-  server.registerTool(
+  register(
     'get_workflow_monitor',
     {
       title: 'Workflow monitor',
@@ -259,7 +297,7 @@ export function createMcpServer(views: McpViews): McpServer {
     },
   );
 
-  server.registerTool(
+  register(
     'get_workflow_execution',
     {
       title: 'Workflow execution',
@@ -274,7 +312,7 @@ export function createMcpServer(views: McpViews): McpServer {
     },
   );
 
-  server.registerTool(
+  register(
     'get_run_state',
     {
       title: 'RunState',
@@ -289,7 +327,7 @@ export function createMcpServer(views: McpViews): McpServer {
     },
   );
 
-  server.registerTool(
+  register(
     'get_tf_slice',
     {
       title: 'TF slice',
@@ -307,14 +345,27 @@ export function createMcpServer(views: McpViews): McpServer {
     },
   );
 
+  registerOperatorTools(register, {
+    db: views.db,
+    ready: () => views.ready(),
+    actions: views.actions,
+    access: views.access ?? {
+      allowed: false,
+      refusal: 'this MCP server was not given the write token (send Authorization: Token <token> to /mcp)',
+    },
+    link,
+    json,
+  });
+
   return server;
 }
 
-/** The tool names, as registered (for tests and docs). */
+/** Our tool names (each is also registered `swf_`-prefixed, the testbed's name). */
 export const MCP_TOOL_NAMES = [
   'get_workflow_monitor',
   ...LIST_TOOLS.map((t) => t.name),
   'get_workflow_execution',
   'get_run_state',
   'get_tf_slice',
+  ...OPERATOR_TOOL_NAMES,
 ] as const;

@@ -10,6 +10,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { withBodies } from '../projections/bodies.js';
 import type { ViewsDb } from '../projections/db.js';
 import { parseQuery, type PageRequest } from '../projections/filters.js';
+import { sliceHistory } from '../projections/sliceHistory.js';
 import { listDefinitions, listStateEvents } from '../projections/testbedRecords.js';
 import {
   filtersOf,
@@ -163,6 +164,11 @@ const ROUTES: Route[] = [
     // The testbed's fast processing agent looks a slice up by (run_number, slice_id) and updates the first match
     // (testbed-facts §10.7): in the testbed's order, oldest first.
     handle: listRoute('slices', { order: (f) => (f.slice_id !== undefined ? 'asc' : 'desc') }),
+  },
+  {
+    pattern: /^\/api\/tf-slices\/([^/]+)\/events\/?$/,
+    describe: '/api/tf-slices/{tf_filename}/events/ (the slice and its events in log order)',
+    handle: (db, m, url, store) => (noQuery(url), sliceHistory(db, store, decode(m[1], 'slice'))),
   },
   {
     pattern: /^\/api\/tf-slices\/([^/]+)\/?$/,

@@ -18,8 +18,9 @@ import type { Views } from '../projections/views.js';
 import { LiveFeed, parseFeedQuery } from './liveFeed.js';
 import { allowedHostNames, hostAllowed, isLoopbackBind } from './hostGuard.js';
 import { createMcpServer } from './mcp.js';
+import type { McpAccess, McpActions } from './mcpOperator.js';
 import { API_INDEX, handleApi } from './rest.js';
-import { isWriteMethod, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
+import { isWriteMethod, refusal, TestbedWrites, WRITE_INDEX } from './testbedWrites.js';
 import { type Durability, TestbedApi } from '../application/testbedApi/service.js';
 import { vendorFile } from './vendor.js';
 
@@ -43,6 +44,11 @@ export interface MonitorOptions {
   };
   /** The name clients use when the monitor is bound elsewhere than loopback (a reverse proxy's, a DNS name). */
   publicName?: string;
+  /**
+   * What MCP's acting tools (start_workflow, stop_workflow, what_if_replay) call. They also need the write API
+   * (`writes`) and its token in the MCP request's `Authorization: Token` header.
+   */
+  mcpActions?: McpActions;
 }
 
 export interface Monitor {
@@ -198,7 +204,24 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       );
       return;
     }
-    const server = createMcpServer({ db: views.db, store, ready: () => views.ready(), baseUrl });
+    const refused = options.writes
+      ? refusal(req, options.writes.token)
+      : 'this monitor serves no write API (it was started --read-only)';
+    const access: McpAccess =
+      refused === undefined
+        ? { allowed: true }
+        : {
+            allowed: false,
+            refusal: `${refused} Send the REST API's write token as 'Authorization: Token <token>' with the MCP requests.`,
+          };
+    const server = createMcpServer({
+      db: views.db,
+      store,
+      ready: () => views.ready(),
+      baseUrl,
+      access,
+      ...(options.mcpActions ? { actions: options.mcpActions } : {}),
+    });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();

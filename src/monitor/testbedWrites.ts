@@ -99,8 +99,8 @@ function answer(res: ServerResponse, status: number, body: unknown, extra: Recor
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-/** Why the request may not write, or undefined when it may. */
-function refusal(req: IncomingMessage, token: string | undefined): string | undefined {
+/** Why the request may not write, or undefined when it may (the write API's check; MCP's acting tools use it too). */
+export function refusal(req: IncomingMessage, token: string | undefined): string | undefined {
   const header = req.headers.authorization;
   if (header === undefined || header === '') return 'Authentication credentials were not provided.';
   const m = /^Token\s+(\S+)\s*$/i.exec(header);

@@ -2,7 +2,7 @@
  * Message bodies, read from the log by position. The message store keeps each message's envelope and position;
  * the body is already in the log, so readers fetch it from there instead of the views holding a second copy.
  */
-import type { EventStore } from '../eventStore/eventStore.js';
+import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
 import type { Row } from './queries.js';
 
 /** Point reads up to this many positions (or when they are sparse); one sequential read over the range otherwise. */
@@ -39,4 +39,15 @@ export async function withBodies(store: EventStore, rows: readonly Row[]): Promi
     rows.map((r) => r.position as number),
   );
   return rows.map((r) => ({ ...r, message_content: bodies.get(r.position as number) ?? null }));
+}
+
+/** The stored events at `positions` (point reads, in log order): a slice's history, from its row's positions. */
+export async function readEventsAt(store: EventStore, positions: readonly number[]): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  for (const p of [...new Set(positions)].sort((a, b) => a - b)) {
+    for await (const e of store.readAll({ from: BigInt(p), maxCount: 1 })) {
+      if (Number(e.position) === p) out.push(e);
+    }
+  }
+  return out;
 }

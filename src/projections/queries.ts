@@ -715,6 +715,17 @@ export function getSlice(
   return sliceDetail(r);
 }
 
+/**
+ * The log positions of the events naming a slice (oldest first), from its row: `undefined` when the log has no
+ * such slice (a slice only the testbed's REST API wrote has no events of its own).
+ */
+export function sliceEventPositions(db: ViewsDb, tfFilename: string): number[] | undefined {
+  const r = db.prepare<Raw>('SELECT event_positions FROM tf_slices WHERE tf_filename = ?').get([tfFilename]);
+  if (!r) return undefined;
+  const list = typeof r.event_positions === 'string' ? r.event_positions : '';
+  return list === '' ? [] : list.split(',').map(Number);
+}
+
 export function getAgent(db: ViewsDb, name: string): Row {
   const { rows } = list(db, 'agents', { filters: {} });
   const a = rows.find((r) => r.instance_name === name);

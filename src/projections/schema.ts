@@ -8,7 +8,7 @@
  */
 import { TESTBED_DDL, TESTBED_INDEXES, TESTBED_TABLES } from './testbedRecords.js';
 
-export const VIEWS_VERSION = 5;
+export const VIEWS_VERSION = 6;
 
 /** Tables owned by each projection (a projection's rebuild drops and recreates exactly these). */
 export const PROJECTION_TABLES = {
@@ -170,7 +170,9 @@ CREATE TABLE IF NOT EXISTS tf_slices (
   last_refusal    TEXT,
   created_at      TEXT NOT NULL,
   updated_at      TEXT NOT NULL,
-  metadata        TEXT
+  metadata        TEXT,
+  -- the log positions of the events that name the slice, comma-separated in log order (its event history)
+  event_positions TEXT NOT NULL DEFAULT ''
 );
 
 -- a run's RunState at the end of each second of the workflow clock that changed it (workflow/series.ts)

@@ -38,10 +38,13 @@ async function toolError(name: string, args: Record<string, unknown>): Promise<s
 describe('MCP over streamable HTTP', () => {
   it('lists the testbed monitor’s tools, each with described parameters', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual([...MCP_TOOL_NAMES].sort());
+    expect(tools.map((t) => t.name).sort()).toEqual(
+      [...MCP_TOOL_NAMES, ...MCP_TOOL_NAMES.map((n) => `swf_${n}`)].sort(),
+    );
     for (const t of tools) {
       expect(t.description, t.name).toBeTruthy();
-      expect(t.annotations?.readOnlyHint, t.name).toBe(true);
+      // start and stop act (mcpOperator.int.test.ts); every other tool only reads
+      expect(t.annotations?.readOnlyHint, t.name).toBe(!/^(swf_)?(start|stop)_workflow$/.test(t.name));
       for (const [param, schema] of Object.entries(t.inputSchema.properties ?? {})) {
         expect((schema as { description?: string }).description, `${t.name}.${param}`).toBeTruthy();
       }

@@ -58,6 +58,81 @@ describe.skipIf(skipReason !== undefined)('the operator’s pages in Chromium', 
   const overflow = (page: Page): Promise<number> =>
     page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
 
+  /** The boxes (by selector) whose content is wider than they are: cut off, or only seen by scrolling. */
+  const overflowing = (page: Page, selector: string): Promise<string[]> =>
+    page.evaluate<string[]>(
+      `[...document.querySelectorAll(${JSON.stringify(selector)})]
+        .filter((e) => e.scrollWidth > e.clientWidth + 1)
+        .map((e) => e.tagName.toLowerCase() + '#' + e.id + '.' + e.className + ': ' + e.scrollWidth + ' > ' + e.clientWidth)`,
+    );
+
+  for (const width of [1440, 420]) {
+    it(`the run page at ${width} px: a timeline with time axis, phase marks and play; charts drawn once; nothing cut off`, async () => {
+      const page = await open(width);
+      await page.goto(`${m.url}/#/runs/${run.runNumber}`);
+      const marks = page.locator('#timeline-marks .timeline-mark');
+      await expect.poll(() => marks.count(), { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
+      const phases = await Promise.all((await marks.all()).map((mark) => mark.getAttribute('data-phase')));
+      expect(phases).toEqual(expect.arrayContaining(['physics', 'completed', 'finished']));
+      const ticks = await page.locator('#timeline-axis .timeline-tick').allTextContents();
+      expect(ticks.length).toBeGreaterThanOrEqual(4);
+      expect(ticks[0]).toBe('0 s');
+      expect(ticks.at(-1)).toMatch(/^\d+ (s|min|h)/);
+      expect(await page.locator('#state-charts svg').count()).toBe(2);
+      expect(await page.locator('#timeline-at svg').count()).toBe(2);
+      await page.evaluate(
+        "document.querySelectorAll('#timeline-at svg').forEach((s) => s.setAttribute('data-drawn', 'once'))",
+      );
+
+      // end of data taking: phase completed, and the slices still to process beside it
+      await page.locator('#timeline-marks .mark-completed').click();
+      await expect
+        .poll(() => page.textContent('#timeline-phase'), { timeout: 10_000 })
+        .toMatch(/completed\s*processing [1-9][\d,]* slices/);
+      expect(await page.locator('#timeline-at g.state.current').getAttribute('data-state')).toBe('completed');
+      await page.locator('#timeline-marks .mark-finished').click();
+      await expect.poll(() => page.textContent('#timeline-phase'), { timeout: 10_000 }).not.toContain('processing');
+      expect(await page.textContent('#run-phase')).toContain('finished');
+
+      // play walks the slider from the first event to the end
+      await page.locator('#timeline-marks .mark-physics').first().click();
+      const start = Number(await page.inputValue('#timeline-slider'));
+      const end = Number(await page.getAttribute('#timeline-slider', 'max'));
+      expect(start).toBeLessThan(end);
+      await page.click('#timeline-play');
+      await expect.poll(async () => Number(await page.inputValue('#timeline-slider'))).toBeGreaterThan(start);
+      await expect.poll(async () => Number(await page.inputValue('#timeline-slider')), { timeout: 40_000 }).toBe(end);
+      await expect.poll(() => page.textContent('#timeline-play')).toContain('Play');
+      // the charts followed the run without being drawn again
+      expect(await page.locator('#timeline-at svg[data-drawn="once"]').count()).toBe(2);
+      expect(await page.locator('#timeline-at svg').count()).toBe(2);
+      expect(await page.locator('#state-charts svg').count()).toBe(2);
+
+      expect(await overflow(page)).toBe(0);
+      expect(
+        await overflowing(page, 'figure, #timeline, .timeline-track, #run-phase, #counters, #failed-list, #series'),
+      ).toEqual([]);
+      await page.screenshot({ path: join(ARTIFACTS, `monitor-run-${width}.png`), fullPage: true });
+      expect(errors).toEqual([]);
+      await page.close();
+    }, 90_000);
+
+    it(`the home and execution pages at ${width} px: runs and lifecycle, nothing cut off`, async () => {
+      const page = await open(width);
+      await page.goto(`${m.url}/#/`);
+      await expect.poll(() => page.textContent('main'), { timeout: 20_000 }).toContain(run.executionId);
+      expect(await overflow(page)).toBe(0);
+      await page.screenshot({ path: join(ARTIFACTS, `monitor-home-${width}.png`), fullPage: true });
+      await page.locator(`main a[href="#/executions/${run.executionId}"]`).first().click();
+      await expect.poll(() => page.textContent('main'), { timeout: 20_000 }).toContain('Lifecycle');
+      expect(await page.textContent('main')).toContain('end_run');
+      expect(await overflow(page)).toBe(0);
+      await page.screenshot({ path: join(ARTIFACTS, `monitor-execution-${width}.png`), fullPage: true });
+      expect(errors).toEqual([]);
+      await page.close();
+    }, 60_000);
+  }
+
   for (const width of [1440, 420]) {
     it(`draws the run's time series with uPlot at ${width} px, phase marks and all, nothing cut off`, async () => {
       const page = await open(width);
@@ -134,6 +209,29 @@ describe.skipIf(skipReason !== undefined)('the operator’s pages in Chromium', 
       expect(await page.textContent('main')).toContain('failed');
       expect(await overflow(page)).toBe(0);
       await page.screenshot({ path: join(ARTIFACTS, `monitor-slice-${width}.png`), fullPage: true });
+      expect(errors).toEqual([]);
+      await page.close();
+    }, 60_000);
+
+    it(`lists the failed slices on the run page; one click opens a slice with its events in order, at ${width} px`, async () => {
+      const page = await open(width);
+      await page.goto(`${m.url}/#/runs/${run.runNumber}`);
+      const link = page.locator('#failed-list a.slice-link');
+      await expect.poll(() => link.count(), { timeout: 20_000 }).toBe(run.expected.slices_failed);
+      await link.first().click();
+      const rows = page.locator('#slice-events tbody tr');
+      await expect.poll(() => rows.count(), { timeout: 20_000 }).toBeGreaterThan(0);
+      expect(await page.textContent('main h1')).toBe(run.incidents!.failedForGood);
+      const positions = (await page.locator('#slice-events tbody td:nth-child(1)').allTextContents()).map((t) =>
+        Number(t.replace(/[#,]/g, '')),
+      );
+      expect(positions).toEqual([...positions].sort((a, b) => a - b));
+      const types = await page.locator('#slice-events tbody td:nth-child(2)').allTextContents();
+      expect(types).toEqual(expect.arrayContaining(['slice', 'SliceProcessingStarted', 'slice_result']));
+      const attempts = await page.locator('#slice-events tbody td:nth-child(5)').allTextContents();
+      expect(new Set(attempts)).toEqual(new Set(['1', '2', '3', '4']));
+      expect(await overflow(page)).toBe(0);
+      await page.screenshot({ path: join(ARTIFACTS, `monitor-slice-events-${width}.png`), fullPage: true });
       expect(errors).toEqual([]);
       await page.close();
     }, 60_000);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { mcpActions } from '../mcpActions.js';
 import { ValidationError } from '../../errors.js';
 import { startMonitor } from '../../monitor/server.js';
 import type { Command } from '../context.js';
@@ -116,6 +117,7 @@ export const monitorCommand: Command = {
     const side = await openReadSide(values, io, 'create', { durable: !readOnly && walPath === undefined });
     const durability = walPath === undefined ? undefined : new WalSync(walPath);
     let monitor;
+    const actions = mcpActions(side.store, io, logger);
     try {
       await side.views.ready();
       side.views.follow();
@@ -125,7 +127,9 @@ export const monitorCommand: Command = {
         host,
         port,
         logger,
-        ...(readOnly ? {} : { writes: { token, namespace, ...(durability ? { durability } : {}) } }),
+        ...(readOnly
+          ? {}
+          : { writes: { token, namespace, ...(durability ? { durability } : {}) }, mcpActions: actions }),
         ...(values['public-name'] !== undefined ? { publicName: values['public-name'] } : {}),
       });
     } catch (e: unknown) {
@@ -149,6 +153,7 @@ export const monitorCommand: Command = {
       process.once('SIGTERM', resolve);
     });
     await monitor.close();
+    await actions.close();
     if (durability)
       logger.info({ commits: durability.commits, fdatasyncs: durability.syncs }, 'write API: commits made durable');
     await durability?.close();

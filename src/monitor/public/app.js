@@ -61,6 +61,27 @@
     typeof n === 'number' ? n.toLocaleString('en-US') : n === null || n === undefined ? '—' : String(n);
   const badge = (text, kind) => h('span', { class: `badge ${kind || String(text).toLowerCase()}` }, String(text));
 
+  /**
+   * A run's phase as the operator should read it: `completed` is the end of data taking, not of the run; until the
+   * run is finished (every slice final) it shows with the slices still to process.
+   */
+  function phaseBadge(r) {
+    if (!r || !r.phase) return '—';
+    const pending = (r.slices_queued || 0) + (r.slices_processing || 0);
+    if (r.phase !== 'completed' || r.finished || pending === 0) return badge(r.phase);
+    return h(
+      'span',
+      { class: 'phase-pending' },
+      badge(r.phase),
+      ' ',
+      h(
+        'span',
+        { class: 'pending', title: 'data taking ended; the queue is draining' },
+        `processing ${fmt(pending)} slices`,
+      ),
+    );
+  }
+
   /** Calls fn at most once per `ms`, trailing call kept. */
   function throttle(fn, ms) {
     let timer = null;
@@ -117,8 +138,13 @@
     teardown.push(() => clearInterval(id));
   }
 
+  /** A table in a box of its own that scrolls sideways on a narrow screen (the page itself never does). */
   function table(columns, rows, empty) {
     if (rows.length === 0) return h('p', { class: 'empty' }, empty);
+    return h('div', { class: 'scroll' }, bareTable(columns, rows));
+  }
+
+  function bareTable(columns, rows) {
     return h(
       'table',
       {},
@@ -197,7 +223,7 @@
             [
               { title: 'Run', cell: (r) => h('a', { href: `#/runs/${r.run_number}` }, String(r.run_number)) },
               { title: 'Phase', cell: (r) => (r.phase ? badge(r.phase) : '—') },
-              { title: 'Finished', cell: (r) => (r.finished ? '✓' : '') },
+              { title: 'Finished', cell: (r) => (r.finished ? '✓' : r.phase === 'completed' ? 'draining' : '') },
               { title: 'Execution', cell: (r) => r.execution_id || '—' },
               { title: 'STFs', cls: 'num', cell: (r) => fmt(r.stf_file_count) },
               { title: 'Started', cell: (r) => fmtTime(r.start_time) },
@@ -242,7 +268,8 @@
     const meta = h('p', { class: 'muted' });
     const counters = h('div', { class: 'counters', id: 'counters' });
     const bar = h('div', { class: 'bar', id: 'slice-bar' });
-    const charts = h('div', { class: 'charts' });
+    const charts = h('div', { class: 'charts', id: 'state-charts' });
+    const failedBox = h('div', { id: 'failed-list' });
     const seriesBox = h('div', { class: 'series', id: 'series' });
     const feedList = h('ol', { class: 'feed', id: 'feed' });
     const feedNote = h('p', { class: 'muted' }, 'Messages of this run, newest first (the last 100).');
@@ -272,6 +299,7 @@
           ' · ',
           h('a', { href: `#/logs?run_number=${run}` }, 'logs of this run'),
         ),
+        failedBox,
         h('h2', {}, 'Over time'),
         seriesBox,
         h('h2', {}, 'State charts'),
@@ -316,9 +344,44 @@
       machines = await api('/api/machines/');
     }
 
+    // The state charts: drawn once, then updated in place on each refresh.
+    const runChart = window.swfCharts.stateChart(machines.definitions.run, { current: state.phase });
+    const sliceChart = window.swfCharts.stateChart(machines.definitions.slice, { counts: {} });
+    charts.replaceChildren(
+      h('figure', {}, runChart.svg, h('figcaption', {}, 'Run machine — current phase highlighted')),
+      h('figure', {}, sliceChart.svg, h('figcaption', {}, 'Slice machine — slices of this run in each state')),
+    );
+
+    let failedShown = -1;
+    const renderFailed = async (n) => {
+      if (n === failedShown) return;
+      failedShown = n;
+      if (!n) {
+        failedBox.replaceChildren();
+        return;
+      }
+      const page = await api(`/api/tf-slices/?run_number=${run}&status=failed&limit=10`);
+      failedBox.replaceChildren(
+        h('p', { class: 'muted' }, `Failed for good (${fmt(page.count)}${page.count > 10 ? ', the newest 10' : ''}):`),
+        h(
+          'ul',
+          { class: 'failed-slices' },
+          page.results.map((x) =>
+            h(
+              'li',
+              {},
+              h('a', { href: `#/slice/${encodeURIComponent(x.tf_filename)}`, class: 'slice-link' }, x.tf_filename),
+              ' ',
+              h('span', { class: 'muted' }, `attempt ${x.attempt} · ${x.last_error || 'failed'}`),
+            ),
+          ),
+        ),
+      );
+    };
+
     const render = (s, counts) => {
       phase.replaceChildren(
-        badge(s.phase),
+        phaseBadge(s),
         ' ',
         h('span', { class: 'stamp' }, `${s.state}${s.substate ? ` / ${s.substate}` : ''}`),
         s.finished ? h('span', { class: 'finished' }, ' ✓ finished') : '',
@@ -354,20 +417,9 @@
                 return seg;
               })),
       );
-      charts.replaceChildren(
-        h(
-          'figure',
-          {},
-          window.swfCharts.drawStateChart(machines.definitions.run, { current: s.phase }),
-          h('figcaption', {}, 'Run machine — current phase highlighted'),
-        ),
-        h(
-          'figure',
-          {},
-          window.swfCharts.drawStateChart(machines.definitions.slice, { counts }),
-          h('figcaption', {}, 'Slice machine — slices of this run in each state'),
-        ),
-      );
+      runChart.update({ current: s.phase });
+      sliceChart.update({ counts });
+      renderFailed(s.slices_failed || 0).catch(showError);
     };
 
     const series = window.swfSeries.mount(seriesBox, run, api);
@@ -389,93 +441,201 @@
     await refresh();
 
     // The timeline: the run as it stood at any event of the log, folded by the server from the log
-    // (GET /api/runs/{run}/timeline/?position=).
-    const timelineView = (v) => {
-      const c = v.run_state;
-      return h(
-        'div',
-        { class: 'timeline-view' },
-        h(
-          'p',
-          {},
-          badge(c.phase),
-          ' ',
-          h('span', { class: 'stamp' }, `${c.state}${c.substate ? ` / ${c.substate}` : ''}`),
-          ` · position ${fmt(v.position)} · ${fmtTime(v.time)} · ${fmt(v.events)} events of the run folded`,
-        ),
-        h(
-          'p',
-          { class: 'muted', id: 'timeline-counts' },
-          `STFs ${fmt(v.stf_files)} · samples ${fmt(v.tf_samples)} · slices created ${fmt(c.slices_created)}: ` +
-            `queued ${fmt(v.slices.queued)}, processing ${fmt(v.slices.processing)}, ` +
-            `completed ${fmt(v.slices.completed)}, failed ${fmt(v.slices.failed)}` +
-            (v.last_message ? ` · last: ${v.last_message.type} from ${v.last_message.sender || '—'}` : ''),
-        ),
-        h(
-          'div',
-          { class: 'charts' },
-          h(
-            'figure',
-            {},
-            window.swfCharts.drawStateChart(machines.definitions.run, { current: c.phase }),
-            h('figcaption', {}, 'Run machine at this point'),
-          ),
-          h(
-            'figure',
-            {},
-            window.swfCharts.drawStateChart(machines.definitions.slice, { counts: v.slices }),
-            h('figcaption', {}, 'Slices in each state at this point'),
-          ),
-        ),
-      );
+    // (GET /api/runs/{run}/timeline/?position=). Under the slider, a time axis (the workflow clock, interpolated
+    // between the run's phase marks) and the marks themselves; a play button walks the run from where the slider is.
+    const MARK_LABELS = {
+      imminent: 'imminent',
+      physics: 'physics',
+      standby: 'pause',
+      completed: 'end of data taking',
+      finished: 'finished',
     };
+    const tlPhase = h('p', { id: 'timeline-phase' });
+    const tlCounts = h('p', { class: 'muted', id: 'timeline-counts' });
+    const tlRunChart = window.swfCharts.stateChart(machines.definitions.run, { current: state.phase });
+    const tlSliceChart = window.swfCharts.stateChart(machines.definitions.slice, { counts: {} });
+    const tlView = h(
+      'div',
+      { class: 'timeline-view', id: 'timeline-at' },
+      tlPhase,
+      tlCounts,
+      h(
+        'div',
+        { class: 'charts' },
+        h('figure', {}, tlRunChart.svg, h('figcaption', {}, 'Run machine at this point')),
+        h('figure', {}, tlSliceChart.svg, h('figcaption', {}, 'Slices in each state at this point')),
+      ),
+    );
+    const showView = (v) => {
+      const c = v.run_state;
+      tlPhase.replaceChildren(
+        phaseBadge({ ...c, slices_queued: v.slices.queued, slices_processing: v.slices.processing }),
+        ' ',
+        h('span', { class: 'stamp' }, `${c.state}${c.substate ? ` / ${c.substate}` : ''}`),
+        ` · position ${fmt(v.position)} · ${fmtTime(v.time)} · ${fmt(v.events)} events of the run folded`,
+      );
+      tlCounts.textContent =
+        `STFs ${fmt(v.stf_files)} · samples ${fmt(v.tf_samples)} · slices created ${fmt(c.slices_created)}: ` +
+        `queued ${fmt(v.slices.queued)}, processing ${fmt(v.slices.processing)}, ` +
+        `completed ${fmt(v.slices.completed)}, failed ${fmt(v.slices.failed)}` +
+        (v.last_message ? ` · last: ${v.last_message.type} from ${v.last_message.sender || '—'}` : '');
+      tlRunChart.update({ current: c.phase });
+      tlSliceChart.update({ counts: v.slices });
+    };
+
+    /** Elapsed workflow time as "45 s", "12 min 5 s", "2 h 3 min". */
+    const elapsed = (ms) => {
+      const sec = Math.max(0, Math.round(ms / 1000));
+      if (sec < 60) return `${sec} s`;
+      if (sec < 3600) return `${Math.floor(sec / 60)} min${sec % 60 ? ` ${sec % 60} s` : ''}`;
+      return `${Math.floor(sec / 3600)} h ${Math.floor((sec % 3600) / 60)} min`;
+    };
+
     const loadTimeline = async () => {
       let end;
+      let marks = [];
       try {
         end = await api(`/api/runs/${run}/timeline/`);
+        marks = (await api(`/api/runs/${run}/series/?points=1`)).marks || [];
       } catch (err) {
         timeline.replaceChildren(h('p', { class: 'empty' }, `No timeline: ${err.message || err}`));
         return;
       }
+      const first = Number(end.first_position);
+      const last = Number(end.last_position);
+      const span = Math.max(1, last - first);
+      // (position, time) anchors: the phase marks, the run's end; time between them is interpolated.
+      const anchors = marks
+        .map((m) => ({ position: Number(m.position), t: Date.parse(m.time) }))
+        .filter((a) => Number.isFinite(a.t));
+      if (end.time) anchors.push({ position: last, t: Date.parse(end.time) });
+      anchors.sort((a, b) => a.position - b.position);
+      const t0 = anchors.length ? anchors[0].t : NaN;
+      const timeAt = (p) => {
+        if (anchors.length === 0) return NaN;
+        if (p <= anchors[0].position) return anchors[0].t;
+        for (let i = 1; i < anchors.length; i++) {
+          const a = anchors[i - 1];
+          const b = anchors[i];
+          if (p <= b.position)
+            return b.position === a.position ? b.t : a.t + ((p - a.position) / (b.position - a.position)) * (b.t - a.t);
+        }
+        return anchors[anchors.length - 1].t;
+      };
+      const pct = (p) => `${((Math.min(last, Math.max(first, p)) - first) / span) * 100}%`;
+
       const slider = h('input', {
         type: 'range',
         id: 'timeline-slider',
-        min: String(end.first_position),
-        max: String(end.last_position),
-        value: String(end.last_position),
+        min: String(first),
+        max: String(last),
+        value: String(last),
         step: '1',
         'aria-label': 'log position',
       });
-      const label = h(
-        'span',
-        { class: 'muted', id: 'timeline-position' },
-        `position ${fmt(end.last_position)} (the end)`,
-      );
-      const view = h('div', { id: 'timeline-at' }, timelineView(end));
+      const label = h('span', { class: 'muted', id: 'timeline-position' }, `position ${fmt(last)} (the end)`);
+      const when = h('span', { class: 'muted', id: 'timeline-when' });
+      const play = h('button', { type: 'button', id: 'timeline-play', 'aria-label': 'play the run' }, '▶ Play');
+
+      // Phase marks, above the track; each one's short label and, on hover, its time.
+      const markRow = h('div', { class: 'timeline-marks', id: 'timeline-marks' });
+      for (const m of marks) {
+        const name = MARK_LABELS[m.phase] || m.phase;
+        const mark = h(
+          'button',
+          {
+            type: 'button',
+            class: `timeline-mark mark-${m.phase}`,
+            title: `${name} at ${fmtTime(m.time)} (position ${fmt(m.position)})`,
+            dataset: { phase: m.phase, position: String(m.position) },
+          },
+          name,
+        );
+        const at = (Number(m.position) - first) / span;
+        mark.style.left = pct(Number(m.position));
+        // near an end a label is aligned to stay on the track; neighbours alternate rows so none hides another
+        if (at > 0.85) mark.classList.add('align-end');
+        else if (at < 0.15) mark.classList.add('align-start');
+        if (markRow.children.length % 2 === 1) mark.classList.add('row-2');
+        mark.addEventListener('click', () => {
+          slider.value = String(m.position);
+          show();
+        });
+        markRow.appendChild(mark);
+      }
+      // The time axis: ticks at even steps of the slider, labelled with the workflow time since the first mark.
+      const axis = h('div', { class: 'timeline-axis', id: 'timeline-axis' });
+      const ticks = timeline.clientWidth < 560 ? 3 : 6;
+      for (let i = 0; i <= ticks; i++) {
+        const p = first + (span * i) / ticks;
+        const t = timeAt(p);
+        const tick = h(
+          'span',
+          {
+            class: `timeline-tick${i === 0 ? ' first' : i === ticks ? ' last' : ''}`,
+            title: fmtTime(Number.isFinite(t) ? new Date(t).toISOString() : null),
+          },
+          Number.isFinite(t) ? elapsed(t - t0) : `#${fmt(Math.round(p))}`,
+        );
+        tick.style.left = pct(p);
+        axis.appendChild(tick);
+      }
+
       let asked = 0;
       const show = throttle(async () => {
         const position = slider.value;
         const ask = ++asked;
+        const t = timeAt(Number(position));
+        when.textContent = Number.isFinite(t) ? ` · ${elapsed(t - t0)} into the run` : '';
         label.textContent = `position ${fmt(Number(position))}…`;
         try {
           const v = await api(`/api/runs/${run}/timeline/?position=${position}`);
           if (ask !== asked) return; // a later move already asked for another point
           label.textContent = `position ${fmt(Number(position))}`;
-          view.replaceChildren(timelineView(v));
+          showView(v);
         } catch (err) {
           showError(err);
         }
       }, 250);
       slider.addEventListener('input', show);
+
+      // Play: about 60 steps from the slider's point to the end, one every 250 ms (each a fold on the server).
+      let player = null;
+      const stopPlay = () => {
+        if (player) clearInterval(player);
+        player = null;
+        play.textContent = '▶ Play';
+        play.setAttribute('aria-label', 'play the run');
+      };
+      play.addEventListener('click', () => {
+        if (player) {
+          stopPlay();
+          return;
+        }
+        if (Number(slider.value) >= last) slider.value = String(first);
+        const step = Math.max(1, Math.ceil(span / 60));
+        play.textContent = '❚❚ Pause';
+        play.setAttribute('aria-label', 'pause');
+        player = setInterval(() => {
+          const next = Math.min(last, Number(slider.value) + step);
+          slider.value = String(next);
+          show();
+          if (next >= last) stopPlay();
+        }, 250);
+      });
+      teardown.push(stopPlay);
+
       timeline.replaceChildren(
         h(
           'p',
           { class: 'muted' },
-          `Drag to see the run at any of its events, positions ${fmt(end.first_position)}–${fmt(end.last_position)}.`,
+          `Drag, play, or pick a mark to see the run at any of its events, positions ${fmt(first)}–${fmt(last)}.`,
         ),
-        h('div', { class: 'timeline-control' }, slider, ' ', label),
-        view,
+        h('div', { class: 'timeline-control' }, play, h('div', { class: 'timeline-track' }, markRow, slider, axis)),
+        h('p', {}, label, when),
+        tlView,
       );
+      showView(end);
     };
     void loadTimeline();
 
@@ -584,7 +744,7 @@
         table(
           [
             { title: 'Run', cell: (r) => h('a', { href: `#/runs/${r.run_number}` }, String(r.run_number)) },
-            { title: 'Phase', cell: (r) => badge(r.phase) },
+            { title: 'Phase', cell: (r) => phaseBadge(r) },
             { title: 'Created', cls: 'num', cell: (r) => fmt(r.slices_created) },
             { title: 'Completed', cls: 'num', cell: (r) => fmt(r.slices_completed) },
             { title: 'Failed', cls: 'num', cell: (r) => fmt(r.slices_failed) },
@@ -779,8 +939,10 @@
 
   async function slicePage(name) {
     let x;
+    let history;
     try {
-      x = await api(`/api/tf-slices/${encodeURIComponent(name)}/`);
+      history = await api(`/api/tf-slices/${encodeURIComponent(name)}/events/`);
+      x = history.slice;
     } catch (err) {
       app.replaceChildren(h('section', {}, h('h1', {}, 'Slice'), h('p', { class: 'empty' }, err.message)));
       return;
@@ -813,8 +975,33 @@
             rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
           ),
         ),
+        h('h2', {}, 'Events'),
+        h(
+          'p',
+          { class: 'muted' },
+          'Every event of the log naming this slice, oldest first: its slice messages, the workers taking it, their results, expired leases.',
+        ),
+        h(
+          'div',
+          { class: 'scroll', id: 'slice-events' },
+          table(
+            [
+              { title: 'Position', cls: 'num', cell: (e) => `#${e.position}` },
+              { title: 'Type', cell: (e) => e.type },
+              { title: 'Time', cell: (e) => fmtTime(e.time) },
+              { title: 'Worker', cell: (e) => e.worker || '—' },
+              { title: 'Attempt', cls: 'num', cell: (e) => fmt(e.attempt) },
+              { title: 'Outcome', cell: (e) => (e.outcome ? badge(e.outcome, `outcome-${e.outcome}`) : '') },
+              { title: 'Detail', cls: 'text', cell: (e) => e.detail || '' },
+            ],
+            history.events,
+            'No events of this slice in the log (a slice written through the REST API has none).',
+          ),
+        ),
       ),
     );
+    const tbl = document.querySelector('#slice-events table');
+    if (tbl) tbl.classList.add('slice-events');
   }
 
   // ---- routing ---------------------------------------------------------------------------------------

@@ -137,7 +137,11 @@
       group.appendChild(el('rect', { x: x.get(s), y: rowY, width: NODE_W, height: NODE_H, rx: 10 }));
       const count = opts.counts && opts.counts[s] !== undefined ? ` ${opts.counts[s]}` : '';
       group.appendChild(
-        el('text', { x: x.get(s) + NODE_W / 2, y: rowY + NODE_H / 2 + 5, 'text-anchor': 'middle' }, s + count),
+        el(
+          'text',
+          { x: x.get(s) + NODE_W / 2, y: rowY + NODE_H / 2 + 5, 'text-anchor': 'middle', class: 'state-label' },
+          s + count,
+        ),
       );
       svg.appendChild(group);
       (g.loops.get(s) || []).forEach((ev, i) => {
@@ -166,5 +170,28 @@
     return svg;
   }
 
-  window.swfCharts = { drawStateChart, graphOf };
+  /**
+   * Updates a chart drawn by drawStateChart in place (the highlighted state, the counts): a chart is drawn once and
+   * follows the run without being rebuilt.
+   */
+  function updateStateChart(svg, options) {
+    const opts = options || {};
+    for (const group of svg.querySelectorAll('g.state')) {
+      const s = group.getAttribute('data-state');
+      group.classList.toggle('current', opts.current === s);
+      const label = group.querySelector('text.state-label');
+      const count = opts.counts && opts.counts[s] !== undefined ? ` ${opts.counts[s]}` : '';
+      if (label && label.textContent !== s + count) label.textContent = s + count;
+    }
+    const aria = svg.getAttribute('aria-label').replace(/, current state .*$/, '');
+    svg.setAttribute('aria-label', `${aria}${opts.current ? `, current state ${opts.current}` : ''}`);
+  }
+
+  /** A chart that draws itself once and then only updates (for pages that refresh every few seconds). */
+  function stateChart(def, options) {
+    const svg = drawStateChart(def, options);
+    return { svg, update: (o) => updateStateChart(svg, o) };
+  }
+
+  window.swfCharts = { drawStateChart, updateStateChart, stateChart, graphOf };
 })();

@@ -14,19 +14,24 @@ export function evolveSlices(e: ProjectedEvent, state: WorkflowState): readonly 
   const name = sliceNameOf(p);
   if (name === undefined) return NO_WRITES;
   const x = state.slices.get(name);
+  // Every event naming a known slice joins its history (refused ones too): the slice page reads them by position.
+  if (x) x.eventPositions = `${x.eventPositions},${e.position}`;
   if (x && p.kind === 'message' && p.message.msg_type === 'slice') {
     // A retry's new `slice` message: the slice machine already put the slice back in the queue.
     const c = p.message.content;
     if (x.snapshot.value === 'queued' && x.snapshot.context.attempt === c.attempt) {
       x.metadata = json({ req_id: c.req_id, slice_processing_time: c.slice_processing_time });
       x.updatedAt = e.time;
-      state.slices.put(name, x);
     }
+    state.slices.put(name, x);
     return NO_WRITES;
   }
   const executionId = p.kind === 'message' ? p.message.execution_id : undefined;
   const step = runStateStep(p, x?.snapshot, { max_slice_retries: paramsFor(state, executionId).maxRetries });
-  if (!step.slice) return NO_WRITES;
+  if (!step.slice) {
+    if (x) state.slices.put(name, x);
+    return NO_WRITES;
+  }
   const { after } = step.slice;
   let run: number;
   if (x) {
@@ -63,6 +68,7 @@ export function evolveSlices(e: ProjectedEvent, state: WorkflowState): readonly 
       createdAt: e.time,
       updatedAt: e.time,
       metadata: json({ req_id: c.req_id, slice_processing_time: c.slice_processing_time }),
+      eventPositions: String(e.position),
     });
     const sample = state.samples.get(c.fastmon_file);
     if (sample) {

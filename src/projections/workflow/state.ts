@@ -64,6 +64,8 @@ export interface SliceEntry {
   createdAt: string;
   updatedAt: string;
   metadata: string | null;
+  /** Log positions of the events naming the slice, comma-separated (`tf_slices.event_positions`). */
+  eventPositions: string;
 }
 
 /** A run's open second of its time series, with what the series needs to know of the run so far. */
@@ -226,11 +228,11 @@ const samples: StateSpec<string, SampleEntry> = {
 
 const INSERT_SLICE = `INSERT INTO tf_slices (id, tf_filename, fastmon_file, stf_filename, run_number, execution_id,
   namespace, slice_id, tf_first, tf_last, tf_count, status, attempt, retries, max_retries, assigned_worker,
-  assigned_at, lease_deadline, completed_at, last_error, refusals, last_refusal, created_at, updated_at, metadata)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  assigned_at, lease_deadline, completed_at, last_error, refusals, last_refusal, created_at, updated_at, metadata,
+  event_positions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const UPDATE_SLICE = `UPDATE tf_slices SET status = ?, attempt = ?, retries = ?, assigned_worker = ?, assigned_at = ?,
-  lease_deadline = ?, completed_at = ?, last_error = ?, refusals = ?, last_refusal = ?, updated_at = ?, metadata = ?
-  WHERE id = ?`;
+  lease_deadline = ?, completed_at = ?, last_error = ?, refusals = ?, last_refusal = ?, updated_at = ?, metadata = ?,
+  event_positions = ? WHERE id = ?`;
 
 /** The slice file name an event is about. */
 function sliceNameOf(e: ProjectedEvent): string | undefined {
@@ -279,6 +281,7 @@ const slices: StateSpec<string, SliceEntry> = {
       createdAt: row.created_at as string,
       updatedAt: row.updated_at as string,
       metadata: text(row.metadata),
+      eventPositions: (row.event_positions as string | null) ?? '',
     };
   },
   rowid: 'id',
@@ -302,6 +305,7 @@ const slices: StateSpec<string, SliceEntry> = {
           lastRefusal,
           x.updatedAt,
           x.metadata,
+          x.eventPositions,
           row.id,
         ],
       };
@@ -334,6 +338,7 @@ const slices: StateSpec<string, SliceEntry> = {
         x.createdAt,
         x.updatedAt,
         x.metadata,
+        x.eventPositions,
       ],
     };
   },
