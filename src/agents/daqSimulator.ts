@@ -14,9 +14,9 @@ import {
   deriveId,
   domainEvent,
   EXECUTION_IDS_STREAM,
+  type DaqLifecycleMessage,
   type EnvelopedEvent,
   messageEvent,
-  type Message,
   RUN_NUMBERS_STREAM,
   splitStfCount,
   stfFilename,
@@ -51,6 +51,13 @@ export interface DaqOptions {
    */
   resume?: { execution_id: string; run_number: number; start_time: string };
 }
+
+/** What a lifecycle message adds to the fields every DAQ message carries (envelope, clock, E0-E1 stamp). */
+type DaqBody =
+  | { msg_type: 'run_imminent' | 'start_run' | 'resume_run' }
+  | { msg_type: 'pause_run'; reason: string }
+  | { msg_type: 'stf_gen'; filename: string; sequence: number }
+  | { msg_type: 'end_run'; total_stf_files: number };
 
 export interface DaqResult {
   execution_id: string;
@@ -179,8 +186,8 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   let seq = 0;
   let stfs = 0;
   let runImminentAt: string | undefined;
-  const emit = async (body: Record<string, unknown>, purpose: string | number = ''): Promise<void> => {
-    const msgType = String(body.msg_type);
+  const emit = async (body: DaqBody, purpose: string | number = ''): Promise<void> => {
+    const msgType = body.msg_type;
     const event = daqEventOf({ msg_type: msgType, run_id: runId });
     if (event) {
       const next = fastDaq.next(daq, event);
@@ -195,9 +202,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
     }
     catchingUp = false;
     const now = clock.iso();
-    const stamp = msgType === 'end_run' ? {} : daqStamp(daq.value);
-    const message = {
-      msg_type: msgType,
+    const head = {
       namespace,
       sender: identity.name,
       execution_id: executionId,
@@ -205,9 +210,10 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
       created_at: now,
       timestamp: now,
       simulation_tick: (clock.now() - startMs) / 1000,
-      ...stamp,
-      ...body,
-    } as unknown as Message;
+    };
+    // end_run leaves the run: it carries no state/substate stamp.
+    const message: DaqLifecycleMessage =
+      body.msg_type === 'end_run' ? { ...head, ...body } : { ...head, ...daqStamp(daq.value), ...body };
     await writer.commit([
       {
         stream: streams.run(runId),
