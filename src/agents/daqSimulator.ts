@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { daqParameters, type LoadedConfig } from '../config/index.js';
-import { ExpectedVersionConflictError, type EventStore } from '../eventStore/eventStore.js';
+import { type EventStore } from '../eventStore/eventStore.js';
 import { lastRevision } from '../eventStore/streamState.js';
 import { daqEventOf, daqStamp, fastDaq, machineDefinitions, machineHash, refusalOf } from '../machines/index.js';
 import {
@@ -26,6 +26,7 @@ import type { Clock } from './clock.js';
 import { type AgentIdentity, heartbeat, logLine, type Output, StreamWriter } from './runtime.js';
 
 import { FIRST_RUN_NUMBER } from '../messages/streams.js';
+import { isExpectedVersionConflict, isNotFoundError } from '../errors.js';
 
 export { FIRST_RUN_NUMBER };
 
@@ -83,7 +84,7 @@ async function allocate(
       await store.appendToStream(stream, [make(revision)], { expectedRevision: head < 0 ? 'no_stream' : BigInt(head) });
       return revision;
     } catch (e: unknown) {
-      if (!(e instanceof ExpectedVersionConflictError)) throw e;
+      if (!isExpectedVersionConflict(e)) throw e;
     }
   }
 }
@@ -132,7 +133,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
     try {
       for await (const e of store.readStream(streams.run(runId))) sent.add(e.id);
     } catch (e: unknown) {
-      if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+      if (!isNotFoundError(e)) throw e;
     }
   }
   let catchingUp = sent.size > 0;

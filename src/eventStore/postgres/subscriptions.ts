@@ -4,7 +4,7 @@
  */
 import type { StoredEvent, Subscription } from '../eventStore.js';
 import type { ChangeNotifier, StreamInterest } from '../shared/subscriptions.js';
-import { StoreUnavailableError } from '../../errors.js';
+import { isStoreUnavailableError } from '../../errors.js';
 
 export type AsyncPageReader = (cursor: bigint, limit: number) => Promise<{ events: StoredEvent[]; scanned: bigint }>;
 
@@ -69,7 +69,7 @@ export function asyncCatchUpSubscription(
           got = await fill();
           failures = 0;
         } catch (e: unknown) {
-          if (!(e instanceof StoreUnavailableError) || closed) throw e;
+          if (!isStoreUnavailableError(e) || closed) throw e;
           await sleep(RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)]!);
           continue;
         }

@@ -14,10 +14,11 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import {
   ConcurrencyError,
+  isDamagedEventError,
+  isSwfError,
   StoreCorruptError,
   StoreLockedError,
   StoreUnavailableError,
-  SwfError,
 } from '../../errors.js';
 import {
   type AppendResult,
@@ -147,8 +148,8 @@ function emptyFile(path: string): boolean {
 
 /** Translates driver errors at the boundary: nothing above this adapter sees a SqliteError. */
 export function translateSqliteError(e: unknown, path: string): unknown {
-  if (e instanceof DamagedEventError && e.store === undefined) return new DamagedEventError(e.damaged, path);
-  if (e instanceof SwfError) return e;
+  if (isDamagedEventError(e) && e.store === undefined) return new DamagedEventError(e.damaged, path);
+  if (isSwfError(e)) return e;
   const code = typeof (e as SqliteErrorLike)?.code === 'string' ? ((e as SqliteErrorLike).code as string) : '';
   const msg = e instanceof Error ? e.message : String(e);
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
@@ -546,7 +547,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
             try {
               out.push(rowToEvent(r));
             } catch (e: unknown) {
-              if (!(onDamaged && e instanceof DamagedEventError)) throw e;
+              if (!(onDamaged && isDamagedEventError(e))) throw e;
               onDamaged(e.damaged);
               continue;
             }
