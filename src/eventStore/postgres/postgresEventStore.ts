@@ -34,7 +34,12 @@ import {
   type SubscribeToStreamOptions,
 } from '../eventStore.js';
 import { StoreClosedError } from '../eventStore.js';
-import { ChangeNotifier, groupSubscription, streamInterest } from '../shared/subscriptions.js';
+import {
+  asyncCatchUpSubscription,
+  ChangeNotifier,
+  groupSubscription,
+  streamInterest,
+} from '../shared/subscriptions.js';
 import { repeatedCommit, type StoredPlace } from '../shared/appendRules.js';
 import {
   assertGroupName,
@@ -49,7 +54,7 @@ import { isUniqueViolation, translatePgError } from './errors.js';
 import { type GroupContext, PostgresGroup } from './postgresGroup.js';
 import { EVENT_COLUMNS, type EventRow, rowToEvent } from './rows.js';
 import { ensureSchema, hasStore } from './schema.js';
-import { asyncCatchUpSubscription, asyncPagedEvents } from './subscriptions.js';
+import { asyncPagedEvents } from './subscriptions.js';
 
 export interface PostgresEventStoreOptions {
   /** `postgres://user:password@host:5432/database` (also `postgresql://`). */
