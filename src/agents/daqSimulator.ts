@@ -7,16 +7,16 @@
  */
 import type { Logger } from 'pino';
 import { daqParameters, type LoadedConfig } from '../config/index.js';
-import { ExpectedVersionConflictError, type EventStore } from '../eventStore/eventStore.js';
+import { type EventStore } from '../eventStore/eventStore.js';
 import { lastRevision } from '../eventStore/streamState.js';
 import { daqEventOf, daqStamp, fastDaq, machineDefinitions, machineHash, refusalOf } from '../machines/index.js';
 import {
   deriveId,
   domainEvent,
   EXECUTION_IDS_STREAM,
+  type DaqLifecycleMessage,
   type EnvelopedEvent,
   messageEvent,
-  type Message,
   RUN_NUMBERS_STREAM,
   splitStfCount,
   stfFilename,
@@ -26,6 +26,7 @@ import type { Clock } from './clock.js';
 import { type AgentIdentity, heartbeat, logLine, type Output, StreamWriter } from './runtime.js';
 
 import { FIRST_RUN_NUMBER } from '../messages/streams.js';
+import { isExpectedVersionConflict, isNotFoundError } from '../errors.js';
 
 export { FIRST_RUN_NUMBER };
 
@@ -52,6 +53,13 @@ export interface DaqOptions {
   resume?: { execution_id: string; run_number: number; start_time: string };
 }
 
+/** What a lifecycle message adds to the fields every DAQ message carries (envelope, clock, E0-E1 stamp). */
+type DaqBody =
+  | { msg_type: 'run_imminent' | 'start_run' | 'resume_run' }
+  | { msg_type: 'pause_run'; reason: string }
+  | { msg_type: 'stf_gen'; filename: string; sequence: number }
+  | { msg_type: 'end_run'; total_stf_files: number };
+
 export interface DaqResult {
   execution_id: string;
   run_number: number;
@@ -76,7 +84,7 @@ async function allocate(
       await store.appendToStream(stream, [make(revision)], { expectedRevision: head < 0 ? 'no_stream' : BigInt(head) });
       return revision;
     } catch (e: unknown) {
-      if (!(e instanceof ExpectedVersionConflictError)) throw e;
+      if (!isExpectedVersionConflict(e)) throw e;
     }
   }
 }
@@ -125,7 +133,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
     try {
       for await (const e of store.readStream(streams.run(runId))) sent.add(e.id);
     } catch (e: unknown) {
-      if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+      if (!isNotFoundError(e)) throw e;
     }
   }
   let catchingUp = sent.size > 0;
@@ -179,8 +187,8 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   let seq = 0;
   let stfs = 0;
   let runImminentAt: string | undefined;
-  const emit = async (body: Record<string, unknown>, purpose: string | number = ''): Promise<void> => {
-    const msgType = String(body.msg_type);
+  const emit = async (body: DaqBody, purpose: string | number = ''): Promise<void> => {
+    const msgType = body.msg_type;
     const event = daqEventOf({ msg_type: msgType, run_id: runId });
     if (event) {
       const next = fastDaq.next(daq, event);
@@ -195,9 +203,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
     }
     catchingUp = false;
     const now = clock.iso();
-    const stamp = msgType === 'end_run' ? {} : daqStamp(daq.value);
-    const message = {
-      msg_type: msgType,
+    const head = {
       namespace,
       sender: identity.name,
       execution_id: executionId,
@@ -205,9 +211,10 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
       created_at: now,
       timestamp: now,
       simulation_tick: (clock.now() - startMs) / 1000,
-      ...stamp,
-      ...body,
-    } as unknown as Message;
+    };
+    // end_run leaves the run: it carries no state/substate stamp.
+    const message: DaqLifecycleMessage =
+      body.msg_type === 'end_run' ? { ...head, ...body } : { ...head, ...daqStamp(daq.value), ...body };
     await writer.commit([
       {
         stream: streams.run(runId),

@@ -4,7 +4,7 @@
  * again and send only what is missing), and the agents' checkpoints (their outputs committed with them).
  */
 import { parseConfig, type LoadedConfig } from '../config/index.js';
-import { IllegalStateError, NotFoundError, ValidationError } from '../errors.js';
+import { IllegalStateError, isNotFoundError, NotFoundError, ValidationError } from '../errors.js';
 import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
 import { RUN_NUMBERS_STREAM, streams, type WorkflowExecutionStarted } from '../messages/index.js';
 import { isImported } from './runtime.js';
@@ -24,13 +24,11 @@ export interface ResumePoint {
   last_clock_ms: number;
 }
 
-const isNotFound = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === 'NOT_FOUND';
-
 async function* stream(store: EventStore, name: string, backwards = false): AsyncGenerator<StoredEvent> {
   try {
     yield* store.readStream(name, backwards ? { direction: 'backwards', maxCount: 1 } : {});
   } catch (e: unknown) {
-    if (!isNotFound(e)) throw e;
+    if (!isNotFoundError(e)) throw e;
   }
 }
 

@@ -12,14 +12,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { describeError, IllegalStateError, SwfError } from '../errors.js';
-import {
-  type EventStore,
-  ExpectedVersionConflictError,
-  type StoredEvent,
-  type StreamAppend,
-  type Subscription,
-} from '../eventStore/eventStore.js';
+import { describeError, IllegalStateError, isExpectedVersionConflict, isNotFoundError, isSwfError } from '../errors.js';
+import { type EventStore, type StoredEvent, type StreamAppend, type Subscription } from '../eventStore/eventStore.js';
 import {
   deriveId,
   domainEvent,
@@ -144,7 +138,7 @@ export class StreamWriter {
         });
         return;
       } catch (e: unknown) {
-        if (!(e instanceof ExpectedVersionConflictError) || attempt >= 3) throw e;
+        if (!isExpectedVersionConflict(e) || attempt >= 3) throw e;
         for (const a of appends) this.forget(a.stream);
         if (await this.alreadyStored(appends)) {
           if (checkpoint) await this.store.checkpoints.set(checkpoint.name, checkpoint.position);
@@ -290,7 +284,7 @@ export function decide(agent: Agent, event: StoredEvent, ctx: HandleContext): Ou
   } catch (e: unknown) {
     // A well-formed message the agent cannot act on (an execution it never saw, a sample it cannot slice) is
     // rejected like a malformed one; anything else is a bug and stops the agent.
-    if (!(e instanceof SwfError)) throw e;
+    if (!isSwfError(e)) throw e;
     return ctx.replaying ? [] : rejection(agent, event, describeError(e), ctx.now);
   }
 }
@@ -337,7 +331,7 @@ export async function claimAgentName(
       }
     }
   } catch (e: unknown) {
-    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    if (!isNotFoundError(e)) throw e;
   }
   const busy = (): IllegalStateError =>
     new IllegalStateError(
@@ -349,7 +343,7 @@ export async function claimAgentName(
   try {
     await store.appendToStream(stream, [starting.event], { expectedRevision: head });
   } catch (e: unknown) {
-    if (e instanceof ExpectedVersionConflictError) throw busy();
+    if (isExpectedVersionConflict(e)) throw busy();
     throw e;
   }
 }

@@ -10,7 +10,6 @@
  *   next `expectedRevision`;
  * - reads: `from` is inclusive; subscriptions: `from` is exclusive (they deliver the events after it).
  */
-import { ConcurrencyError, NotFoundError, StoreUnavailableError } from '../errors.js';
 
 export type Revision = bigint;
 export type Position = bigint;
@@ -237,31 +236,10 @@ export interface EventStore {
 
 // ---- typed errors of the port --------------------------------------------------------------------
 
-export const describeExpected = (e: ExpectedRevision): string => (typeof e === 'bigint' ? e.toString() : e);
-
-export class ExpectedVersionConflictError extends ConcurrencyError {
-  constructor(
-    readonly stream: string,
-    readonly expected: ExpectedRevision,
-    /** The stream's current revision, or 'no_stream'. */
-    readonly actual: Revision | 'no_stream',
-  ) {
-    super(
-      `expected revision conflict on stream '${stream}': expected ${describeExpected(expected)}, ` +
-        `actual ${typeof actual === 'bigint' ? actual.toString() : actual}`,
-    );
-  }
-}
-
-/** A store used after `close()`: the same error from every adapter (exit 5, HTTP 503, like any unusable store). */
-export class StoreClosedError extends StoreUnavailableError {
-  constructor(readonly store: string) {
-    super(`the store ${store} is closed`);
-  }
-}
-
-export class StreamNotFoundError extends NotFoundError {
-  constructor(readonly stream: string) {
-    super(`stream '${stream}' not found`);
-  }
-}
+export {
+  DamagedEventError,
+  describeExpected,
+  ExpectedVersionConflictError,
+  StoreClosedError,
+  StreamNotFoundError,
+} from '../errors.js';

@@ -1,7 +1,7 @@
 /** Checks every adapter applies before anything is written, so bad input never reaches storage. */
 import { randomUUID } from 'node:crypto';
 import { ValidationError } from '../errors.js';
-import type { EventFilter, ExpectedRevision, NewEvent, ReadFrom } from './eventStore.js';
+import type { EventFilter, ExpectedRevision, NewEvent, ReadFrom, StreamAppend } from './eventStore.js';
 
 export const MAX_EVENT_BYTES = 1024 * 1024;
 const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$/;
@@ -140,4 +140,37 @@ export function assertGroupName(group: unknown): asserts group is string {
   if (typeof group !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(group)) {
     throw new ValidationError(`invalid group name ${JSON.stringify(group)}`, { field: 'group' });
   }
+}
+
+/** One append, checked and serialized: what every adapter writes. */
+export interface PreparedAppend {
+  stream: string;
+  events: PreparedEvent[];
+  expected: ExpectedRevision;
+}
+
+/**
+ * The preamble of every append and commit: the stream's name, the expected revision (default `any`) and the
+ * events, all checked before anything is written. `assertName` is the adapter's own rule for stream names where
+ * it has one (EventStoreDB takes its system streams).
+ */
+export function prepareAppend(
+  stream: string,
+  events: readonly NewEvent[],
+  expectedRevision: ExpectedRevision | undefined,
+  assertName: (stream: unknown) => asserts stream is string = assertStreamName,
+): PreparedAppend {
+  assertName(stream);
+  const expected = expectedRevision ?? 'any';
+  assertExpectedRevision(expected);
+  return { stream, events: prepareEvents(events), expected };
+}
+
+/** A commit's appends, all checked before any is written. */
+export function prepareAppends(
+  appends: readonly StreamAppend[],
+  assertName: (stream: unknown) => asserts stream is string = assertStreamName,
+): PreparedAppend[] {
+  if (!isList(appends)) throw new ValidationError('commit needs a list of appends', { field: 'appends' });
+  return appends.map((a) => prepareAppend(a.stream, a.events, a.expectedRevision, assertName));
 }

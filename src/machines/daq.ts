@@ -9,6 +9,7 @@
  */
 import { setup } from 'xstate';
 import { ValidationError } from '../errors.js';
+import { DAQ_STATES, DAQ_SUBSTATES, type DaqState, type DaqSubstate } from '../messages/schemas.js';
 import {
   assignActions,
   guardPredicates,
@@ -202,11 +203,14 @@ export const daqMachine = daqSetup.createMachine({
   },
 });
 
+const isOneOf = <T extends string>(list: readonly T[], v: unknown): v is T =>
+  typeof v === 'string' && (list as readonly string[]).includes(v);
+
 /** The E0-E1 stamp (`state`, `substate`) for a DAQ state value such as `{ run: 'physics' }`. */
-export function daqStamp(value: unknown): { state: string; substate: string } {
+export function daqStamp(value: unknown): { state: DaqState; substate: DaqSubstate } {
   if (typeof value === 'object' && value !== null) {
     const [state, substate] = Object.entries(value as Record<string, unknown>)[0] ?? [];
-    if (typeof state === 'string' && typeof substate === 'string') return { state, substate };
+    if (isOneOf(DAQ_STATES, state) && isOneOf(DAQ_SUBSTATES, substate)) return { state, substate };
   }
   throw new ValidationError(`not a DAQ state value: ${JSON.stringify(value)}`, { field: 'value' });
 }

@@ -1,6 +1,6 @@
 /** Parsing untrusted bodies into typed messages, with errors that name the message type and the field. */
 import type { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { isValidationError, ValidationError } from '../errors.js';
 import { isBrokerRecorded, messageFromTestbed } from './recorded.js';
 import { domainEventSchemas, type DomainEvent, type DomainEventData, type DomainEventType } from './domainEvents.js';
 import {
@@ -122,7 +122,7 @@ export function safeParseMessage(input: unknown, options: ParseOptions = {}): Pa
   try {
     kind = messageKind({ msg_type: msgType, content: input.content });
   } catch (e: unknown) {
-    if (e instanceof ValidationError) return { success: false, error: e };
+    if (isValidationError(e)) return { success: false, error: e };
     throw e;
   }
   const schemas = options.profile === 'testbed' ? testbedMessageSchemas : messageSchemas;

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Logger } from 'pino';
 import type { EventStore } from '../eventStore/eventStore.js';
-import { describeError, isSwfError, ValidationError } from '../errors.js';
+import { describeError, isSwfError, isValidationError, ValidationError } from '../errors.js';
 import type { Views } from '../projections/views.js';
 import { LiveFeed, parseFeedQuery } from './liveFeed.js';
 import { allowedHostNames, hostAllowed, isLoopbackBind } from './hostGuard.js';
@@ -128,7 +128,7 @@ function sendError(res: ServerResponse, e: unknown, logger: MonitorOptions['logg
       : {
           detail: describeError(e),
           code: isSwfError(e) ? e.code : 'INTERNAL',
-          ...(e instanceof ValidationError && e.details.field ? { field: e.details.field } : {}),
+          ...(isValidationError(e) && e.details.field ? { field: e.details.field } : {}),
         };
   if (res.headersSent) {
     res.destroy();

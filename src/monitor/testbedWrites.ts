@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiAnswer, TestbedApi } from '../application/testbedApi/service.js';
-import { FieldValidationError } from '../application/testbedApi/fields.js';
+import { isFieldValidationError } from '../application/testbedApi/fields.js';
 import { describeError, isSwfError } from '../errors.js';
 
 /** Largest body a write takes (a workflow definition carries the workflow's Python source). */
@@ -226,7 +226,7 @@ export class TestbedWrites {
       res.destroy();
       return;
     }
-    if (e instanceof FieldValidationError) return answer(res, 400, e.errors);
+    if (isFieldValidationError(e)) return answer(res, 400, e.errors);
     if (isSwfError(e)) {
       switch (e.code) {
         case 'VALIDATION':

@@ -11,12 +11,11 @@
  * `commit`, so a failure stores nothing. The counters are written so the target's next allocations come after
  * the imported run (numbers skipped on the way are recorded as reserved by the import).
  */
-import { ConcurrencyError, NotFoundError, ValidationError } from '../errors.js';
+import { ConcurrencyError, isExpectedVersionConflict, isNotFoundError, ValidationError } from '../errors.js';
 import { lastRevision } from '../eventStore/streamState.js';
 import {
   type EventStore,
   type ExpectedRevision,
-  ExpectedVersionConflictError,
   type NewEvent,
   type StoredEvent,
   type StreamAppend,
@@ -341,7 +340,7 @@ export async function importBundle(
           renumbered_from: { run_number: bundle.header.run_number, execution_id: bundle.header.execution_id },
         };
       } catch (e: unknown) {
-        if (!(e instanceof ExpectedVersionConflictError) || attempt >= 5) throw e;
+        if (!isExpectedVersionConflict(e) || attempt >= 5) throw e;
       }
     }
   }
@@ -430,7 +429,7 @@ async function runNumberAllocated(store: EventStore, runNumber: number): Promise
     await locateRun(store, runNumber);
     return true;
   } catch (e: unknown) {
-    if (e instanceof NotFoundError) return false;
+    if (isNotFoundError(e)) return false;
     throw e;
   }
 }

@@ -4,13 +4,9 @@
  * revision. If someone appended meanwhile, the command is decided once more on the new state; a second conflict
  * is the caller's (a ConcurrencyError). The CLI, the REST write API and the MCP tools all call services built on it.
  */
-import {
-  ExpectedVersionConflictError,
-  type EventStore,
-  type NewEvent,
-  type StoredEvent,
-} from '../eventStore/eventStore.js';
+import { type EventStore, type NewEvent, type StoredEvent } from '../eventStore/eventStore.js';
 import { aggregateStream, type StreamRevision } from '../eventStore/streamState.js';
+import { isExpectedVersionConflict } from '../errors.js';
 
 export interface Decider<S, C> {
   initial: S;
@@ -41,7 +37,7 @@ export async function handle<S, C>(
       const r = await store.appendToStream(stream, events, { expectedRevision: revision });
       return { state, events, revision: r.nextRevision };
     } catch (e: unknown) {
-      if (!(e instanceof ExpectedVersionConflictError) || attempt >= 2) throw e;
+      if (!isExpectedVersionConflict(e) || attempt >= 2) throw e;
     }
   }
 }

@@ -28,6 +28,8 @@ export class FieldValidationError extends ValidationError {
   }
 }
 
+export const isFieldValidationError = (e: unknown): e is FieldValidationError => e instanceof FieldValidationError;
+
 /** The largest JSON value (as text) a JSON field takes: the log's events are at most 1 MiB. */
 const MAX_JSON_CHARS = 256 * 1024;
 

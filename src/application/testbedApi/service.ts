@@ -12,12 +12,11 @@ import { randomUUID } from 'node:crypto';
 import {
   type AppendResult,
   type EventStore,
-  ExpectedVersionConflictError,
   type NewEvent,
   type StoredEvent,
   type StreamAppend,
 } from '../../eventStore/eventStore.js';
-import { NotFoundError } from '../../errors.js';
+import { isExpectedVersionConflict, isNotFoundError, NotFoundError } from '../../errors.js';
 import { FIRST_RUN_NUMBER } from '../../messages/streams.js';
 import { messageEvent } from '../../messages/envelope.js';
 import { AGENT_STATUSES, OPERATIONAL_STATES } from '../../messages/schemas.js';
@@ -84,7 +83,7 @@ async function readEvents(store: EventStore, stream: string): Promise<StoredEven
   try {
     for await (const e of store.readStream(stream)) out.push(e);
   } catch (e: unknown) {
-    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    if (!isNotFoundError(e)) throw e;
   }
   return out;
 }
@@ -93,7 +92,7 @@ async function headOf(store: EventStore, stream: string): Promise<bigint | undef
   try {
     for await (const e of store.readStream(stream, { direction: 'backwards', maxCount: 1 })) return e.revision;
   } catch (e: unknown) {
-    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    if (!isNotFoundError(e)) throw e;
   }
   return undefined;
 }
@@ -103,7 +102,7 @@ async function atRevision(store: EventStore, stream: string, revision: bigint): 
   try {
     for await (const e of store.readStream(stream, { from: revision, maxCount: 1 })) return e;
   } catch (e: unknown) {
-    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    if (!isNotFoundError(e)) throw e;
   }
   return undefined;
 }
@@ -384,7 +383,7 @@ export class TestbedApi {
         return typeof d.answer === 'function' ? d.answer(results.at(-1)!.position) : d.answer;
       } catch (e: unknown) {
         for (const a of d.appends) this.known.delete(a.stream);
-        if (!(e instanceof ExpectedVersionConflictError) || attempt >= MAX_RETRIES) throw e;
+        if (!isExpectedVersionConflict(e) || attempt >= MAX_RETRIES) throw e;
       }
     }
   }
@@ -879,7 +878,7 @@ export class TestbedApi {
       try {
         runNumber = await this.runNumberOfPk(b.run as number);
       } catch (e: unknown) {
-        if (!(e instanceof NotFoundError)) throw e;
+        if (!isNotFoundError(e)) throw e;
         throw new FieldValidationError({ run: [`Invalid pk "${String(b.run)}" - object does not exist.`] });
       }
       const now = this.now().toISOString();

@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { loadConfig } from '../../config/index.js';
-import { IllegalStateError, ValidationError } from '../../errors.js';
+import { IllegalStateError, isNotFoundError, ValidationError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { streams } from '../../messages/index.js';
 import { type ResumePoint, resumePoint } from '../../agents/resume.js';
@@ -54,7 +54,7 @@ async function refuseIfAlive(store: EventStore, resume: ResumePoint): Promise<vo
       }
     }
   } catch (e: unknown) {
-    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    if (!isNotFoundError(e)) throw e;
   }
   if (typeof beat?.pid !== 'number' || beat.hostname !== hostname() || beat.pid === process.pid) return;
   try {

@@ -15,7 +15,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BACKWARDS, END, EventStoreDBClient, FORWARDS, START, type StreamingRead } from '@eventstore/db-client';
-import { IllegalStateError, StoreUnavailableError, SwfError, ValidationError } from '../../errors.js';
+import {
+  IllegalStateError,
+  isNotFoundError,
+  isStreamNotFoundError,
+  isSwfError,
+  StoreUnavailableError,
+  ValidationError,
+} from '../../errors.js';
 import type {
   AppendResult,
   Checkpoint,
@@ -34,7 +41,7 @@ import type {
   SubscribeToAllOptions,
   SubscribeToStreamOptions,
 } from '../eventStore.js';
-import { StoreClosedError, StreamNotFoundError } from '../eventStore.js';
+import { StoreClosedError } from '../eventStore.js';
 import {
   assertExpectedRevision,
   assertGroupName,
@@ -115,7 +122,7 @@ function connect(connectionString: string, redacted: string): { client: EventSto
   try {
     return { client: EventStoreDBClient.connectionString(parsed.client), maxAppendBytes: parsed.maxAppendBytes };
   } catch (error: unknown) {
-    if (error instanceof SwfError) throw error;
+    if (isSwfError(error)) throw error;
     throw new ValidationError(
       `invalid EventStoreDB connection string '${redacted}': ${error instanceof Error ? error.message : String(error)}`,
       { field: 'store' },
@@ -355,7 +362,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions, cli
         for await (const resolved of drain(last, ctx)) return checkpointFrom(resolved);
         return undefined;
       } catch (error: unknown) {
-        if (error instanceof SwfError && error.code === 'NOT_FOUND') return undefined;
+        if (isNotFoundError(error)) return undefined;
         throw error;
       }
     },
@@ -391,7 +398,7 @@ export function getEventStoreDBEventStore(options: EventStoreDBStoreOptions, cli
         if (p) parked.push(p);
       }
     } catch (error: unknown) {
-      if (error instanceof StreamNotFoundError) return { parked: [] };
+      if (isStreamNotFoundError(error)) return { parked: [] };
       throw error;
     }
     return { parked, last };

@@ -39,10 +39,11 @@ import {
 import {
   ConcurrencyError,
   IllegalStateError,
+  isStoreUnavailableError,
+  isSwfError,
   NotFoundError,
   StoreCorruptError,
   StoreUnavailableError,
-  SwfError,
   ValidationError,
 } from '../../errors.js';
 import {
@@ -607,7 +608,7 @@ function asCommandError(error: Error): CommandError | undefined {
  * through; anything that is not the client's is returned as it is (a bug should surface as itself).
  */
 export function translateError(error: unknown, ctx: ErrorContext): Error {
-  if (error instanceof SwfError) return error;
+  if (isSwfError(error)) return error;
   if (!(error instanceof Error))
     return new StoreUnavailableError(`EventStoreDB at ${ctx.connection} failed: ${String(error)}`);
   const where = `EventStoreDB at ${ctx.connection}`;
@@ -673,7 +674,7 @@ export function translateError(error: unknown, ctx: ErrorContext): Error {
  * failure the client could not classify. Access denied, a deleted group or a bad argument will not heal by retrying.
  */
 export function isTransientError(error: unknown): boolean {
-  if (!(error instanceof Error) || error instanceof SwfError) return error instanceof StoreUnavailableError;
+  if (!(error instanceof Error) || isSwfError(error)) return isStoreUnavailableError(error);
   const e = asCommandError(error);
   if (!e) return /Failed to discover|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up/i.test(error.message);
   switch (e.type) {

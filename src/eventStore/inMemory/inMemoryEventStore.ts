@@ -6,8 +6,6 @@ import {
   type Checkpoint,
   type CommitResult,
   type EventStore,
-  type ExpectedRevision,
-  ExpectedVersionConflictError,
   type GroupOptions,
   type NackAction,
   type NewEvent,
@@ -29,15 +27,16 @@ import {
   groupSubscription,
   streamInterest,
 } from '../shared/subscriptions.js';
+import { expectedRevisionConflict, repeatedAppend, repeatedCommit } from '../shared/appendRules.js';
 import {
-  assertExpectedRevision,
   assertGroupName,
   assertReadFrom,
   assertStreamName,
   matchesFilter,
   maxCountOf,
-  type PreparedEvent,
-  prepareEvents,
+  type PreparedAppend,
+  prepareAppend,
+  prepareAppends,
 } from '../validation.js';
 
 interface Row {
@@ -65,44 +64,13 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
     if (closed) throw new StoreClosedError('memory:');
   };
 
-  function checkIdempotent(
-    stream: string,
-    events: PreparedEvent[],
-    expected: ExpectedRevision,
-  ): AppendResult | undefined {
-    const first = byId.get(events[0]!.id);
-    if (!first) return undefined;
-    const rows = events.map((e) => byId.get(e.id));
-    const base = first.event.revision;
-    const same = rows.every(
-      (r, i) =>
-        r !== undefined &&
-        r.event.streamName === stream &&
-        r.event.revision === base + BigInt(i) &&
-        r.event.type === events[i]!.type,
-    );
-    const placeOk =
-      typeof expected === 'bigint' ? base === expected + 1n : expected === 'no_stream' ? base === 0n : true;
-    if (!same || !placeOk) {
-      throw new ConcurrencyError(
-        `event id ${events[0]!.id} is already stored (stream '${first.event.streamName}', revision ${first.event.revision}) and the append does not repeat it exactly`,
-      );
-    }
-    const last = rows[rows.length - 1]!;
-    return { nextRevision: last.event.revision, position: last.event.position };
-  }
+  const storedAt = (id: string): StoredEvent | undefined => byId.get(id)?.event;
 
-  function appendPrepared(stream: string, events: PreparedEvent[], expected: ExpectedRevision): AppendResult {
+  /** Appends after the repeat rule found none of the ids stored (the one case left: ids shared within a commit). */
+  function appendPrepared({ stream, events, expected }: PreparedAppend): AppendResult {
     const existing = streams.get(stream);
-    const current = existing ? BigInt(existing.length - 1) : -1n;
-    const again = checkIdempotent(stream, events, expected);
-    if (again) return again;
-    const ok =
-      expected === 'any' ||
-      (expected === 'no_stream' && current === -1n) ||
-      (expected === 'stream_exists' && current >= 0n) ||
-      (typeof expected === 'bigint' && expected === current);
-    if (!ok) throw new ExpectedVersionConflictError(stream, expected, current === -1n ? 'no_stream' : current);
+    const conflict = expectedRevisionConflict(stream, expected, existing ? existing.length - 1 : -1);
+    if (conflict) throw conflict;
     for (const e of events) {
       if (byId.has(e.id)) throw new ConcurrencyError(`event id ${e.id} is already stored`);
     }
@@ -145,28 +113,28 @@ export function getInMemoryEventStore(options: { url?: string } = {}): EventStor
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
       ensureOpen();
-      assertStreamName(stream);
-      const expected = opts.expectedRevision ?? 'any';
-      assertExpectedRevision(expected);
-      const result = appendPrepared(stream, prepareEvents(events), expected);
+      const append = prepareAppend(stream, events, opts.expectedRevision);
+      const again = repeatedAppend(append, storedAt);
+      if (again) return again;
+      const result = appendPrepared(append);
       notifier.notify(new Set([stream]));
       return result;
     },
 
     async commit(appends: readonly StreamAppend[], checkpoint?: Checkpoint): Promise<CommitResult> {
       ensureOpen();
-      const prepared = appends.map((a) => {
-        assertStreamName(a.stream);
-        const expected = a.expectedRevision ?? 'any';
-        assertExpectedRevision(expected);
-        return { stream: a.stream, events: prepareEvents(a.events), expected };
-      });
+      const prepared = prepareAppends(appends);
+      const again = repeatedCommit(prepared, storedAt);
+      if (again) {
+        if (checkpoint) checkpoints.set(checkpoint.name, checkpoint.position);
+        return { appends: again };
+      }
       // All or nothing: remember the lengths and undo on failure.
       const logLength = log.length;
       // Only the streams this commit touches can change (copying every stream's length was O(log) per commit).
       const streamLengths = new Map(prepared.map((p) => [p.stream, streams.get(p.stream)?.length] as const));
       try {
-        const results = prepared.map((p) => appendPrepared(p.stream, p.events, p.expected));
+        const results = prepared.map(appendPrepared);
         if (checkpoint) checkpoints.set(checkpoint.name, checkpoint.position);
         if (results.length > 0) notifier.notify(new Set(prepared.map((p) => p.stream)));
         return { appends: results };

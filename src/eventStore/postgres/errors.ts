@@ -1,5 +1,5 @@
 /** Translates driver errors at the boundary: nothing above this adapter sees a pg error. */
-import { StoreCorruptError, StoreLockedError, StoreUnavailableError, SwfError } from '../../errors.js';
+import { isSwfError, StoreCorruptError, StoreLockedError, StoreUnavailableError } from '../../errors.js';
 
 interface PgErrorLike {
   code?: unknown;
@@ -16,7 +16,7 @@ export const isUniqueViolation = (e: unknown, constraint?: string): boolean =>
   pgCode(e) === '23505' && (constraint === undefined || (e as PgErrorLike).constraint === constraint);
 
 export function translatePgError(e: unknown, where: string): unknown {
-  if (e instanceof SwfError) return e;
+  if (isSwfError(e)) return e;
   const code = pgCode(e);
   const msg = e instanceof Error ? e.message : String(e);
   // Lock waits past lock_timeout, deadlocks and serialization failures: another writer held the store.

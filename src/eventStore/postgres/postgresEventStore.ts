@@ -22,7 +22,6 @@ import {
   type CommitResult,
   type EventFilter,
   type EventStore,
-  type ExpectedRevision,
   ExpectedVersionConflictError,
   type GroupOptions,
   type NewEvent,
@@ -35,21 +34,27 @@ import {
   type SubscribeToStreamOptions,
 } from '../eventStore.js';
 import { StoreClosedError } from '../eventStore.js';
-import { ChangeNotifier, groupSubscription, streamInterest } from '../shared/subscriptions.js';
 import {
-  assertExpectedRevision,
+  asyncCatchUpSubscription,
+  ChangeNotifier,
+  groupSubscription,
+  streamInterest,
+} from '../shared/subscriptions.js';
+import { repeatedCommit, type StoredPlace } from '../shared/appendRules.js';
+import {
   assertGroupName,
   assertReadFrom,
   assertStreamName,
   maxCountOf,
-  type PreparedEvent,
-  prepareEvents,
+  type PreparedAppend,
+  prepareAppend,
+  prepareAppends,
 } from '../validation.js';
 import { isUniqueViolation, translatePgError } from './errors.js';
 import { type GroupContext, PostgresGroup } from './postgresGroup.js';
 import { EVENT_COLUMNS, type EventRow, rowToEvent } from './rows.js';
 import { ensureSchema, hasStore } from './schema.js';
-import { asyncCatchUpSubscription, asyncPagedEvents } from './subscriptions.js';
+import { asyncPagedEvents } from './subscriptions.js';
 
 export interface PostgresEventStoreOptions {
   /** `postgres://user:password@host:5432/database` (also `postgresql://`). */
@@ -92,11 +97,7 @@ function eager<T>(fn: () => Promise<T>): () => Promise<T> {
 }
 class JobFailed extends Error {}
 
-interface Batch {
-  stream: string;
-  events: PreparedEvent[];
-  expected: ExpectedRevision;
-}
+type Batch = PreparedAppend;
 
 /** A write of the group commit. It runs inside the flush's transaction; `head` is the log head so far. */
 type Job = {
@@ -479,47 +480,18 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     });
   }
 
-  /** The stored events whose ids lead this append, if they repeat it exactly; otherwise a conflict. */
-  async function idempotentResult(b: Batch): Promise<AppendResult | undefined> {
+  /** Where the batch's ids are stored (one query for the whole commit), for the repeat rule. */
+  async function storedPlaces(batch: Batch[]): Promise<Map<string, StoredPlace>> {
     const rows = await queryArrays(
       `SELECT id, stream, revision, position, type FROM swf_events WHERE id = ANY($1::uuid[])`,
-      [b.events.map((e) => e.id)],
+      [batch.flatMap((b) => b.events.map((e) => e.id))],
     );
-    const byId = new Map(
+    return new Map(
       (rows as [string, string, string, string, string][]).map((r) => [
         r[0],
-        { stream: r[1], revision: BigInt(r[2]), position: BigInt(r[3]), type: r[4] },
+        { streamName: r[1], revision: BigInt(r[2]), position: BigInt(r[3]), type: r[4] },
       ]),
     );
-    const found = b.events.map((e) => byId.get(e.id));
-    const first = found[0];
-    if (!first) {
-      const clash = found.findIndex((r) => r !== undefined);
-      if (clash < 0) return undefined;
-      throw new ConcurrencyError(
-        `event id ${b.events[clash]!.id} is already stored in stream '${found[clash]!.stream}'`,
-      );
-    }
-    const same = found.every(
-      (r, i) =>
-        r !== undefined &&
-        r.stream === b.stream &&
-        r.revision === first.revision + BigInt(i) &&
-        r.type === b.events[i]!.type,
-    );
-    const placeOk =
-      typeof b.expected === 'bigint'
-        ? first.revision === b.expected + 1n
-        : b.expected === 'no_stream'
-          ? first.revision === 0n
-          : true;
-    if (!same || !placeOk) {
-      throw new ConcurrencyError(
-        `event id ${b.events[0]!.id} is already stored (stream '${first.stream}', revision ${first.revision}) and this append does not repeat it exactly`,
-      );
-    }
-    const last = found[found.length - 1]!;
-    return { nextRevision: last.revision, position: last.position };
   }
 
   async function write(batch: Batch[], checkpoint?: Checkpoint): Promise<AppendResult[]> {
@@ -534,12 +506,10 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       if (!(e instanceof IdempotencyProbe)) throw e;
     }
     // Some ids were already stored: a repeat of an earlier append (or a clash). Nothing of this one was written.
-    const results: AppendResult[] = [];
-    for (const b of batch) {
-      const again = await idempotentResult(b);
-      if (!again) throw new ConcurrencyError(`commit mixes already-stored events with new ones (stream '${b.stream}')`);
-      results.push(again);
-    }
+    const stored = await storedPlaces(batch);
+    const results = repeatedCommit(batch, (id) => stored.get(id));
+    // No id stored after all: one id stands in two appends of the commit.
+    if (!results) throw new ConcurrencyError('the commit names one event id in two of its appends');
     if (checkpoint) await setCheckpoint(checkpoint.name, checkpoint.position);
     return results;
   }
@@ -598,19 +568,11 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     },
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
-      assertStreamName(stream);
-      const expected = opts.expectedRevision ?? 'any';
-      assertExpectedRevision(expected);
-      return (await write([{ stream, events: prepareEvents(events), expected }]))[0]!;
+      return (await write([prepareAppend(stream, events, opts.expectedRevision)]))[0]!;
     },
 
     async commit(appends: readonly StreamAppend[], checkpoint?: Checkpoint): Promise<CommitResult> {
-      const batch = appends.map((a) => {
-        assertStreamName(a.stream);
-        const expected = a.expectedRevision ?? 'any';
-        assertExpectedRevision(expected);
-        return { stream: a.stream, events: prepareEvents(a.events), expected };
-      });
+      const batch = prepareAppends(appends);
       if (batch.length === 0) {
         if (checkpoint) await setCheckpoint(checkpoint.name, checkpoint.position);
         return { appends: [] };

@@ -1,7 +1,9 @@
 /**
- * The catch-up subscription and competing-consumer drivers shared by the embedded adapters (memory, SQLite).
+ * The catch-up subscription (every adapter but EventStoreDB's) and competing-consumer drivers (the embedded
+ * adapters, memory and SQLite).
  * An adapter supplies a page reader and a change notifier; the driver does the rest.
  */
+import { isStoreUnavailableError } from '../../errors.js';
 import type {
   EventFilter,
   GroupEvent,
@@ -105,33 +107,49 @@ export class ChangeNotifier {
  * Reads the page after `cursor` (exclusive), at most `limit` events, already filtered. `scanned` is the cursor of
  * the last row looked at, which may be past the last returned event when the filter dropped rows.
  */
-export type PageReader = (cursor: bigint, limit: number) => { events: StoredEvent[]; scanned: bigint };
+export type PageReader = (cursor: bigint, limit: number) => CatchUpPage;
+/** The same over a network: the page comes later. */
+export type AsyncPageReader = (cursor: bigint, limit: number) => Promise<CatchUpPage>;
+export interface CatchUpPage {
+  events: StoredEvent[];
+  scanned: bigint;
+}
 
 const PAGE = 1000;
+/** Backoff of a network store's subscription while the store cannot be reached. */
+const RETRY_MS = [50, 100, 250, 500, 1000, 2000];
 
-export function catchUpSubscription(
-  startCursor: bigint,
-  readPage: PageReader,
+type Reader =
+  | { sync: true; start: bigint; readPage: PageReader }
+  | { sync: false; start: () => Promise<bigint>; readPage: AsyncPageReader };
+
+/**
+ * The catch-up loop: delivers the events after the start cursor (exclusive), then stays live, woken by the
+ * notifier. With a synchronous reader (memory, SQLite) `drain` reads on; with an asynchronous one (PostgreSQL)
+ * the start cursor is asked for at the first read, `drain` gives only what is buffered, and a store that cannot be
+ * reached (a restart, a cut link) delays delivery with a backoff and misses nothing, because the loop reads from
+ * its cursor.
+ */
+function catchUp(
+  reader: Reader,
   notifier: ChangeNotifier,
   cursorOf: (e: StoredEvent) => bigint,
-  /** The streams this subscription reads (undefined: any), so appends elsewhere do not wake it. */
-  interest?: StreamInterest,
+  interest: StreamInterest | undefined,
 ): Subscription {
   let closed = false;
   let wake: (() => void) | undefined;
-  let cursor = startCursor;
+  let cursor = reader.sync ? reader.start : undefined;
   let buffer: StoredEvent[] = [];
   let index = 0;
+  let failures = 0;
   const end: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
   /** The notifier's version when the store last had nothing new for us: no need to ask again until it moves. */
   let emptyAt: number | undefined;
-  /** Fills the buffer from the store; false when there is nothing new. */
-  const fill = (limit: number): boolean => {
-    if (emptyAt !== undefined && !notifier.changedSince(emptyAt, interest)) return false;
-    const version = notifier.version;
-    const page = readPage(cursor, limit);
-    if (page.scanned > cursor) cursor = page.scanned;
+  const worthReading = (): boolean => emptyAt === undefined || notifier.changedSince(emptyAt, interest);
+  /** Takes a page read at notifier version `version` into the buffer; false when it had nothing new. */
+  const take = (page: CatchUpPage, from: bigint, version: number): boolean => {
+    cursor = page.scanned > from ? page.scanned : from;
     if (page.events.length === 0) {
       emptyAt = version;
       return false;
@@ -143,15 +161,48 @@ export function catchUpSubscription(
     if (last > cursor) cursor = last;
     return true;
   };
+  /** Fills the buffer from the store; false when there is nothing new. */
+  const fillSync = (read: PageReader): boolean => {
+    if (!worthReading()) return false;
+    const version = notifier.version;
+    return take(read(cursor!, PAGE), cursor!, version);
+  };
+  const fillAsync = async (r: Extract<Reader, { sync: false }>): Promise<boolean> => {
+    if (!worthReading()) return false;
+    const version = notifier.version;
+    const from = (cursor ??= await r.start());
+    return take(await r.readPage(from, PAGE), from, version);
+  };
+  /** One read; an unreachable network store is a pause (false after the backoff), anything else an error. */
+  const fill = async (): Promise<boolean> => {
+    if (reader.sync) return fillSync(reader.readPage);
+    try {
+      const got = await fillAsync(reader);
+      failures = 0;
+      return got;
+    } catch (e: unknown) {
+      if (!isStoreUnavailableError(e) || closed) throw e;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)]);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+      return true; // look again at once
+    }
+  };
 
   const iterator: AsyncIterator<StoredEvent> = {
     async next(): Promise<IteratorResult<StoredEvent>> {
       while (!closed) {
         if (index < buffer.length) return { value: buffer[index++]!, done: false };
-        if (fill(PAGE)) continue;
+        if (reader.sync ? fillSync(reader.readPage) : await fill()) continue;
+        if (closed) break;
         await new Promise<void>((resolve) => {
           wake = resolve;
-          void notifier.wait(undefined, undefined, interest).then(resolve);
+          void notifier.wait(undefined, emptyAt, interest).then(resolve);
         });
         wake = undefined;
       }
@@ -176,7 +227,9 @@ export function catchUpSubscription(
           for (let i = 0; i < take; i++) out.push(buffer[index++]!);
           continue;
         }
-        if (!fill(PAGE)) break; // a whole page (one statement for every call); what is not taken stays buffered
+        // A whole page (one statement for every call); what is not taken stays buffered. A network read cannot be
+        // synchronous: only what is already buffered.
+        if (!reader.sync || !fillSync(reader.readPage)) break;
       }
       return out;
     },
@@ -186,6 +239,29 @@ export function catchUpSubscription(
       notifier.notify();
     },
   };
+}
+
+/** A catch-up subscription over a synchronous page reader (memory, SQLite). */
+export function catchUpSubscription(
+  startCursor: bigint,
+  readPage: PageReader,
+  notifier: ChangeNotifier,
+  cursorOf: (e: StoredEvent) => bigint,
+  /** The streams this subscription reads (undefined: any), so appends elsewhere do not wake it. */
+  interest?: StreamInterest,
+): Subscription {
+  return catchUp({ sync: true, start: startCursor, readPage }, notifier, cursorOf, interest);
+}
+
+/** A catch-up subscription over a network store's reader; `start` gives the start cursor at the first read. */
+export function asyncCatchUpSubscription(
+  start: () => Promise<bigint>,
+  readPage: AsyncPageReader,
+  notifier: ChangeNotifier,
+  cursorOf: (e: StoredEvent) => bigint,
+  interest?: StreamInterest,
+): Subscription {
+  return catchUp({ sync: false, start, readPage }, notifier, cursorOf, interest);
 }
 
 // ---- competing consumers -------------------------------------------------------------------------

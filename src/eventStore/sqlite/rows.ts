@@ -1,19 +1,7 @@
-import { StoreCorruptError } from '../../errors.js';
-import type { DamagedEvent, StoredEvent } from '../eventStore.js';
+import { DamagedEventError } from '../../errors.js';
+import type { StoredEvent } from '../eventStore.js';
 
-/** An event row whose JSON does not parse (the file's bytes were changed): names the event; the store adds its path. */
-export class DamagedEventError extends StoreCorruptError {
-  constructor(
-    readonly damaged: DamagedEvent,
-    readonly store?: string,
-  ) {
-    super(
-      `${store ? `the store ${store} holds a damaged event` : 'a damaged event'} at position ${damaged.position} ` +
-        `(id ${damaged.id}, stream ${damaged.stream}): ${damaged.reason}; ` +
-        '`swf events read --skip-damaged` and `swf export --skip-damaged` read past it',
-    );
-  }
-}
+export { DamagedEventError };
 
 function parseColumn(r: RawRow, column: 5 | 6): unknown {
   try {

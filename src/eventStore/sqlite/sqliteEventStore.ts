@@ -14,19 +14,17 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import {
   ConcurrencyError,
+  isDamagedEventError,
+  isSwfError,
   StoreCorruptError,
   StoreLockedError,
   StoreUnavailableError,
-  SwfError,
 } from '../../errors.js';
 import {
   type AppendResult,
   type Checkpoint,
   type CommitResult,
   type EventStore,
-  type EventFilter,
-  type ExpectedRevision,
-  ExpectedVersionConflictError,
   type GroupOptions,
   type NewEvent,
   type ParkedEvent,
@@ -46,16 +44,19 @@ import {
   pagedEvents,
   streamInterest,
 } from '../shared/subscriptions.js';
+import { expectedRevisionConflict, repeatedCommit, type StoredPlace } from '../shared/appendRules.js';
 import {
-  assertExpectedRevision,
   assertGroupName,
   assertReadFrom,
   assertStreamName,
   matchesFilter,
   maxCountOf,
-  type PreparedEvent,
-  prepareEvents,
+  type PreparedAppend,
+  prepareAppend,
+  prepareAppends,
 } from '../validation.js';
+import { filteredQueries } from './filterSql.js';
+import { groupCommit } from './groupCommit.js';
 import { limitedStatement } from './limited.js';
 import { SQLiteGroup } from './sqliteGroup.js';
 import { DamagedEventError, type RawRow, rowToEvent } from './rows.js';
@@ -147,8 +148,8 @@ function emptyFile(path: string): boolean {
 
 /** Translates driver errors at the boundary: nothing above this adapter sees a SqliteError. */
 export function translateSqliteError(e: unknown, path: string): unknown {
-  if (e instanceof DamagedEventError && e.store === undefined) return new DamagedEventError(e.damaged, path);
-  if (e instanceof SwfError) return e;
+  if (isDamagedEventError(e) && e.store === undefined) return new DamagedEventError(e.damaged, path);
+  if (isSwfError(e)) return e;
   const code = typeof (e as SqliteErrorLike)?.code === 'string' ? ((e as SqliteErrorLike).code as string) : '';
   const msg = e instanceof Error ? e.message : String(e);
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
@@ -174,12 +175,8 @@ export function translateSqliteError(e: unknown, path: string): unknown {
   return e;
 }
 
+/** Thrown out of an append's job when one of its ids is already stored: the repeat rule decides, outside it. */
 class IdempotencyProbe extends Error {}
-
-const isLockError = (e: unknown): boolean => {
-  const code = (e as SqliteErrorLike | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
-};
 
 /**
  * `mkdir -p`, one level at a time. (Node's recursive mkdirSync can spin forever on some paths, e.g. under /proc.)
@@ -318,55 +315,36 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     if (closed) throw new StoreClosedError(path);
   };
 
-  /** The stored events whose ids lead this append, if they repeat it exactly; otherwise a conflict. */
-  function idempotentResult(
-    stream: string,
-    events: PreparedEvent[],
-    expected: ExpectedRevision,
-  ): AppendResult | undefined {
-    const rows = events.map(
-      (e) => q.byId.get(e.id) as { stream: string; revision: number; position: number; type: string } | undefined,
-    );
-    const first = rows[0];
-    if (!first) {
-      const clash = rows.findIndex((r) => r !== undefined);
-      if (clash < 0) return undefined;
-      throw new ConcurrencyError(`event id ${events[clash]!.id} is already stored in stream '${rows[clash]!.stream}'`);
-    }
-    const same = rows.every(
-      (r, i) =>
-        r !== undefined && r.stream === stream && r.revision === first.revision + i && r.type === events[i]!.type,
-    );
-    const placeOk =
-      typeof expected === 'bigint'
-        ? BigInt(first.revision) === expected + 1n
-        : expected === 'no_stream'
-          ? first.revision === 0
-          : true;
-    if (!same || !placeOk) {
-      throw new ConcurrencyError(
-        `event id ${events[0]!.id} is already stored (stream '${first.stream}', revision ${first.revision}) and this append does not repeat it exactly`,
-      );
-    }
-    const last = rows[rows.length - 1]!;
-    return { nextRevision: BigInt(last.revision), position: BigInt(last.position) };
-  }
+  const storedAt = (id: string): StoredPlace | undefined => {
+    const r = q.byId.get(id) as { stream: string; revision: number; position: number; type: string } | undefined;
+    return r && { streamName: r.stream, revision: BigInt(r.revision), position: BigInt(r.position), type: r.type };
+  };
+
+  const commits = groupCommit(db, {
+    isClosed: () => closed,
+    closedError: () => new StoreClosedError(path),
+    translate: (e) => translateSqliteError(e, path),
+    committed(touched) {
+      try {
+        lastDataVersion = q.dataVersion.get() as number;
+      } catch {
+        // only an optimisation: the poller will look again
+      }
+      notifier.notify(touched);
+    },
+  });
+  const enqueue = <T>(run: () => T): Promise<T> => commits.enqueue(run);
 
   /** Runs inside a write transaction. Throws IdempotencyProbe when an id is already stored. */
-  function appendInTx(stream: string, events: PreparedEvent[], expected: ExpectedRevision, now: number): AppendResult {
+  function appendInTx({ stream, events, expected }: PreparedAppend, now: number): AppendResult {
     const head = q.head.get(stream) as number | null;
     const current = head === null ? -1 : head;
-    if (expected !== 'any') {
-      const ok =
-        (expected === 'no_stream' && current === -1) ||
-        (expected === 'stream_exists' && current >= 0) ||
-        (typeof expected === 'bigint' && expected === BigInt(current));
-      if (!ok) {
-        if (q.byId.get(events[0]!.id) !== undefined) throw new IdempotencyProbe();
-        throw new ExpectedVersionConflictError(stream, expected, current === -1 ? 'no_stream' : BigInt(current));
-      }
+    const conflict = expectedRevisionConflict(stream, expected, current);
+    if (conflict) {
+      if (q.byId.get(events[0]!.id) !== undefined) throw new IdempotencyProbe();
+      throw conflict;
     }
-    touched.add(stream);
+    commits.touch(stream);
     let revision = current;
     let position = 0;
     for (const e of events) {
@@ -387,130 +365,26 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
   }
 
   /**
-   * A commit's appends and checkpoint. It runs as a job of the group commit, inside its transaction, which makes it
-   * all or nothing (the whole transaction, or the job's own savepoint when the batch runs isolated): no savepoint
-   * of its own on the fast path.
+   * A commit's appends and checkpoint, as one job of the group commit: all or nothing (the whole transaction, or the
+   * job's own savepoint when the batch runs isolated). Where an id is already stored, nothing is written and the
+   * repeat rule gives the first results (or the conflict).
    */
-  const writeJob = (
-    batch: { stream: string; events: PreparedEvent[]; expected: ExpectedRevision }[],
-    checkpoint?: Checkpoint,
-  ): AppendResult[] => {
-    const now = Date.now();
-    const results = batch.map((b) => appendInTx(b.stream, b.events, b.expected, now));
-    if (checkpoint) q.setCheckpoint.run(checkpoint.name, checkpoint.position);
-    return results;
-  };
-
-  // Group commit: every write of one turn of the event loop (all agents and workers of a process) goes into one
-  // IMMEDIATE transaction, each in a savepoint of its own, so a conflict fails only its own write.
-  interface Job {
-    run: () => unknown;
-    resolve: (value: unknown) => void;
-    reject: (error: unknown) => void;
-    ok?: boolean;
-    value?: unknown;
-  }
-  let jobs: Job[] = [];
-  let flushScheduled = false;
-  /** The streams appended to by the flush under way: its notification wakes only their subscribers. */
-  let touched = new Set<string>();
-  const savepoint = db.transaction((run: () => unknown) => run());
-  /** Every job in a savepoint of its own: a failing job rolls back alone. */
-  const flushIsolated = db.transaction((batch: Job[]) => {
-    for (const job of batch) {
-      try {
-        job.value = savepoint(job.run);
-        job.ok = true;
-      } catch (e: unknown) {
-        job.value = e;
-        job.ok = false;
-      }
-    }
-  });
-  class JobFailed extends Error {}
-  /** The fast way: no savepoints; if any job fails, the whole transaction rolls back and the batch runs isolated. */
-  const flushOptimistic = db.transaction((batch: Job[]) => {
-    for (const job of batch) {
-      try {
-        job.value = job.run();
-        job.ok = true;
-      } catch (e: unknown) {
-        if (isLockError(e)) throw e;
-        throw new JobFailed();
-      }
-    }
-  });
-  const flushTx = {
-    immediate(batch: Job[]): void {
-      try {
-        flushOptimistic.immediate(batch);
-      } catch (e: unknown) {
-        if (!(e instanceof JobFailed)) throw e;
-        flushIsolated.immediate(batch);
-      }
-    },
-  };
-  const flush = (): void => {
-    flushScheduled = false;
-    const batch = jobs;
-    jobs = [];
-    if (batch.length === 0) return;
-    touched = new Set();
-    if (closed) {
-      for (const job of batch) job.reject(new StoreClosedError(path));
-      return;
-    }
+  async function write(batch: PreparedAppend[], checkpoint?: Checkpoint): Promise<AppendResult[]> {
     try {
-      flushTx.immediate(batch);
-    } catch (e: unknown) {
-      const err = translateSqliteError(e, path);
-      for (const job of batch) job.reject(err);
-      return;
-    }
-    try {
-      lastDataVersion = q.dataVersion.get() as number;
-    } catch {
-      // only an optimisation: the poller will look again
-    }
-    notifier.notify(touched);
-    for (const job of batch) {
-      if (job.ok) job.resolve(job.value);
-      else job.reject(translateSqliteError(job.value, path));
-    }
-  };
-  function enqueue<T>(run: () => T): Promise<T> {
-    ensureOpen();
-    return new Promise<T>((resolve, reject) => {
-      jobs.push({ run, resolve: resolve as (v: unknown) => void, reject });
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
-    });
-  }
-
-  async function write(
-    batch: { stream: string; events: PreparedEvent[]; expected: ExpectedRevision }[],
-    checkpoint?: Checkpoint,
-  ): Promise<AppendResult[]> {
-    try {
-      return await enqueue(() => writeJob(batch, checkpoint));
+      return await enqueue(() => {
+        const now = Date.now();
+        const results = batch.map((b) => appendInTx(b, now));
+        if (checkpoint) q.setCheckpoint.run(checkpoint.name, checkpoint.position);
+        return results;
+      });
     } catch (e: unknown) {
       if (!(e instanceof IdempotencyProbe)) return fail(e);
     }
-    // Some ids were already stored: this is a repeat of an earlier append (or a clash). Nothing was written.
-    // A repeated batch returns the original results only if every append in it repeats exactly.
-    const results: AppendResult[] = [];
-    for (const b of batch) {
-      const again = idempotentResult(b.stream, b.events, b.expected);
-      if (!again) {
-        // This one is new but another in the batch was a repeat: a partial repeat is a conflict.
-        throw new ConcurrencyError(`commit mixes already-stored events with new ones (stream '${b.stream}')`);
-      }
-      results.push(again);
-    }
+    const again = repeatedCommit(batch, storedAt);
+    // No id stored after all: one id stands in two appends of the commit.
+    if (!again) throw new ConcurrencyError('the commit names one event id in two of its appends');
     if (checkpoint) await enqueue(() => q.setCheckpoint.run(checkpoint.name, checkpoint.position));
-    return results;
+    return again;
   }
 
   /**
@@ -548,7 +422,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
             try {
               out.push(rowToEvent(r));
             } catch (e: unknown) {
-              if (!(onDamaged && e instanceof DamagedEventError)) throw e;
+              if (!(onDamaged && isDamagedEventError(e))) throw e;
               onDamaged(e.damaged);
               continue;
             }
@@ -563,44 +437,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     });
   }
 
-  /** `position > ? AND position <= ? AND <filter>`, the filter's prefixes compared in SQL (bound, never spliced). */
-  interface FilteredQuery {
-    all(after: number, upTo: number, limit: number): unknown[];
-  }
-  const filteredStatements = new Map<string, FilteredQuery>();
-  function filteredStatement(filter: EventFilter): FilteredQuery {
-    const key = JSON.stringify([filter.streamPrefix ?? [], filter.eventTypePrefix ?? []]);
-    let stmt = filteredStatements.get(key);
-    if (stmt) return stmt;
-    const parts: string[] = [];
-    const params: string[] = [];
-    // A prefix ending in an ASCII character is a range (`p <= col < p'`, p' = p with its last character the next
-    // one): two comparisons per row instead of two function calls. Others fall back to substr.
-    const any = (column: string, prefixes: readonly string[] | undefined): void => {
-      if (!prefixes || prefixes.length === 0) return;
-      const terms = prefixes.map((p) => {
-        if (p === '') return '1';
-        const last = p.charCodeAt(p.length - 1);
-        if (last < 0x7f) {
-          params.push(p, p.slice(0, -1) + String.fromCharCode(last + 1));
-          return `(${column} >= ? AND ${column} < ?)`;
-        }
-        params.push(p, p);
-        return `substr(${column}, 1, length(?)) = ?`;
-      });
-      parts.push(`(${terms.join(' OR ')})`);
-    };
-    any('stream', filter.streamPrefix);
-    any('type', filter.eventTypePrefix);
-    const where = parts.length > 0 ? ` AND ${parts.join(' AND ')}` : '';
-    const prepared = limitedStatement(
-      db,
-      `SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ?${where} ORDER BY position LIMIT ?`,
-    );
-    stmt = { all: (after, upTo, limit) => prepared.all(after, upTo, ...params, limit) };
-    filteredStatements.set(key, stmt);
-    return stmt;
-  }
+  const filteredStatement = filteredQueries(db, COLUMNS);
 
   const groups = new Map<string, SQLiteGroup>();
   const groupFor = (stream: string, group: string, opts: GroupOptions): SQLiteGroup => {
@@ -624,19 +461,11 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     },
 
     async appendToStream(stream: string, events: readonly NewEvent[], opts = {}) {
-      assertStreamName(stream);
-      const expected = opts.expectedRevision ?? 'any';
-      assertExpectedRevision(expected);
-      return (await write([{ stream, events: prepareEvents(events), expected }]))[0]!;
+      return (await write([prepareAppend(stream, events, opts.expectedRevision)]))[0]!;
     },
 
     async commit(appends: readonly StreamAppend[], checkpoint?: Checkpoint): Promise<CommitResult> {
-      const batch = appends.map((a) => {
-        assertStreamName(a.stream);
-        const expected = a.expectedRevision ?? 'any';
-        assertExpectedRevision(expected);
-        return { stream: a.stream, events: prepareEvents(a.events), expected };
-      });
+      const batch = prepareAppends(appends);
       if (batch.length === 0) {
         if (checkpoint) await store.checkpoints.set(checkpoint.name, checkpoint.position);
         return { appends: [] };
@@ -827,7 +656,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
 
     async close() {
       if (closed) return;
-      flush();
+      commits.flush();
       closed = true;
       if (poller) clearInterval(poller);
       poller = undefined;
