@@ -44,6 +44,15 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
   private readonly maxId: Statement<{ n: number }> | undefined;
   private readonly one: Statement<Record<string, unknown>>;
   private readonly many: Statement<Record<string, unknown>> | undefined;
+  /**
+   * The value last read or written, and the one last recorded as changed: an event looks up its run (its
+   * execution, its sender) several times, and most events are about the key the one before was, so these answer
+   * without hashing the key again.
+   */
+  private lastKey: K | undefined;
+  private lastValue: V | undefined;
+  private dirtyKey: K | undefined;
+  private dirtyValue: V | undefined;
 
   constructor(
     private readonly spec: StateSpec<K, V>,
@@ -66,6 +75,7 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
   }
 
   get(key: K): V | undefined {
+    if (key === this.lastKey) return this.lastValue;
     let v = this.cache.get(key);
     if (v === undefined) {
       if (this.bulk ? !this.evicted.delete(key) : this.absent.has(key)) return undefined;
@@ -73,6 +83,8 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
       if (!row) return undefined;
       v = this.loaded(key, row);
     }
+    this.lastKey = key;
+    this.lastValue = v;
     return v;
   }
 
@@ -83,30 +95,46 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
     return v;
   }
 
-  private rowOf(key: K): StoredRow {
+  /** The row of a value being written; a value let go of right after (`final`) needs its id no more. */
+  private rowOf(key: K, final: boolean): StoredRow {
     if (this.spec.rowid === undefined) return NO_ROW;
     const id = this.ids.get(key);
     if (id !== undefined) return { id, stored: true };
     this.lastId ??= this.maxId!.get()!.n;
     const next = ++this.lastId;
-    this.ids.set(key, next);
+    if (!final) this.ids.set(key, next);
     return { id: next, stored: false };
   }
 
   private forget(key: K): void {
     this.cache.delete(key);
     this.ids.delete(key);
+    if (key === this.lastKey) this.lastKey = this.lastValue = undefined;
+  }
+
+  private forgetAll(): void {
+    this.cache.clear();
+    this.ids.clear();
+    this.lastKey = this.lastValue = undefined;
   }
 
   put(key: K, value: V): void {
+    // already recorded as changed in this batch
+    if (key === this.dirtyKey && value === this.dirtyValue) return;
     this.cache.set(key, value);
     this.dirty.set(key, value);
-    this.absent.delete(key);
+    // a bulk fold never learns of absent keys
+    if (!this.bulk) this.absent.delete(key);
+    this.lastKey = this.dirtyKey = key;
+    this.lastValue = this.dirtyValue = value;
   }
 
   keep(key: K, value: V): void {
     this.cache.set(key, value);
-    this.absent.delete(key);
+    if (!this.bulk) this.absent.delete(key);
+    if (key === this.dirtyKey) this.dirtyKey = this.dirtyValue = undefined;
+    this.lastKey = key;
+    this.lastValue = value;
   }
 
   /** Loads, in a few queries, the values the batch's events will look up. The bulk fold has them in memory. */
@@ -138,26 +166,27 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
   flush(run: (w: Write) => void): void {
     const spec = this.spec;
     for (const [key, value] of this.dirty) {
-      if (spec.toWrite) run(spec.toWrite(key, value, this.rowOf(key)));
       // A final value takes no more events (a late one is refused): keep only live ones in memory.
-      if (spec.isFinal?.(value) === true) {
+      const final = spec.isFinal?.(value) === true;
+      if (spec.toWrite) run(spec.toWrite(key, value, this.rowOf(key, final)));
+      if (final) {
         this.forget(key);
         if (this.bulk) this.evicted.add(key);
       }
     }
     this.dirty.clear();
+    this.dirtyKey = this.dirtyValue = undefined;
     if (!this.bulk) this.lastId = undefined;
     if (this.cache.size > this.maxCached) {
       if (this.bulk) for (const key of this.cache.keys()) this.evicted.add(key);
-      this.cache.clear();
-      this.ids.clear();
+      this.forgetAll();
     }
   }
 
   reset(): void {
-    this.cache.clear();
-    this.ids.clear();
+    this.forgetAll();
     this.dirty.clear();
+    this.dirtyKey = this.dirtyValue = undefined;
     this.absent.clear();
     this.lastId = undefined;
   }
