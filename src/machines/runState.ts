@@ -113,26 +113,34 @@ export interface RunStateStep {
 }
 
 const NOTHING: RunStateStep = Object.freeze({});
+const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+
+// The run's inputs for slice steps: one object each (every slice event of a run makes one; none is changed).
+const SLICE_CREATED: RunEvent = Object.freeze({ type: 'SLICE_CREATED' });
+const SLICE_STARTED: RunEvent = Object.freeze({ type: 'SLICE_STARTED' });
+const SLICE_SUCCEEDED: RunEvent = Object.freeze({ type: 'SLICE_SUCCEEDED' });
+const SLICE_RETRIED: RunEvent = Object.freeze({ type: 'SLICE_FAILED', final: false });
+const SLICE_FAILED: RunEvent = Object.freeze({ type: 'SLICE_FAILED', final: true });
+const SAMPLE_REGISTERED: RunEvent = Object.freeze({ type: 'SAMPLE_REGISTERED', slices: 0 });
 
 /** The run's input for an accepted slice step, from the slice's status before and after. */
 function runEventOfSlice(from: string, to: string): RunEvent | undefined {
   if (from === to) return undefined;
-  if (from === 'queued' && to === 'processing') return { type: 'SLICE_STARTED' };
-  if (from === 'processing' && to === 'completed') return { type: 'SLICE_SUCCEEDED' };
-  if (from === 'processing' && (to === 'queued' || to === 'failed'))
-    return { type: 'SLICE_FAILED', final: to === 'failed' };
+  if (from === 'queued' && to === 'processing') return SLICE_STARTED;
+  if (from === 'processing' && to === 'completed') return SLICE_SUCCEEDED;
+  if (from === 'processing' && to === 'queued') return SLICE_RETRIED;
+  if (from === 'processing' && to === 'failed') return SLICE_FAILED;
   return undefined;
 }
 
 function stepSlice(machines: RunStateMachines, before: FastSnapshot<SliceContext>, event: SliceEvent): RunStateStep {
   const [after, effects] = machines.slice.transition(before, event);
   if (after === before) return NOTHING;
-  const refused = refusalOf(before, after) !== undefined;
+  const slice = { before, after, effects, refused: refusalOf(before, after) !== undefined };
+  if (slice.refused) return { slice };
   const m = machines.slice;
-  return {
-    slice: { before, after, effects, refused },
-    ...(refused ? {} : { run: runEventOfSlice(m.keyOf(before.value), m.keyOf(after.value)) }),
-  };
+  const run = runEventOfSlice(m.keyOf(before.value), m.keyOf(after.value));
+  return run === undefined ? { slice } : { slice, run };
 }
 
 /**
@@ -168,7 +176,7 @@ export function runStateStep(
       // A retry's message finds the slice already queued again by its machine.
       if (slice !== undefined || sliceContent(m).attempt !== 1) return NOTHING;
       const after = machines.slice.initial({ max_retries: params.max_slice_retries });
-      return { slice: { before: undefined, after, effects: [], refused: false }, run: { type: 'SLICE_CREATED' } };
+      return { slice: { before: undefined, after, effects: NO_EFFECTS, refused: false }, run: SLICE_CREATED };
     }
     case 'slice_result': {
       if (slice === undefined) return NOTHING;
@@ -185,7 +193,7 @@ export function runStateStep(
       );
     }
     case 'tf_file_registered':
-      return { run: { type: 'SAMPLE_REGISTERED', slices: 0 } };
+      return { run: SAMPLE_REGISTERED };
     default: {
       const run = runEventOf(
         m,

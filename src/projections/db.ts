@@ -147,18 +147,36 @@ export function openViewsDb(path: string, options: OpenViewsOptions = {}): Views
 
 // ---- the writer thread ---------------------------------------------------------------------------
 
-/** A batch for the writer thread, applied in one IMMEDIATE transaction with the checkpoints it moves. */
+/** How a slot of `WriterBatch.tags` says where its parameter is. */
+export const SLOT = {
+  /** In `numbers`. */
+  NUMBER: 0,
+  /** The next of `strings`. */
+  STRING: 1,
+  NULL: 2,
+  /** The same string as this parameter of the statement's previous write (in this batch or an earlier one). */
+  SAME: 3,
+} as const;
+
+/**
+ * A batch for the writer thread, applied in one IMMEDIATE transaction with the checkpoints it moves.
+ *
+ * The writes are slots: the statement number, the parameter count, then each parameter; and again, for `slots`
+ * slots. Numbers travel in a `Float64Array` and tags in a `Uint8Array`, both moved to the thread without a copy;
+ * only the strings are copied (`postMessage` copies an array value by value, at a cost per value that made it the
+ * main thread's largest cost of a catch-up), and a string repeated from the statement's previous write is not sent
+ * at all (rows repeat much: namespace, execution, run, sample, queue).
+ */
 export interface WriterBatch {
   t: 'batch';
   seq: number;
   /** Statements first used in this batch; the thread numbers them after the ones it has, in this order. */
   sqls: string[];
-  /**
-   * The writes, flat: statement number, parameter count, the parameters; and again. A string parameter equal to the
-   * same parameter of the statement's previous write (in this batch or an earlier one) is sent as undefined: the
-   * copy `postMessage` makes costs per value, and rows repeat much (namespace, execution, run, sample, queue).
-   */
-  ops: (SqlValue | undefined)[];
+  slots: number;
+  /** Each slot's kind (`SLOT`); the statement number and count slots are numbers. */
+  tags: Uint8Array<ArrayBuffer>;
+  numbers: Float64Array<ArrayBuffer>;
+  strings: string[];
   /** Each projection's checkpoint as the batch expects to find it: another value means another process wrote. */
   expect: [string, number][];
   /** The checkpoints the batch moves: name, position, event id. */
@@ -223,5 +241,10 @@ export function startWriterThread(path: string, options: OpenViewsOptions = {}):
     state: state.buffer,
   };
   const worker = new Worker(writerThreadModule(), { workerData: data });
-  return { worker, state, post: (request) => worker.postMessage(request) };
+  return {
+    worker,
+    state,
+    post: (request) =>
+      worker.postMessage(request, request.t === 'batch' ? [request.tags.buffer, request.numbers.buffer] : []),
+  };
 }

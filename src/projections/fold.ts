@@ -30,20 +30,34 @@ const NO_ROW: StoredRow = Object.freeze({ id: 0, stored: false });
 /** Keys a batch looks up, read in one query per this many. */
 const PREFETCH = 200;
 
+/** A value in memory, with what the runner knows of it: one map entry a key, looked up once per use. */
+interface Slot<K, V> {
+  readonly key: K;
+  value: V;
+  /** Its row's id (a state with `rowid`); 0 while it has no row. */
+  id: number;
+  /** Changed in this batch (it is in `dirty`). */
+  dirty: boolean;
+}
+
 class KeyedState<K extends string | number, V> implements Keyed<K, V> {
-  private readonly cache = new Map<K, V>();
-  private readonly dirty = new Map<K, V>();
+  private readonly cache = new Map<K, Slot<K, V>>();
+  /** The values changed in this batch, in the order they first changed. */
+  private dirty: Slot<K, V>[] = [];
   /** Keys a batch refers to that have no row (learnt by `prefetch`, valid for that batch). */
   private readonly absent = new Set<K>();
   /** Bulk: the keys with a row that are no longer in memory (read back when an event needs them). */
   readonly evicted = new Set<K>();
-  /** The row ids of the values in memory that have a row (a state with `rowid`). */
-  private readonly ids = new Map<K, number>();
   /** The last row id given out; undefined until read again in a batch (another process may insert meanwhile). */
   private lastId: number | undefined;
   private readonly maxId: Statement<{ n: number }> | undefined;
   private readonly one: Statement<Record<string, unknown>>;
   private readonly many: Statement<Record<string, unknown>> | undefined;
+  /**
+   * The slot last read or written: an event looks up its run (its execution, its sender) several times, and most
+   * events are about the key the one before was, so it answers without hashing the key again.
+   */
+  private last: Slot<K, V> | undefined;
 
   constructor(
     private readonly spec: StateSpec<K, V>,
@@ -65,48 +79,71 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
         : undefined;
   }
 
-  get(key: K): V | undefined {
-    let v = this.cache.get(key);
-    if (v === undefined) {
+  /** The slot of `key`: from memory, else from its row; undefined when it has none. */
+  private slotOf(key: K): Slot<K, V> | undefined {
+    const last = this.last;
+    if (last !== undefined && last.key === key) return last;
+    let slot = this.cache.get(key);
+    if (slot === undefined) {
       if (this.bulk ? !this.evicted.delete(key) : this.absent.has(key)) return undefined;
       const row = this.one.get([key]);
       if (!row) return undefined;
-      v = this.loaded(key, row);
+      slot = this.loaded(key, row);
     }
-    return v;
+    this.last = slot;
+    return slot;
   }
 
-  private loaded(key: K, row: Record<string, unknown>): V {
-    const v = this.spec.fromRow(row);
-    this.cache.set(key, v);
-    if (this.spec.rowid !== undefined) this.ids.set(key, row[this.spec.rowid] as number);
-    return v;
+  get(key: K): V | undefined {
+    return this.slotOf(key)?.value;
   }
 
-  private rowOf(key: K): StoredRow {
+  private loaded(key: K, row: Record<string, unknown>): Slot<K, V> {
+    const rowid = this.spec.rowid;
+    const slot: Slot<K, V> = {
+      key,
+      value: this.spec.fromRow(row),
+      id: rowid === undefined ? 0 : (row[rowid] as number),
+      dirty: false,
+    };
+    this.cache.set(key, slot);
+    return slot;
+  }
+
+  private rowOf(slot: Slot<K, V>): StoredRow {
     if (this.spec.rowid === undefined) return NO_ROW;
-    const id = this.ids.get(key);
-    if (id !== undefined) return { id, stored: true };
+    if (slot.id !== 0) return { id: slot.id, stored: true };
     this.lastId ??= this.maxId!.get()!.n;
-    const next = ++this.lastId;
-    this.ids.set(key, next);
-    return { id: next, stored: false };
+    slot.id = ++this.lastId;
+    return { id: slot.id, stored: false };
   }
 
-  private forget(key: K): void {
-    this.cache.delete(key);
-    this.ids.delete(key);
+  /** The slot of `key` in memory, made if it has none (the value is about to be set). */
+  private slotFor(key: K, value: V): Slot<K, V> {
+    const last = this.last;
+    if (last !== undefined && last.key === key) return last;
+    let slot = this.cache.get(key);
+    if (slot === undefined) {
+      slot = { key, value, id: 0, dirty: false };
+      this.cache.set(key, slot);
+      // a bulk fold never learns of absent keys
+      if (!this.bulk) this.absent.delete(key);
+    }
+    this.last = slot;
+    return slot;
   }
 
   put(key: K, value: V): void {
-    this.cache.set(key, value);
-    this.dirty.set(key, value);
-    this.absent.delete(key);
+    const slot = this.slotFor(key, value);
+    slot.value = value;
+    if (!slot.dirty) {
+      slot.dirty = true;
+      this.dirty.push(slot);
+    }
   }
 
   keep(key: K, value: V): void {
-    this.cache.set(key, value);
-    this.absent.delete(key);
+    this.slotFor(key, value).value = value;
   }
 
   /** Loads, in a few queries, the values the batch's events will look up. The bulk fold has them in memory. */
@@ -137,28 +174,31 @@ class KeyedState<K extends string | number, V> implements Keyed<K, V> {
   /** The writes of the values changed in the batch; lets go of the final ones, and of all when there are too many. */
   flush(run: (w: Write) => void): void {
     const spec = this.spec;
-    for (const [key, value] of this.dirty) {
-      if (spec.toWrite) run(spec.toWrite(key, value, this.rowOf(key)));
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const slot of dirty) {
+      slot.dirty = false;
+      if (spec.toWrite) run(spec.toWrite(slot.key, slot.value, this.rowOf(slot)));
       // A final value takes no more events (a late one is refused): keep only live ones in memory.
-      if (spec.isFinal?.(value) === true) {
-        this.forget(key);
-        if (this.bulk) this.evicted.add(key);
+      if (spec.isFinal?.(slot.value) === true) {
+        this.cache.delete(slot.key);
+        if (this.bulk) this.evicted.add(slot.key);
       }
     }
-    this.dirty.clear();
+    this.last = undefined;
     if (!this.bulk) this.lastId = undefined;
     if (this.cache.size > this.maxCached) {
       if (this.bulk) for (const key of this.cache.keys()) this.evicted.add(key);
       this.cache.clear();
-      this.ids.clear();
     }
   }
 
   reset(): void {
     this.cache.clear();
-    this.ids.clear();
-    this.dirty.clear();
+    for (const slot of this.dirty) slot.dirty = false;
+    this.dirty = [];
     this.absent.clear();
+    this.last = undefined;
     this.lastId = undefined;
   }
 

@@ -16,12 +16,14 @@
  */
 import type { Worker } from 'node:worker_threads';
 import {
+  SLOT,
   type SqlParams,
   type SqlValue,
   type Statement,
   startWriterThread,
   translateViewsError,
   type ViewsDb,
+  type WriterBatch,
   type WriterReply,
   type WriterThread,
 } from './db.js';
@@ -43,6 +45,9 @@ const UNKNOWN_RESULT: { changes: number; lastInsertRowid: number } = Object.free
   },
 });
 
+/** Slots of a new pipeline's first batch (a batch of a 1,000-STF run's log needs some 40 000). */
+const INITIAL_SLOTS = 1 << 16;
+
 /** How long a read waits for the writer thread to answer before giving up. */
 const READ_WAIT_MS = 120_000;
 
@@ -56,14 +61,15 @@ export class Pipeline {
   private readonly statementIds = new Map<string, number>();
   private readonly newStatements: string[] = [];
   /**
-   * The batch being recorded: `ops[0, opsLength)`. The array keeps its size from batch to batch (emptying it would
-   * give its memory back, and the next batch would grow it again through a chain of copies); what is sent is a copy
-   * of the recorded part, and the slots are cleared after it so they keep no strings alive.
+   * The batch being recorded (see `WriterBatch`): `slots` slots of `tags` and `numbers`, and its strings. The typed
+   * arrays are moved to the thread with the batch; the next batch starts with new ones of the size the last needed.
    */
-  private readonly ops: (SqlValue | undefined)[] = [];
-  private opsLength = 0;
-  /** Each statement's last recorded parameters (see `WriterBatch.ops`: a repeated string is sent as undefined). */
-  private readonly lastParams: SqlValue[][] = [];
+  private tags: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL_SLOTS);
+  private numbers: Float64Array<ArrayBuffer> = new Float64Array(INITIAL_SLOTS);
+  private strings: string[] = [];
+  private slots = 0;
+  /** Each statement's last recorded parameters (a string equal to the one before it is sent as `SLOT.SAME`). */
+  private readonly lastParams: (readonly SqlValue[])[] = [];
   private posted = 0;
   private answered = 0;
   private readonly inFlight: { position: bigint; events: number }[] = [];
@@ -117,17 +123,22 @@ export class Pipeline {
     if (this.conflict) return 'conflict';
     this.posted++;
     this.inFlight.push({ position, events });
-    const n = this.opsLength;
-    this.thread.post({
+    const batch: WriterBatch = {
       t: 'batch',
       seq: this.posted,
       sqls: this.newStatements.splice(0),
-      ops: this.ops.slice(0, n),
+      slots: this.slots,
+      tags: this.tags,
+      numbers: this.numbers,
+      strings: this.strings,
       expect,
       set,
-    });
-    this.ops.fill(null, 0, n);
-    this.opsLength = 0;
+    };
+    this.tags = new Uint8Array(this.tags.length);
+    this.numbers = new Float64Array(this.numbers.length);
+    this.strings = [];
+    this.slots = 0;
+    this.thread.post(batch);
     while (this.posted - this.answered >= this.maxInFlight && this.failure === undefined && !this.conflict) {
       await this.waitForReply();
     }
@@ -236,26 +247,48 @@ export class Pipeline {
       throw new Error('a pipelined statement takes positional parameters');
     }
     const values = (params ?? []) as readonly SqlValue[];
-    const ops = this.ops;
+    const count = values.length;
+    let n = this.slots;
+    if (n + 2 + count > this.tags.length) this.grow(n + 2 + count);
+    const { tags, numbers, strings } = this;
     const last = this.lastParams[id];
-    const kept: SqlValue[] = new Array<SqlValue>(values.length);
-    let n = this.opsLength;
-    ops[n++] = id;
-    ops[n++] = values.length;
-    for (let i = 0; i < values.length; i++) {
+    tags[n] = SLOT.NUMBER;
+    numbers[n++] = id;
+    tags[n] = SLOT.NUMBER;
+    numbers[n++] = count;
+    for (let i = 0; i < count; i++, n++) {
       const v = values[i];
       if (typeof v === 'string') {
-        ops[n++] = last !== undefined && last[i] === v ? undefined : v;
-        kept[i] = v;
+        if (last !== undefined && last[i] === v) tags[n] = SLOT.SAME;
+        else {
+          tags[n] = SLOT.STRING;
+          strings.push(v);
+        }
+      } else if (typeof v === 'number') {
+        tags[n] = SLOT.NUMBER;
+        numbers[n] = v;
+      } else if (typeof v === 'bigint') {
+        tags[n] = SLOT.NUMBER;
+        numbers[n] = Number(v);
       } else {
-        // the driver binds undefined as null
-        const value = v === undefined ? null : typeof v === 'bigint' ? Number(v) : v;
-        ops[n++] = value;
-        kept[i] = value;
+        // null, and undefined (the driver binds it as null)
+        tags[n] = SLOT.NULL;
       }
     }
-    this.lastParams[id] = kept;
-    this.opsLength = n;
+    // only its strings are compared with the next write's: the array itself, not a copy (it is not changed after)
+    this.lastParams[id] = values;
+    this.slots = n;
+  }
+
+  private grow(needed: number): void {
+    let size = this.tags.length * 2;
+    while (size < needed) size *= 2;
+    const tags = new Uint8Array(size);
+    tags.set(this.tags.subarray(0, this.slots));
+    const numbers = new Float64Array(size);
+    numbers.set(this.numbers.subarray(0, this.slots));
+    this.tags = tags;
+    this.numbers = numbers;
   }
 
   private statementId(sql: string): number {

@@ -5,7 +5,15 @@
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { SqlValue, WriterBatch, WriterClose, WriterData, WriterFinish, WriterReply } from './db.js';
+import {
+  SLOT,
+  type SqlValue,
+  type WriterBatch,
+  type WriterClose,
+  type WriterData,
+  type WriterFinish,
+  type WriterReply,
+} from './db.js';
 
 function serve(port: MessagePort, data: WriterData): void {
   const state = new Int32Array(data.state);
@@ -30,7 +38,7 @@ function serve(port: MessagePort, data: WriterData): void {
     opened = e;
   }
   const statements: Database.Statement[] = [];
-  const lastParams: (SqlValue | undefined)[][] = [];
+  const lastParams: SqlValue[][] = [];
   let checkpoints: Database.Statement | undefined;
   let move: Database.Statement | undefined;
   let stopped = false;
@@ -55,13 +63,24 @@ function serve(port: MessagePort, data: WriterData): void {
             const stored = new Map<string, number>();
             for (const r of read.all() as { name: string; position: number }[]) stored.set(r.name, r.position);
             for (const [name, position] of m.expect) if (stored.get(name) !== position) throw CONFLICT;
-            const ops = m.ops;
-            for (let i = 0; i < ops.length;) {
-              const id = ops[i] as number;
-              const n = ops[i + 1] as number;
-              const params = ops.slice(i + 2, i + 2 + n);
+            const { tags, numbers, strings } = m;
+            let next = 0;
+            for (let i = 0; i < m.slots;) {
+              const id = numbers[i]!;
+              const n = numbers[i + 1]!;
               const last = lastParams[id];
-              if (last !== undefined) for (let k = 0; k < n; k++) if (params[k] === undefined) params[k] = last[k];
+              const params = new Array<SqlValue>(n);
+              for (let k = 0, j = i + 2; k < n; k++, j++) {
+                const tag = tags[j];
+                params[k] =
+                  tag === SLOT.NUMBER
+                    ? numbers[j]!
+                    : tag === SLOT.STRING
+                      ? strings[next++]!
+                      : tag === SLOT.NULL
+                        ? null
+                        : last![k]!;
+              }
               lastParams[id] = params;
               statements[id]!.run(...params);
               i += 2 + n;

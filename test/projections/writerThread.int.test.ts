@@ -194,6 +194,50 @@ describe('the writer thread', () => {
     await store.close();
   });
 
+  it('writes a batch larger than the first one it had room for, numbers of every kind as given', async () => {
+    const dir = tmp();
+    const store = await makeLog(dir);
+    const db = openViewsDb(join(dir, 'v.db'));
+    await Projector.open(store, db);
+    const pipeline = new Pipeline(db);
+    const insert = pipeline.db.prepare(`INSERT INTO applog (position, app_name, instance_name, timestamp, level,
+      levelname, message, module, lineno) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    // 12 000 rows of 9 parameters: some 130 000 slots, twice what a new pipeline has room for
+    const rows = Array.from({ length: 12_000 }, (_, i) => [
+      i + 1,
+      `app-${i % 3}`,
+      i % 2 === 0 ? 'same' : `inst-${i}`,
+      `t${i}`,
+      [0, -7, 2.5, 1e15, Number.MAX_SAFE_INTEGER][i % 5]!,
+      i % 4 === 0 ? '' : 'INFO',
+      `message ${i}`,
+      i % 3 === 0 ? null : 'mod',
+      i % 6 === 0 ? null : i * 3,
+    ]);
+    for (const r of rows) insert.run(r);
+    const names = PROJECTION_NAMES.map((n): [string, number] => [n, 0]);
+    await pipeline.commit(
+      names,
+      names.map(([n]): [string, number, string] => [n, 1, 'e1']),
+      1n,
+      1,
+    );
+    await pipeline.finish([]);
+    const stored = openViewsDb(join(dir, 'v.db'));
+    expect(
+      stored
+        .prepare(
+          `SELECT position, app_name, instance_name, timestamp, level, levelname, message, module, lineno
+           FROM applog ORDER BY position`,
+        )
+        .all()
+        .map((r) => Object.values(r)),
+    ).toEqual(rows);
+    stored.close();
+    db.close();
+    await store.close();
+  });
+
   it('a writer thread that dies fails the fold with a clear error; what it committed is whole', async () => {
     const dir = tmp();
     const store = await makeLog(dir);

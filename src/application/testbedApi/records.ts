@@ -50,8 +50,9 @@ export const TESTBED_EVENT_TYPES = [
   'TfSliceStatusReported',
 ] as const;
 export type TestbedEventType = (typeof TESTBED_EVENT_TYPES)[number];
-export const isTestbedEventType = (t: string): t is TestbedEventType =>
-  (TESTBED_EVENT_TYPES as readonly string[]).includes(t);
+const TESTBED_EVENT_TYPE_SET: ReadonlySet<string> = new Set(TESTBED_EVENT_TYPES);
+/** Asked of every event the projections fold: one hash lookup, not twenty string comparisons. */
+export const isTestbedEventType = (t: string): t is TestbedEventType => TESTBED_EVENT_TYPE_SET.has(t);
 
 export const COUNTER_STREAMS = {
   agentIds: 'swf-agent-ids',
