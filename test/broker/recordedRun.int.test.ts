@@ -130,6 +130,11 @@ describe('a recorded real run in swf replay, swf export and swf import', () => {
     const atEnd = await replayOf('100011', url, '--at', String(end.position));
     expect(atEnd.events).toBe(end.events);
     expect(atEnd.run_state).toEqual(end.run_state);
+    // swf replay --check recomputes swf-es agents' decisions: a recorded real run has none, and it says where the
+    // rule breaks are listed instead of calling the run deterministic
+    const check = await swfIn(dir, 'replay', '100011', '--check', '--store', url);
+    expect(check.code).toBe(2);
+    expect(check.err).toMatch(/recorded from the testbed's broker.*swf conformance 100011 lists its rule breaks/);
   });
 
   it('swf export bundles it and swf import brings it into another store as the same run', async () => {

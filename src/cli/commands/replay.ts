@@ -92,6 +92,15 @@ export const replayCommand: Command = {
         return 0;
       }
       if (values.check) {
+        // A run the gateway recorded from the real testbed: no swf-es agent decided its messages, so there is no
+        // decision to recompute; its rule breaks (a slice sent twice, a result after the final one, ...) are
+        // what `swf conformance` lists.
+        if ((info.started?.metadata as { derivedFrom?: unknown } | undefined)?.derivedFrom === 'broker') {
+          throw new ValidationError(
+            `run ${info.run_number} was recorded from the testbed's broker: no swf-es agent decided it, so --check ` +
+              `has nothing to recompute; swf conformance ${info.run_number} lists its rule breaks`,
+          );
+        }
         const result = await checkRun(store, info, { recordedMachines: values['recorded-machines'] === true });
         io.stdout.write(values.json ? toJson(result) + '\n' : formatCheck(result));
         // 6: nothing diverges, but the run never finished (distinct from 1, a divergence).
