@@ -41,7 +41,8 @@ export const replayCommand: Command = {
           '                  created_at/timestamp/started_at/..., not when the store recorded them)\n' +
           "  --check         re-feed the data, FastMon and fast processing agents the recorded inputs with the run's\n" +
           '                  recorded configuration and compare their outputs with the recorded ones; exit 1 on the\n' +
-          '                  first divergence\n' +
+          "                  first divergence (a run recorded from the testbed's broker has no swf-es decisions to\n" +
+          '                  recompute: exit 2; swf conformance RUN lists its rule breaks)\n' +
           '  --recorded-machines  with --check, fold with the machine definitions the run recorded (its\n' +
           "                  machine_hash) instead of today's; without it, today's rules, and a changed hash is reported\n" +
           "  --set s.k=v     what-if: drive the run's recorded DAQ announcements (at their recorded times) through\n" +
