@@ -4,9 +4,12 @@
  *
  * The RunState at log position P is what the log holds up to P:
  * - a TF sample counts as received at its `tf_file_registered`;
- * - a slice counts as created (and queued) at its first `slice` message; a retry's message does not count it again;
+ * - a slice counts as created (and queued) at its first `slice` message; a later one for it — a retry's, or the same
+ *   message sent again, also after the slice is final — does not count it again;
  * - it counts as processing, completed, failed or queued again at the events that put it there
- *   (`SliceProcessingStarted`, `slice_result`, `SliceLeaseExpired`), as the slice machine decides them;
+ *   (`SliceProcessingStarted`, `slice_result`, `SliceLeaseExpired`), as the slice machine decides them: a result
+ *   after the slice is final (completed or failed for good) is refused and counts nothing (`swf conformance` lists
+ *   both as rule breaks: `slice-repeated`, `result-after-final`);
  * - the lifecycle follows the DAQ's messages (`runEventOf`).
  * Never at the moment an agent decided to produce those events.
  */
@@ -207,7 +210,7 @@ export function runStateStep(
 }
 
 /**
- * RunState folded from a log: the runs and the slices not yet final, in memory. Time travel reads a run through
+ * RunState folded from a log: the runs and the slices (final ones too), in memory. Time travel reads a run through
  * it; the agent and the projection keep their own stores (and more per slice) but step with `runStateStep` too.
  */
 export class RunStateFold {
@@ -233,11 +236,9 @@ export class RunStateFold {
     const executionId = p.kind === 'message' ? text(p.message.execution_id) : undefined;
     const params = (executionId !== undefined ? this.params.get(executionId) : undefined) ?? DEFAULT_PARAMS;
     const step = runStateStep(p, name === undefined ? undefined : this.slices.get(name), params, this.machines);
-    if (step.slice && name !== undefined && !step.slice.refused) {
-      const status = this.machines.slice.keyOf(step.slice.after.value);
-      if (status === 'completed' || status === 'failed') this.slices.delete(name);
-      else this.slices.set(name, step.slice.after);
-    }
+    // A final slice is kept: the log has created it, so a later `slice` message for it is not its first (it does
+    // not count it again) and a result after its final state is refused by the slice machine, as in every reader.
+    if (step.slice && name !== undefined && !step.slice.refused) this.slices.set(name, step.slice.after);
     if (step.run) {
       let run = this.runs.get(runId);
       // a run begins with a lifecycle message (refused or not); progress of a run not begun is not counted

@@ -20,8 +20,24 @@ interface RunStateView {
   stf_samples_received: number;
   slices_created: number;
   slices_queued: number;
+  slices_processing: number;
+  slices_completed: number;
   slices_failed: number;
+  slices_retried: number;
 }
+
+/** The RunState fields `swf runs` shows beside `swf replay` (every counter of the rule). */
+const RUN_STATE_FIELDS = [
+  'phase',
+  'stf_files',
+  'stf_samples_received',
+  'slices_created',
+  'slices_queued',
+  'slices_processing',
+  'slices_completed',
+  'slices_failed',
+  'slices_retried',
+] as const;
 
 describe('a recorded real run in swf replay, swf export and swf import', () => {
   let dir: string;
@@ -48,14 +64,15 @@ describe('a recorded real run in swf replay, swf export and swf import', () => {
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const replay = async (store: string, ...args: string[]) => {
-    const r = await swfIn(dir, 'replay', '100010', ...args, '--json', '--store', store);
+  const replay = async (store: string, ...args: string[]) => replayOf('100010', store, ...args);
+  const replayOf = async (run: string, store: string, ...args: string[]) => {
+    const r = await swfIn(dir, 'replay', run, ...args, '--json', '--store', store);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    return JSON.parse(r.out) as { run_state: RunStateView; events: number; time: string };
+    return JSON.parse(r.out) as { run_state: RunStateView; events: number; time: string; position: string | number };
   };
 
-  const runInList = async (store: string): Promise<Record<string, unknown> | undefined> => {
+  const runInList = async (store: string, run = 100010): Promise<Record<string, unknown> | undefined> => {
     const r = await swfIn(dir, 'runs', '--json', '--store', store);
     expect(r.err).toBe('');
     const { executions } = JSON.parse(r.out) as {
@@ -64,7 +81,7 @@ describe('a recorded real run in swf replay, swf export and swf import', () => {
     const found: Record<string, unknown>[] = executions.flatMap((e) =>
       e.runs.map((run) => ({ ...run, execution_id: e.execution_id })),
     );
-    return found.find((run) => run.run_number === 100010);
+    return found.find((r) => r.run_number === run);
   };
 
   it('swf replay folds run 100010 to what swf runs shows, and --at stands part-way through it', async () => {
@@ -79,9 +96,7 @@ describe('a recorded real run in swf replay, swf export and swf import', () => {
       slices_queued: 140,
     });
     const listed = await runInList(url);
-    for (const key of ['phase', 'stf_files', 'stf_samples_received', 'slices_created', 'slices_queued'] as const) {
-      expect(listed?.[key]).toBe(end.run_state[key]);
-    }
+    for (const key of RUN_STATE_FIELDS) expect(listed?.[key], key).toBe(end.run_state[key]);
 
     // The real DAQ ended the run at 15:21:48 while the fast processing agent was still cutting slices (a rule
     // break `swf conformance` lists): part-way, the run has ended with some of its slices.
@@ -91,6 +106,35 @@ describe('a recorded real run in swf replay, swf export and swf import', () => {
     expect(mid.run_state.phase).toBe('completed');
     expect(mid.run_state.slices_created).toBeGreaterThan(0);
     expect(mid.run_state.slices_created).toBeLessThan(140);
+  });
+
+  // Run 100011 holds the capture harness's injected copy of its first slice, sent after that slice had failed for
+  // good, and the `done` result the real transformer gave it. By the RunState rule the copy is not the slice's first
+  // `slice` message (it counts nothing) and the result comes after the slice's final state (refused, counts
+  // nothing): every reader shows 150 slices, all failed (swf conformance lists both as rule breaks).
+  it('swf replay, swf runs and time travel by position agree on run 100011, its repeated slice and late result', async () => {
+    const end = await replayOf('100011', url);
+    expect(end.run_state).toMatchObject({
+      run_id: '100011',
+      execution_id: 'stf_datataking-capture-0002',
+      slices_created: 150,
+      slices_queued: 0,
+      slices_processing: 0,
+      slices_completed: 0,
+      slices_failed: 150,
+    });
+    const listed = await runInList(url, 100011);
+    expect(listed).toBeDefined();
+    for (const key of RUN_STATE_FIELDS) expect(listed?.[key], key).toBe(end.run_state[key]);
+    // time travel to the run's last event by position: the same RunState, field by field
+    const atEnd = await replayOf('100011', url, '--at', String(end.position));
+    expect(atEnd.events).toBe(end.events);
+    expect(atEnd.run_state).toEqual(end.run_state);
+    // swf replay --check recomputes swf-es agents' decisions: a recorded real run has none, and it says where the
+    // rule breaks are listed instead of calling the run deterministic
+    const check = await swfIn(dir, 'replay', '100011', '--check', '--store', url);
+    expect(check.code).toBe(2);
+    expect(check.err).toMatch(/recorded from the testbed's broker.*swf conformance 100011 lists its rule breaks/);
   });
 
   it('swf export bundles it and swf import brings it into another store as the same run', async () => {

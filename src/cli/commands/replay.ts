@@ -40,7 +40,8 @@ export const replayCommand: Command = {
           '                  created_at/timestamp/started_at/..., not when the store recorded them)\n' +
           "  --check         re-feed the data, FastMon and fast processing agents the recorded inputs with the run's\n" +
           '                  recorded configuration and compare their outputs with the recorded ones; exit 1 on the\n' +
-          '                  first divergence\n' +
+          "                  first divergence (a run recorded from the testbed's broker has no swf-es decisions to\n" +
+          '                  recompute: exit 2; swf conformance RUN lists its rule breaks)\n' +
           '  --recorded-machines  with --check, fold with the machine definitions the run recorded (its\n' +
           "                  machine_hash) instead of today's; without it, today's rules, and a changed hash is reported\n" +
           "  --set s.k=v     what-if: drive the run's recorded DAQ announcements (at their recorded times) through\n" +
@@ -91,6 +92,15 @@ export const replayCommand: Command = {
         return 0;
       }
       if (values.check) {
+        // A run the gateway recorded from the real testbed: no swf-es agent decided its messages, so there is no
+        // decision to recompute; its rule breaks (a slice sent twice, a result after the final one, ...) are
+        // what `swf conformance` lists.
+        if ((info.started?.metadata as { derivedFrom?: unknown } | undefined)?.derivedFrom === 'broker') {
+          throw new ValidationError(
+            `run ${info.run_number} was recorded from the testbed's broker: no swf-es agent decided it, so --check ` +
+              `has nothing to recompute; swf conformance ${info.run_number} lists its rule breaks`,
+          );
+        }
         const result = await checkRun(store, info, { recordedMachines: values['recorded-machines'] === true });
         io.stdout.write(values.json ? toJson(result) + '\n' : formatCheck(result));
         // 6: nothing diverges, but the run never finished (distinct from 1, a divergence).
