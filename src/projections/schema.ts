@@ -8,7 +8,7 @@
  */
 import { TESTBED_DDL, TESTBED_INDEXES, TESTBED_TABLES } from './testbedRecords.js';
 
-export const VIEWS_VERSION = 5;
+export const VIEWS_VERSION = 6;
 
 /** Tables owned by each projection (a projection's rebuild drops and recreates exactly these). */
 export const PROJECTION_TABLES = {
@@ -255,6 +255,8 @@ CREATE TABLE IF NOT EXISTS systemagents (
   operational_state TEXT NOT NULL,
   namespace         TEXT,
   last_heartbeat    TEXT NOT NULL,
+  -- when the store recorded the last heartbeat (its wall clock): liveness is judged by it, not by the workflow clock
+  last_seen         TEXT NOT NULL,
   pid               INTEGER,
   hostname          TEXT,
   execution_id      TEXT,
