@@ -138,6 +138,20 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
         );
     }
   }
+  // The testbed's [agents.<name>] keys are honoured (data, fastmon, fast_processing; enabled) or refused: swf-es runs
+  // its own agents, not the testbed's scripts, and has no other agent.
+  for (const [name, entry] of Object.entries(config.config.agents ?? {})) {
+    if (entry.script !== undefined)
+      throw new ValidationError(
+        `[agents] ${name}.script = ${JSON.stringify(entry.script)}: swf-es runs its own agents (swf run, swf agent), not the testbed's scripts; remove the key`,
+        { section: 'agents', key: `${name}.script`, field: `agents.${name}.script` },
+      );
+    if (!(RUN_AGENTS as readonly string[]).includes(name) && entry.enabled !== false)
+      throw new ValidationError(
+        `[agents] ${name}: swf-es has no '${name}' agent (it runs ${RUN_AGENTS.join(', ')}, the DAQ and the PanDA workers); remove the section or set ${name}.enabled = false`,
+        { section: 'agents', key: name, field: `agents.${name}` },
+      );
+  }
   const namespace = config.config.testbed.namespace;
   const names = agentNames(user);
   let stall: (e: Error) => void = () => {};
@@ -227,7 +241,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       if (!needed || live.has(kind.type)) missingSince.delete(kind.type);
       else if (!missingSince.has(kind.type)) missingSince.set(kind.type, now);
     }
-    const missing = AGENT_KINDS.filter((k) => now - (missingSince.get(k.type) ?? now) >= MISSING_GRACE_MS);
+    const grace = Math.min(MISSING_GRACE_MS, (waitSeconds * 1000) / 2);
+    const missing = AGENT_KINDS.filter((k) => now - (missingSince.get(k.type) ?? now) >= grace);
     progress.missing_agents = missing.map((k) => k.type);
     const told = missing.map((k) => k.type).join(',');
     if (told !== toldMissing) {

@@ -83,7 +83,7 @@ export interface ProgressSink {
 export class ProgressDisplay {
   private readonly meter = new RateMeter();
   private lastLine = '';
-  private lastPlainAt = 0;
+  private lastPlainAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly out: ProgressSink,
