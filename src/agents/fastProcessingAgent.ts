@@ -499,7 +499,8 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
           case 'WorkflowExecutionStarted':
             parameters.record(event);
             // Our DAQ's (its id is derived from the execution id; a recorded testbed run's is not).
-            if (event.id === deriveId(parsed.data.execution_id, 'execution')) ownExecutions.add(parsed.data.execution_id);
+            if (event.id === deriveId(parsed.data.execution_id, 'execution'))
+              ownExecutions.add(parsed.data.execution_id);
             return [];
           case 'SliceProcessingStarted':
           case 'SliceLeaseExpired': {

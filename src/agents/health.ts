@@ -23,9 +23,12 @@ export function heartbeatSecondsFrom(env: Readonly<Record<string, string | undef
   if (raw === undefined || raw.trim() === '') return DEFAULT_HEARTBEAT_SECONDS;
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0 || n > 3600)
-    throw new ValidationError(`SWF_HEARTBEAT_SECONDS must be a number of seconds above 0 and at most 3600, got '${raw}'`, {
-      field: 'SWF_HEARTBEAT_SECONDS',
-    });
+    throw new ValidationError(
+      `SWF_HEARTBEAT_SECONDS must be a number of seconds above 0 and at most 3600, got '${raw}'`,
+      {
+        field: 'SWF_HEARTBEAT_SECONDS',
+      },
+    );
   return n;
 }
 

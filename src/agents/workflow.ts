@@ -358,11 +358,7 @@ export function expectedSlices(config: LoadedConfig): number | undefined {
  * Folds a run's events into `agent` as it goes on elsewhere (`--daq-only`): the same decisions with their outputs
  * discarded (`replaying`), so its run state is what the log holds.
  */
-function followRun(
-  store: EventStore,
-  agent: FastProcessingAgent,
-  from: 'start' | bigint,
-): { stop(): Promise<void> } {
+function followRun(store: EventStore, agent: FastProcessingAgent, from: 'start' | bigint): { stop(): Promise<void> } {
   const filter = { streamPrefix: [...agent.streamPrefixes] };
   const subscription = store.subscribeToAll({ from, filter });
   let last = typeof from === 'bigint' ? from : -1n;

@@ -4,12 +4,7 @@ import { AgentRoster, heartbeatSecondsFrom, STALE_AFTER_MS } from '../../src/age
 import type { StoredEvent } from '../../src/eventStore/eventStore.js';
 
 let position = 0n;
-const beat = (
-  name: string,
-  state: string,
-  recordedAt: number,
-  over: Record<string, unknown> = {},
-): StoredEvent => ({
+const beat = (name: string, state: string, recordedAt: number, over: Record<string, unknown> = {}): StoredEvent => ({
   id: `beat-${position}`,
   type: 'agent_heartbeat',
   streamName: `agent-${name}`,

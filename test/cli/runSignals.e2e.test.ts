@@ -26,7 +26,10 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-function swf(args: string[]): { proc: ChildProcess; out: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+function swf(args: string[]): {
+  proc: ChildProcess;
+  out: Promise<{ code: number | null; stdout: string; stderr: string }>;
+} {
   const proc = spawn(process.execPath, [CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, USER: 'signals' },
@@ -34,8 +37,8 @@ function swf(args: string[]): { proc: ChildProcess; out: Promise<{ code: number 
   children.push(proc);
   let stdout = '';
   let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const out = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
     proc.on('exit', (code) => resolve({ code, stdout, stderr })),
   );
@@ -47,7 +50,9 @@ async function doneSlices(url: string): Promise<Set<string>> {
   const store = await openEventStore(url);
   const done = new Set<string>();
   try {
-    for await (const e of store.readAll({ filter: { streamPrefix: ['results-'], eventTypePrefix: ['slice_result'] } })) {
+    for await (const e of store.readAll({
+      filter: { streamPrefix: ['results-'], eventTypePrefix: ['slice_result'] },
+    })) {
       const c = (e.data as { content: { tf_filename: string; state: string } }).content;
       if (c.state === 'done') done.add(c.tf_filename);
     }
@@ -63,7 +68,9 @@ describe('swf run stopped by a signal', () => {
   it('SIGINT: exit 130, the summary says interrupted and counts the slices the log holds completed', async () => {
     const url = newStore();
     const run = swf(['run', '--json', '--speed', '50', '--store', url, ...SETS]);
-    await expect.poll(async () => (await doneSlices(url)).size, { timeout: 90_000, interval: 200 }).toBeGreaterThanOrEqual(20);
+    await expect
+      .poll(async () => (await doneSlices(url)).size, { timeout: 90_000, interval: 200 })
+      .toBeGreaterThanOrEqual(20);
     run.proc.kill('SIGINT');
     const r = await run.out;
     expect(r.code, r.stderr).toBe(130);
@@ -84,7 +91,9 @@ describe('swf run stopped by a signal', () => {
   it('SIGTERM: exit 143, the text summary says the run was interrupted', async () => {
     const url = newStore();
     const run = swf(['run', '--speed', '50', '--store', url, ...SETS]);
-    await expect.poll(async () => (await doneSlices(url)).size, { timeout: 90_000, interval: 200 }).toBeGreaterThanOrEqual(5);
+    await expect
+      .poll(async () => (await doneSlices(url)).size, { timeout: 90_000, interval: 200 })
+      .toBeGreaterThanOrEqual(5);
     run.proc.kill('SIGTERM');
     const r = await run.out;
     expect(r.code, r.stderr).toBe(143);

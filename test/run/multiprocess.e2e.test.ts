@@ -159,7 +159,18 @@ describe('each agent in its own process', () => {
 
   it('agents started after the run began take part in it: the README recipe in the other order finishes the run, nothing created twice', async () => {
     const url = newStore();
-    const daq = swf(['run', '--daq-only', '--json', '--speed', SPEED, '--wait-for-agents', '60', '--store', url, ...SETS]);
+    const daq = swf([
+      'run',
+      '--daq-only',
+      '--json',
+      '--speed',
+      SPEED,
+      '--wait-for-agents',
+      '60',
+      '--store',
+      url,
+      ...SETS,
+    ]);
     // the run is under way (its STFs announced) before any agent exists
     const store = await openEventStore(url);
     await expect
@@ -202,10 +213,23 @@ describe('each agent in its own process', () => {
 
   it('--daq-only with no agent warns, gives up after --wait-for-agents and exits 1, the execution terminated', async () => {
     const url = newStore();
-    const daq = swf(['run', '--daq-only', '--json', '--speed', SPEED, '--wait-for-agents', '2', '--store', url, ...SETS]);
+    const daq = swf([
+      'run',
+      '--daq-only',
+      '--json',
+      '--speed',
+      SPEED,
+      '--wait-for-agents',
+      '2',
+      '--store',
+      url,
+      ...SETS,
+    ]);
     const r = await daq.out;
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/warning: no live agent in namespace swf-es for: swf agent data, swf agent fastmon, swf agent fast-processing/);
+    expect(r.stderr).toMatch(
+      /warning: no live agent in namespace swf-es for: swf agent data, swf agent fastmon, swf agent fast-processing/,
+    );
     expect(r.stderr).toMatch(/gave up after 2 s without a live agent for: swf agent data/);
     const summary = JSON.parse(r.stdout) as { gave_up: { missing: string[]; wait_seconds: number } };
     expect(summary.gave_up.wait_seconds).toBe(2);

@@ -61,10 +61,14 @@ describe("the testbed's testbed.toml keys", () => {
   }, 60_000);
 
   it('[agents.<name>] script and an agent swf-es does not have are refused, naming the key', async () => {
-    const script = testbed('[testbed]\nnamespace = "torre1"\n\n[agents.fast_processing]\nscript = "fast_processing_agent.py"\n');
+    const script = testbed(
+      '[testbed]\nnamespace = "torre1"\n\n[agents.fast_processing]\nscript = "fast_processing_agent.py"\n',
+    );
     const r1 = await swfIn(script.dir, 'run', '--testbed', script.file, '--store', script.url, ...QUICK);
     expect(r1.code).toBe(2);
-    expect(r1.err).toMatch(/\[agents\] fast_processing\.script = "fast_processing_agent\.py": swf-es runs its own agents/);
+    expect(r1.err).toMatch(
+      /\[agents\] fast_processing\.script = "fast_processing_agent\.py": swf-es runs its own agents/,
+    );
     const other = testbed('[testbed]\nnamespace = "torre1"\n\n[agents.processing]\nenabled = true\n');
     const r2 = await swfIn(other.dir, 'run', '--testbed', other.file, '--store', other.url, ...QUICK);
     expect(r2.code).toBe(2);

@@ -72,9 +72,12 @@ function parseWait(value: string | undefined, daqOnly: boolean): number {
     });
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || n > 86_400)
-    throw new ValidationError(`--wait-for-agents must be a number of seconds above 0 and at most 86400, got '${value}'`, {
-      field: 'wait-for-agents',
-    });
+    throw new ValidationError(
+      `--wait-for-agents must be a number of seconds above 0 and at most 86400, got '${value}'`,
+      {
+        field: 'wait-for-agents',
+      },
+    );
   return n;
 }
 

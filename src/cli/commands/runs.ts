@@ -50,7 +50,9 @@ export const runsCommand: Command = {
             slices_retried: count('slices_retried'),
             // Data taking ended (phase completed) but the run is not finished: the slices still to process.
             processing_slices:
-              s.finished === true ? 0 : Math.max(0, count('slices_created') - count('slices_completed') - count('slices_failed')),
+              s.finished === true
+                ? 0
+                : Math.max(0, count('slices_created') - count('slices_completed') - count('slices_failed')),
             slice_rows: sliceCounts(db, n),
           };
         }),
