@@ -23,7 +23,7 @@ import {
   streams,
 } from '../messages/index.js';
 import type { Clock } from './clock.js';
-import { type AgentIdentity, heartbeat, logLine, type Output, StreamWriter, wallSleep } from './runtime.js';
+import { type AgentIdentity, heartbeat, logLine, type Output, StreamWriter } from './runtime.js';
 
 import { FIRST_RUN_NUMBER } from '../messages/streams.js';
 
@@ -45,8 +45,6 @@ export interface DaqOptions {
   onStarted?: (info: { execution_id: string; run_number: number }) => void;
   pid?: number;
   hostname?: string;
-  /** Heartbeat period in wall-clock seconds while the DAQ runs; undefined: only at its start and end. */
-  heartbeatSeconds?: number;
   /**
    * Carry on this execution (`swf run --resume`) instead of starting one: the DAQ walks its program again, sends
    * only the messages the log does not hold yet (their ids are derived) and does not wait while catching up.
@@ -119,17 +117,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   const root = { id: deriveId(executionId, 'execution') };
   options.onStarted?.({ execution_id: executionId, run_number: runNumber });
 
-  const streamWriter = new StreamWriter(store);
-  // The DAQ's messages and its periodic heartbeats commit one at a time (they share the writer's revisions).
-  let queue: Promise<void> = Promise.resolve();
-  const writer = {
-    commit(outputs: readonly Output[]): Promise<void> {
-      const next = queue.then(() => streamWriter.commit(outputs));
-      queue = next.catch(() => {});
-      return next;
-    },
-    forget: (stream: string): void => streamWriter.forget(stream),
-  };
+  const writer = new StreamWriter(store);
   const definitions = machineDefinitions();
   // Resuming: the messages already sent, which the walk below passes over.
   const sent = new Set<string>();
@@ -242,38 +230,6 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
     return !stopped;
   };
 
-  // Heartbeats on a wall-clock period until the execution ends (liveness is judged by the wall clock).
-  let endBeats: () => void = () => {};
-  const beatsEnd = new Promise<void>((r) => (endBeats = r));
-  let beats = 0;
-  let beatsDone = false;
-  const beating =
-    options.heartbeatSeconds === undefined
-      ? Promise.resolve()
-      : clock.task(async () => {
-          for (;;) {
-            await clock.idle(wallSleep(options.heartbeatSeconds! * 1000, beatsEnd));
-            if (clock.isShutDown || beatsDone) return;
-            await writer
-              .commit([
-                heartbeat(identity, 'PROCESSING', {
-                  id: deriveId(root.id, 'heartbeat', 'period', pid, clock.now(), beats++),
-                  now: clock.iso(),
-                  pid,
-                  hostname,
-                  executionId,
-                  runId,
-                }),
-              ])
-              .catch(() => {});
-          }
-        });
-  const stopBeats = async (): Promise<void> => {
-    beatsDone = true;
-    endBeats();
-    await beating;
-  };
-
   let status: DaqResult['status'] = 'completed';
   let runStarted = false;
   try {
@@ -346,7 +302,6 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   return result;
 
   async function finish(reason: string | undefined): Promise<string> {
-    await stopBeats();
     const now = clock.iso();
     const outputs: Output[] = [
       {
