@@ -326,7 +326,8 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
         executionId,
         runId,
       }),
-      heartbeat(identity, 'READY', {
+      // The DAQ runs one execution and ends with it: its last heartbeat says so (the monitor shows it exited).
+      heartbeat(identity, 'EXITED', {
         id: deriveId(root.id, 'heartbeat', 'ready'),
         now,
         pid,

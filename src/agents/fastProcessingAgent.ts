@@ -38,6 +38,7 @@ import {
   type SliceSpec,
   sliceSample,
   LEGACY_WORKER_PREFIX,
+  rateToMillionths,
   STREAM_PREFIXES,
   streams,
 } from '../messages/index.js';
@@ -92,6 +93,8 @@ const SLICE_NAME = /^(.*)_slice_([0-9]{3,})\.tf$/;
 export interface FastProcessingAgent extends Agent {
   /** RunState of a run (for the composition root's progress display and summary). */
   runState(runId: string): RunContext | undefined;
+  /** Whether the run is finished: data taking ended and every slice is final (its RunFinished is due or written). */
+  isFinished(runId: string): boolean;
   /** How much it holds: runs, samples with untaken slices, taken slices not final (docs/run.md "Memory"). */
   held(): { runs: number; samples: number; slices: number };
 }
@@ -112,6 +115,7 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
   const slices = new Map<string, SliceRecord>();
   const samples = new Map<string, SampleRecord>();
   const processing = new Set<SliceRecord>();
+  const ownExecutions = new Set<string>();
   const runMachine = options.machines?.run ?? fastRun;
   const sliceMachine = options.machines?.slice ?? fastSlice;
   const rules = { run: runMachine, slice: sliceMachine };
@@ -150,10 +154,25 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
     );
   }
 
+  /**
+   * Whether TF samples of the run's STFs are still to come, in a run our DAQ drives (its FastMon samples exactly
+   * ⌊n·R⌋ of n STFs, `tf_files_per_stf` each). An agent that joins a run late can read end_run before FastMon, also
+   * catching up, has registered the samples: the run is not finished until they are in (and their slices final).
+   */
+  function samplesDue(run: RunRecord): boolean {
+    if (!ownExecutions.has(run.execution_id)) return false;
+    const fp = parameters.get(run.execution_id)?.fast_processing;
+    if (!fp) return false;
+    const c = run.snapshot.context;
+    const sampled = Math.floor((c.stf_files * rateToMillionths(fp.stf_sampling_rate)) / 1_000_000);
+    return c.stf_samples_received < sampled * fp.tf_files_per_stf;
+  }
+
   /** Records the run's end once every slice is final. */
   function finishIfDone(run: RunRecord, cause: StoredEvent, ctx: HandleContext): Output[] {
     // slices decided but not yet in the log are not final, though the run's counters do not hold them yet
     if (run.finished || run.pending > 0 || !isFinished(run.snapshot)) return [];
+    if (samplesDue(run)) return [];
     run.finished = true;
     if (ctx.replaying) return [];
     const c = run.snapshot.context;
@@ -479,6 +498,9 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
         switch (parsed.type) {
           case 'WorkflowExecutionStarted':
             parameters.record(event);
+            // Our DAQ's (its id is derived from the execution id; a recorded testbed run's is not).
+            if (event.id === deriveId(parsed.data.execution_id, 'execution'))
+              ownExecutions.add(parsed.data.execution_id);
             return [];
           case 'SliceProcessingStarted':
           case 'SliceLeaseExpired': {
@@ -542,6 +564,10 @@ export function fastProcessingAgent(identity: AgentIdentity, options: FastProces
 
     runState(runId) {
       return runs.get(runId)?.snapshot.context;
+    },
+
+    isFinished(runId) {
+      return runs.get(runId)?.finished === true;
     },
 
     held() {

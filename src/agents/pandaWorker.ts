@@ -20,7 +20,7 @@ import {
 } from '../messages/index.js';
 import type { Clock } from './clock.js';
 import { common, ExecutionParameters, send } from './common.js';
-import { type AgentIdentity, heartbeat, isImported, type Output, StreamWriter } from './runtime.js';
+import { type AgentIdentity, heartbeat, isImported, type Output, StreamWriter, wallSleep } from './runtime.js';
 
 /** The work a worker does with a slice. The placeholder sleeps; EICrecon would run here. */
 export interface Payload {
@@ -68,6 +68,8 @@ export interface WorkerPoolOptions {
   hostname?: string;
   /** Ack timeout of the slice queue in wall milliseconds (a worker that died). Default: 3 × the lease, at least 5 s. */
   ackTimeoutMs?: number;
+  /** Each worker's heartbeat period in wall-clock seconds; undefined: only when it starts and exits. */
+  heartbeatSeconds?: number;
 }
 
 interface RunWorkers {
@@ -148,6 +150,21 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
         hostname,
       });
     await writer.commit([beat('READY')]);
+    // Heartbeats on a wall-clock period while the worker runs: PROCESSING while it holds a slice.
+    let busy = false;
+    let workerDone = false;
+    let endBeats: () => void = () => {};
+    const beatsEnd = new Promise<void>((r) => (endBeats = r));
+    const beating =
+      options.heartbeatSeconds === undefined
+        ? Promise.resolve()
+        : clock.task(async () => {
+            for (;;) {
+              await clock.idle(wallSleep(options.heartbeatSeconds! * 1000, beatsEnd));
+              if (stopping || workerDone) return;
+              await writer.commit([beat(busy ? 'PROCESSING' : 'READY')]).catch(() => {});
+            }
+          });
     const iterator = sub[Symbol.asyncIterator]();
     /** The last slice's ack (its error, if it failed): the claim of the next one goes with it (one commit, not two). */
     let acked: Promise<Error | undefined> | undefined;
@@ -159,6 +176,7 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
         if (ackFailed !== undefined) throw ackFailed;
         if (next.done) break;
         const delivery = next.value;
+        busy = true;
         let content: SliceContent;
         try {
           const m = parseMessage(delivery.data);
@@ -167,6 +185,7 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
         } catch (e: unknown) {
           await writer.commit([rejected(identity, delivery, describeError(e), clock.iso())]);
           await sub.nack(delivery, 'park', describeError(e));
+          busy = false;
           continue;
         }
         const startedAt = clock.now();
@@ -220,12 +239,16 @@ export function startWorkerPool(options: WorkerPoolOptions): { done: Promise<voi
             delivery.retryCount,
           ),
         ]);
+        busy = false;
         acked = sub.ack(delivery).then(
           () => undefined,
           (e: unknown) => (e instanceof Error ? e : new Error(`ack failed: ${String(e)}`)),
         );
       }
     } finally {
+      workerDone = true;
+      endBeats();
+      await beating;
       await acked;
       await writer.commit([beat('EXITED')]).catch(() => {});
     }

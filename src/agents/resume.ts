@@ -6,7 +6,7 @@
 import { parseConfig, type LoadedConfig } from '../config/index.js';
 import { IllegalStateError, isNotFoundError, NotFoundError, ValidationError } from '../errors.js';
 import type { EventStore, StoredEvent } from '../eventStore/eventStore.js';
-import { RUN_NUMBERS_STREAM, streams, type WorkflowExecutionStarted } from '../messages/index.js';
+import { EXECUTION_IDS_STREAM, RUN_NUMBERS_STREAM, streams, type WorkflowExecutionStarted } from '../messages/index.js';
 import { isImported } from './runtime.js';
 
 export interface ResumePoint {
@@ -119,4 +119,46 @@ export async function resumePoint(store: EventStore, target: string): Promise<Re
     start_time: s.start_time,
     last_clock_ms: last,
   };
+}
+
+/** An execution of the namespace that started and has not finished (and was not imported). */
+export interface UnfinishedExecution {
+  execution_id: string;
+  /** The log position of its WorkflowExecutionStarted. */
+  started_at: bigint;
+}
+
+/** The namespace's unfinished executions, oldest first (from the store's execution id counter). */
+export async function unfinishedExecutions(store: EventStore, namespace: string): Promise<UnfinishedExecution[]> {
+  const out: UnfinishedExecution[] = [];
+  const ids: string[] = [];
+  for await (const e of stream(store, EXECUTION_IDS_STREAM)) {
+    const id = (e.data as { execution_id?: unknown }).execution_id;
+    if (typeof id === 'string') ids.push(id);
+  }
+  for (const id of ids) {
+    let started: StoredEvent | undefined;
+    let finished = false;
+    for await (const e of stream(store, streams.execution(id))) {
+      if (e.type === 'WorkflowExecutionStarted') started = e;
+      else if (e.type === 'WorkflowExecutionFinished') finished = true;
+    }
+    if (!started || finished || isImported(started)) continue;
+    if ((started.data as { namespace?: unknown }).namespace !== namespace) continue;
+    out.push({ execution_id: id, started_at: started.position });
+  }
+  return out.sort((a, b) => (a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : 0));
+}
+
+/**
+ * Where an agent with no checkpoint starts (`swf agent`): just before the first event of the namespace's oldest
+ * unfinished execution, so that it takes part in every run in progress (it catches up from the log; its outputs'
+ * ids are derived from their inputs, so nothing is done twice); with none, at the log's head (the runs that begin
+ * after it). An agent with a checkpoint goes on from it whatever this says.
+ */
+export async function joinPoint(store: EventStore, namespace: string): Promise<'start' | bigint> {
+  const head = await store.headPosition();
+  const [oldest] = await unfinishedExecutions(store, namespace);
+  if (oldest) return oldest.started_at > 0n ? oldest.started_at - 1n : 'start';
+  return head ?? 'start';
 }

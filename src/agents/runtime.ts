@@ -10,7 +10,6 @@
  * - A malformed event, or one of an unknown type, in a stream the agent reads is not dropped: the agent records a
  *   `MessageRejected` naming the problem and the original event, and goes on.
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { describeError, IllegalStateError, isExpectedVersionConflict, isNotFoundError, isSwfError } from '../errors.js';
 import { type EventStore, type StoredEvent, type StreamAppend, type Subscription } from '../eventStore/eventStore.js';
@@ -30,6 +29,7 @@ import {
 import { lastRevision } from '../eventStore/streamState.js';
 import { fastParse } from '../messages/fastParse.js';
 import type { Clock } from './clock.js';
+import { processState } from './health.js';
 
 export interface Output {
   stream: string;
@@ -73,7 +73,10 @@ export interface RuntimeOptions {
   logger: Logger;
   /** Where a fresh agent (no checkpoint) starts: 'start', or a position (the log's head when the run began). */
   startFrom?: 'start' | bigint;
-  /** Heartbeat period in clock seconds while running (realtime agents); undefined: only on state changes. */
+  /**
+   * Heartbeat period in wall-clock seconds (whatever the clock: liveness is judged against the wall clock, and a
+   * virtual clock's seconds pass in microseconds); undefined: only on start and exit.
+   */
   heartbeatSeconds?: number;
   /** Process id and host name for heartbeats. */
   pid?: number;
@@ -291,20 +294,7 @@ export function decide(agent: Agent, event: StoredEvent, ctx: HandleContext): Ou
 
 /** Whether process `pid` on `host` is alive, as far as this host can tell (another host's: assumed gone). */
 function processAlive(pid: unknown, host: unknown, ownHost: string): boolean {
-  if (typeof pid !== 'number' || pid <= 0 || host !== ownHost) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    // A killed process its parent has not reaped yet (a zombie) still answers kill(pid, 0), but is gone.
-    try {
-      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      return true;
-    }
-  } catch (e: unknown) {
-    // EPERM: it exists, under another user.
-    return (e as { code?: unknown }).code === 'EPERM';
-  }
+  return processState(pid, host, ownHost) === 'alive';
 }
 
 /**
@@ -346,6 +336,17 @@ export async function claimAgentName(
     if (isExpectedVersionConflict(e)) throw busy();
     throw e;
   }
+}
+
+/** Sleeps `ms` of wall time, or less if `interrupt` resolves first. */
+export function wallSleep(ms: number, interrupt?: Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void interrupt?.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Events decided per commit, at most. */
@@ -458,9 +459,10 @@ export function startAgent(agent: Agent, options: RuntimeOptions): RunningAgent 
 
   const heartbeats = async (): Promise<void> => {
     if (!options.heartbeatSeconds) return;
+    await clock.idle(started);
     while (!stopping && !clock.isShutDown) {
-      // Interrupted by stop(): an idle agent stops at once, not after the rest of its heartbeat period.
-      await clock.sleepUntil(clock.now() + clock.durationMs(options.heartbeatSeconds), stopSignal);
+      // A wall-clock wait, idle for a virtual clock; interrupted by stop(): an idle agent stops at once.
+      await clock.idle(wallSleep(options.heartbeatSeconds * 1000, stopSignal));
       if (stopping || clock.isShutDown) break;
       await serialized(() => writer.commit([beatOutput('READY')]));
     }

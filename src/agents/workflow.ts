@@ -4,19 +4,20 @@
  */
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { LoadedConfig } from '../config/index.js';
+import { daqParameters, type LoadedConfig } from '../config/index.js';
 import { ValidationError } from '../errors.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import type { RunContext } from '../machines/index.js';
-import { MESSAGE_TYPES } from '../messages/index.js';
+import { MESSAGE_TYPES, rateToMillionths } from '../messages/index.js';
 import { type Clock, RealClock, VirtualClock } from './clock.js';
 import { dataAgent } from './dataAgent.js';
 import { type DaqResult, runDaq } from './daqSimulator.js';
 import { fastMonAgent } from './fastMonAgent.js';
-import { fastProcessingAgent, type FastProcessingOptions } from './fastProcessingAgent.js';
+import { type FastProcessingAgent, fastProcessingAgent, type FastProcessingOptions } from './fastProcessingAgent.js';
 import type { ResumePoint } from './resume.js';
 import { startWorkerPool } from './pandaWorker.js';
-import { type RunningAgent, startAgent } from './runtime.js';
+import { type RunningAgent, decide, startAgent, isImported } from './runtime.js';
+import { AgentRoster, STALE_AFTER_MS, watchAgents } from './health.js';
 
 export interface AgentNames {
   daq: string;
@@ -41,6 +42,26 @@ export interface Progress {
   stf_files: number;
   phase: string;
   run?: RunContext;
+  /** Whether the run is finished: data taking ended (phase `completed`) and every slice is final. */
+  finished?: boolean;
+  /** The slices the run will have, when the configuration says (count mode): for a progress bar. */
+  expected_slices?: number;
+  /** `--daq-only`: the kinds of agent with no live agent seen right now (from their heartbeats). */
+  missing_agents?: string[];
+}
+
+/** The agent kinds a `--daq-only` run needs, by the `agent_type` their heartbeats carry. */
+export const AGENT_KINDS = [
+  { type: 'DATA', command: 'swf agent data' },
+  { type: 'fastmon', command: 'swf agent fastmon' },
+  { type: 'Fast_Processing', command: 'swf agent fast-processing' },
+  { type: 'PanDA-worker', command: 'swf agent worker' },
+] as const;
+
+/** A `--daq-only` run that ended because a kind of agent stayed missing for `wait_seconds`. */
+export interface GaveUp {
+  missing: string[];
+  wait_seconds: number;
 }
 
 export interface RunWorkflowOptions {
@@ -63,7 +84,20 @@ export interface RunWorkflowOptions {
   resume?: ResumePoint;
   /** Watches the run machines live (`swf run --inspect`): told of each transition the fast processing agent takes. */
   inspect?: Pick<FastProcessingOptions, 'onRunTransition'>;
+  /** Heartbeat period of every agent, the DAQ and the workers, in wall-clock seconds; undefined: start and exit only. */
+  heartbeatSeconds?: number;
+  /**
+   * `--daq-only`: how long (wall seconds) a kind of agent may have no live agent before the run gives up (end_run,
+   * execution terminated, `gave_up` in the summary). Default 120.
+   */
+  agentWaitSeconds?: number;
+  /** `--daq-only`: a kind of agent went missing (or came back); default: nothing. */
+  onAgentsMissing?: (missing: string[], waitSeconds: number) => void;
 }
+
+export const DEFAULT_AGENT_WAIT_SECONDS = 120;
+/** How long a kind of agent may be missing before `--daq-only` says so (wall ms): agents started at once with it. */
+const MISSING_GRACE_MS = 3000;
 
 export interface RunSummary {
   execution_id: string;
@@ -80,6 +114,8 @@ export interface RunSummary {
   wall_s: number;
   store: string;
   events: number;
+  /** Set when `--daq-only` gave up waiting for a kind of agent. */
+  gave_up?: GaveUp;
 }
 
 export class RunStalledError extends Error {}
@@ -101,6 +137,20 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
           { section: 'agents', key: `${name}.enabled`, field: `agents.${name}.enabled` },
         );
     }
+  }
+  // The testbed's [agents.<name>] keys are honoured (data, fastmon, fast_processing; enabled) or refused: swf-es runs
+  // its own agents, not the testbed's scripts, and has no other agent.
+  for (const [name, entry] of Object.entries(config.config.agents ?? {})) {
+    if (entry.script !== undefined)
+      throw new ValidationError(
+        `[agents] ${name}.script = ${JSON.stringify(entry.script)}: swf-es runs its own agents (swf run, swf agent), not the testbed's scripts; remove the key`,
+        { section: 'agents', key: `${name}.script`, field: `agents.${name}.script` },
+      );
+    if (!(RUN_AGENTS as readonly string[]).includes(name) && entry.enabled !== false)
+      throw new ValidationError(
+        `[agents] ${name}: swf-es has no '${name}' agent (it runs ${RUN_AGENTS.join(', ')}, the DAQ and the PanDA workers); remove the section or set ${name}.enabled = false`,
+        { section: 'agents', key: name, field: `agents.${name}` },
+      );
   }
   const namespace = config.config.testbed.namespace;
   const names = agentNames(user);
@@ -124,7 +174,15 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   const startFrom = head ?? 'start';
   const pid = process.pid;
   const host = osHostname();
-  const common = { store, clock, logger, startFrom, pid, hostname: host } as const;
+  const common = {
+    store,
+    clock,
+    logger,
+    startFrom,
+    pid,
+    hostname: host,
+    ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
+  } as const;
 
   const fp = fastProcessingAgent(
     { name: names.fastProcessing, type: 'Fast_Processing', namespace },
@@ -160,19 +218,71 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   });
 
   const progress: Progress = { stf_files: 0, phase: 'starting' };
-  let ticker: NodeJS.Timeout | undefined;
-  if (options.onProgress) {
-    const report = (): void => {
-      if (progress.run_number !== undefined) {
-        const run = fp.runState(String(progress.run_number));
-        if (run) {
-          progress.run = run;
-          progress.phase = run.phase;
-        }
+  // --daq-only: the agents run elsewhere. The run's state is folded from the log by the same rules (the fast
+  // processing agent's, its outputs discarded), and their heartbeats tell whether each kind of agent is running.
+  const observer = options.daqOnly ? followRun(store, fp, startFrom) : undefined;
+  const heartbeatMs = (options.heartbeatSeconds ?? 0) * 1000;
+  const roster = new AgentRoster(host, Math.max(STALE_AFTER_MS, 3 * heartbeatMs));
+  const watch = options.daqOnly ? watchAgents(store, roster, Math.max(STALE_AFTER_MS, 3 * heartbeatMs)) : undefined;
+  const waitSeconds = options.agentWaitSeconds ?? DEFAULT_AGENT_WAIT_SECONDS;
+  let gaveUp: GaveUp | undefined;
+  let giveUp: () => void = () => {};
+  const givenUp = new Promise<void>((resolve) => (giveUp = resolve));
+  const missingSince = new Map<string, number>();
+  let toldMissing = '';
+  const checkAgents = (): void => {
+    if (!watch) return;
+    const now = Date.now();
+    const live = new Set(roster.live(namespace, now).map((a) => a.agent_type));
+    const run = progress.run;
+    for (const kind of AGENT_KINDS) {
+      // Workers start per run, on its run_imminent_worker: none is expected before the run has slices.
+      const needed = kind.type !== 'PanDA-worker' || (run !== undefined && run.slices_created > run.slices_completed);
+      if (!needed || live.has(kind.type)) missingSince.delete(kind.type);
+      else if (!missingSince.has(kind.type)) missingSince.set(kind.type, now);
+    }
+    const grace = Math.min(MISSING_GRACE_MS, (waitSeconds * 1000) / 2);
+    const missing = AGENT_KINDS.filter((k) => now - (missingSince.get(k.type) ?? now) >= grace);
+    progress.missing_agents = missing.map((k) => k.type);
+    const told = missing.map((k) => k.type).join(',');
+    if (told !== toldMissing) {
+      toldMissing = told;
+      options.onAgentsMissing?.(
+        missing.map((k) => k.command),
+        waitSeconds,
+      );
+    }
+    const longest = Math.max(0, ...[...missingSince.values()].map((t) => now - t));
+    if (!gaveUp && longest >= waitSeconds * 1000) {
+      gaveUp = {
+        missing: AGENT_KINDS.filter((k) => now - (missingSince.get(k.type) ?? now) >= waitSeconds * 1000).map(
+          (k) => k.command,
+        ),
+        wait_seconds: waitSeconds,
+      };
+      giveUp();
+    }
+  };
+
+  const expected = expectedSlices(config);
+  if (expected !== undefined) progress.expected_slices = expected;
+  const refresh = (): void => {
+    if (progress.run_number !== undefined) {
+      const run = fp.runState(String(progress.run_number));
+      if (run) {
+        progress.run = run;
+        progress.phase = run.phase;
+        progress.finished = fp.isFinished(String(progress.run_number));
       }
-      options.onProgress!(progress);
-    };
-    ticker = setInterval(report, 250);
+    }
+  };
+  let ticker: NodeJS.Timeout | undefined;
+  if (options.onProgress || watch) {
+    ticker = setInterval(() => {
+      refresh();
+      checkAgents();
+      options.onProgress?.(progress);
+    }, 250);
   }
 
   let result: DaqResult;
@@ -185,7 +295,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
         config,
         user,
         identity: { name: names.daq, type: 'DAQ_Simulator', namespace },
-        stopRequested: options.stopRequested,
+        stopRequested: Promise.race([options.stopRequested ?? new Promise<void>(() => {}), givenUp]),
         ...(resume
           ? {
               resume: {
@@ -212,10 +322,66 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
     clock.shutdown();
     await Promise.all(running.map((r) => r.stop()));
     await pool?.stop();
+    await watch?.stop();
+    await observer?.stop();
   }
+  const summary = await summarize(store, result, namespace, head, (performance.now() - wallStart) / 1000);
+  if (gaveUp) summary.gave_up = gaveUp;
+  // The last progress report counts what the log holds, as the summary does.
+  refresh();
   const final = fp.runState(String(result.run_number));
-  options.onProgress?.({ ...progress, ...(final ? { run: final } : {}), phase: 'done' });
-  return summarize(store, result, namespace, head, (performance.now() - wallStart) / 1000);
+  options.onProgress?.({
+    ...progress,
+    ...(final ? { run: final } : {}),
+    finished: fp.isFinished(String(result.run_number)),
+    phase: 'done',
+  });
+  return summary;
+}
+
+/** The slices a run will have, from its configuration, in count mode (duration mode: unknown). */
+export function expectedSlices(config: LoadedConfig): number | undefined {
+  const fp = config.config.fast_processing;
+  let stfs: number;
+  try {
+    stfs = daqParameters(config.config).stf_count;
+  } catch {
+    return undefined;
+  }
+  if (!(stfs > 0)) return undefined;
+  const sampled = Number((BigInt(stfs) * BigInt(rateToMillionths(fp.stf_sampling_rate))) / 1_000_000n);
+  return sampled * fp.tf_files_per_stf * fp.slices_per_sample;
+}
+
+/**
+ * Folds a run's events into `agent` as it goes on elsewhere (`--daq-only`): the same decisions with their outputs
+ * discarded (`replaying`), so its run state is what the log holds.
+ */
+function followRun(store: EventStore, agent: FastProcessingAgent, from: 'start' | bigint): { stop(): Promise<void> } {
+  const filter = { streamPrefix: [...agent.streamPrefixes] };
+  const subscription = store.subscribeToAll({ from, filter });
+  let last = typeof from === 'bigint' ? from : -1n;
+  const done = (async () => {
+    for await (const e of subscription) {
+      if (!isImported(e)) decide(agent, e, { now: new Date().toISOString(), replaying: true });
+      last = e.position;
+    }
+  })().catch(() => {});
+  return {
+    async stop() {
+      // Caught up with what the log holds now (a few seconds at most), so the last report counts it all.
+      const head = await store.headPosition().catch(() => undefined);
+      const behind = async (): Promise<boolean> => {
+        for await (const e of store.readAll({ from: last + 1n, filter, maxCount: 1 })) return e.position <= head!;
+        return false;
+      };
+      const deadline = Date.now() + 5000;
+      while (head !== undefined && Date.now() < deadline && (await behind().catch(() => false)))
+        await new Promise((r) => setTimeout(r, 10));
+      await subscription.unsubscribe();
+      await done;
+    },
+  };
 }
 
 /** The run's figures, read back from the log (so the summary shows what was recorded, not what was meant). */
@@ -289,6 +455,15 @@ export async function summarize(
         break;
     }
   }
+  if (runFinishedStfs === undefined) {
+    // Not finished (stopped, interrupted, given up): the slices' outcomes as the log holds them, folded by the
+    // fast processing agent's own rules (a result counts once, a late one after its lease expired not at all).
+    const folded = await foldRun(store, runId, namespace, after);
+    if (folded) {
+      completed = folded.slices_completed;
+      failed = folded.slices_failed;
+    }
+  }
   const end = finishedAt ?? daq.ended_at;
   const start = imminentAt ?? daq.run_imminent_at ?? daq.started_at;
   return {
@@ -308,4 +483,20 @@ export async function summarize(
     store: store.url,
     events,
   };
+}
+
+/** A run's RunState folded from the log (the fast processing agent's rules, nothing written). */
+export async function foldRun(
+  store: EventStore,
+  runId: string,
+  namespace: string,
+  after: bigint | undefined,
+): Promise<RunContext | undefined> {
+  const fold = fastProcessingAgent({ name: 'swf-run-summary', type: 'Fast_Processing', namespace });
+  const filter = { streamPrefix: [...fold.streamPrefixes] };
+  const now = new Date().toISOString();
+  for await (const e of store.readAll({ ...(after === undefined ? {} : { from: after + 1n }), filter })) {
+    if (!isImported(e)) decide(fold, e, { now, replaying: true });
+  }
+  return fold.runState(runId);
 }

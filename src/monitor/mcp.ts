@@ -172,7 +172,7 @@ const LIST_TOOLS: ListTool[] = [
     name: 'list_agents',
     title: 'Agents',
     description:
-      'Agents and their last heartbeat: instance_name, agent_type, status, operational_state (STARTING, READY, PROCESSING, EXITED), namespace, last_heartbeat, stale. An agent without a heartbeat for 3 minutes of log time shows as EXITED. Default: only agents not EXITED; status "all" shows every one.',
+      'Agents and their last heartbeat: instance_name, agent_type, status, operational_state (STARTING, READY, PROCESSING, EXITED), namespace, last_heartbeat, stale. An agent without a heartbeat recorded for 3 minutes of wall-clock time shows as EXITED. Default: only agents not EXITED; status "all" shows every one.',
     list: 'agents',
     max: 200,
     defaults: (a): FilterValues => (a.status === undefined && a.active === undefined ? { active: true } : {}),

@@ -61,6 +61,8 @@ interface AgentEntry {
   operational_state: string;
   namespace: string | null;
   last_heartbeat: string;
+  /** When the store recorded the last heartbeat (wall clock, ISO): what liveness is judged by. */
+  last_seen: string;
   pid: number | null;
   hostname: string | null;
   execution_id: string | null;
@@ -86,12 +88,12 @@ interface AgentsState {
 
 const UPSERT_AGENT = `INSERT INTO systemagents (instance_name, agent_type, description, status, operational_state,
   namespace, last_heartbeat, pid, hostname, execution_id, run_id, heartbeat_count, messages_sent, created_at,
-  updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  updated_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (instance_name) DO UPDATE SET agent_type = excluded.agent_type, description = excluded.description,
   status = excluded.status, operational_state = excluded.operational_state, namespace = excluded.namespace,
   last_heartbeat = excluded.last_heartbeat, pid = excluded.pid, hostname = excluded.hostname,
   execution_id = excluded.execution_id, run_id = excluded.run_id, heartbeat_count = excluded.heartbeat_count,
-  messages_sent = excluded.messages_sent, updated_at = excluded.updated_at`;
+  messages_sent = excluded.messages_sent, updated_at = excluded.updated_at, last_seen = excluded.last_seen`;
 const SET_CLOCK = `INSERT INTO log_clock (id, latest) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET latest = excluded.latest`;
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -111,6 +113,7 @@ export const agentsProjection: Projection<AgentsState> = {
         operational_state: row.operational_state as string,
         namespace: text(row.namespace),
         last_heartbeat: row.last_heartbeat as string,
+        last_seen: row.last_seen as string,
         pid: int(row.pid) ?? null,
         hostname: text(row.hostname),
         execution_id: text(row.execution_id),
@@ -139,6 +142,7 @@ export const agentsProjection: Projection<AgentsState> = {
           a.messages_sent,
           a.created_at,
           a.last_heartbeat,
+          a.last_seen,
         ],
       }),
     },
@@ -189,6 +193,7 @@ export const agentsProjection: Projection<AgentsState> = {
       operational_state: m.operational_state,
       namespace: m.namespace,
       last_heartbeat: e.time,
+      last_seen: e.recordedAt.toISOString(),
       pid: int(m.pid) ?? null,
       hostname: m.hostname,
       execution_id: m.execution_id,

@@ -257,6 +257,8 @@ CREATE TABLE IF NOT EXISTS systemagents (
   operational_state TEXT NOT NULL,
   namespace         TEXT,
   last_heartbeat    TEXT NOT NULL,
+  -- when the store recorded the last heartbeat (its wall clock): liveness is judged by it, not by the workflow clock
+  last_seen         TEXT NOT NULL,
   pid               INTEGER,
   hostname          TEXT,
   execution_id      TEXT,

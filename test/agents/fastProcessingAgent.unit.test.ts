@@ -240,7 +240,8 @@ describe('fast processing agent: retries and leases', () => {
 describe('fast processing agent: the end of a run', () => {
   /** A run with one 3-slice sample; returns the slices. */
   const threeSlices = () => {
-    const a = fastProcessing('fast_processing.slices_per_sample=3');
+    // one TF sample per STF: STF 1's sample is all FastMon owes the run
+    const a = fastProcessing('fast_processing.slices_per_sample=3', 'fast_processing.tf_files_per_stf=1');
     const slices = slicesOf(cut(a, sample(1, 0, 20)));
     return { a, slices };
   };
@@ -248,6 +249,21 @@ describe('fast processing agent: the end of a run', () => {
     a.decide(started(s));
     return a.decide(result(s, 'done'));
   };
+
+  it('does not finish a run while FastMon still owes it samples (an agent that joined late read end_run first)', () => {
+    const a = fastProcessing('fast_processing.slices_per_sample=3', 'fast_processing.tf_files_per_stf=2');
+    a.decide(daq.stfGen(1));
+    const first = slicesOf(cut(a, sample(1, 0, 20)));
+    for (const s of first) complete(a, s);
+    // end_run with every slice so far final, but STF 1's second sample not registered yet
+    expect(a.decide(daq.endRun(1)).map((o) => o.event.type)).toEqual(['end_run', 'agent_log']);
+    expect(a.agent.isFinished(RUN)).toBe(false);
+    const second = slicesOf(cut(a, sample(2, 20, 20)));
+    expect(complete(a, second[0]!)).toEqual([]);
+    expect(complete(a, second[1]!)).toEqual([]);
+    expect(complete(a, second[2]!).map((o) => o.event.type)).toEqual(['RunFinished', 'agent_log']);
+    expect(a.agent.isFinished(RUN)).toBe(true);
+  });
 
   it('records RunFinished only once end_run has come and every slice is final', () => {
     const { a, slices } = threeSlices();

@@ -1,5 +1,7 @@
 /** The agents view counts the workflow messages each agent sent, from its first heartbeat on. */
-import { describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { heartbeat } from '../../src/agents/runtime.js';
 import { openEventStore } from '../../src/eventStore/open.js';
 import { list } from '../../src/projections/queries.js';
 import { appendRunFixture } from '../helpers/runFixture.js';
@@ -30,5 +32,38 @@ describe('the agents view', () => {
       );
       await views.close();
     }
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('judges staleness by when the store recorded the last heartbeat (wall clock), not by its workflow-clock stamp', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const T = Date.parse('2026-12-07T12:00:00Z');
+    const store = await openEventStore('memory:');
+    const beat = (name: string, stamp: number) =>
+      heartbeat({ name, type: 'DATA', namespace: 'ns' }, 'READY', {
+        id: randomUUID(),
+        now: new Date(stamp).toISOString(),
+        pid: 1,
+        hostname: 'h',
+      });
+    // a virtual-time run's agent: stamped twenty minutes ahead, recorded ten minutes ago, never again
+    vi.setSystemTime(T - 10 * 60_000);
+    const gone = beat('data-agent-virtual', T + 10 * 60_000);
+    await store.appendToStream(gone.stream, [gone.event]);
+    // a live agent: recorded a few seconds ago, stamped by the wall clock
+    vi.setSystemTime(T - 5000);
+    const live = beat('data-agent-live', T - 5000);
+    await store.appendToStream(live.stream, [live.event]);
+    vi.setSystemTime(T);
+    const views = await memoryViews(store, 1000);
+    await views.ready();
+    const rows = list(views.db, 'agents', { filters: { status: 'all' } }).rows;
+    const byName = Object.fromEntries(rows.map((r) => [r.instance_name, r]));
+    expect(byName['data-agent-virtual']).toMatchObject({ stale: true, status: 'EXITED' });
+    expect(byName['data-agent-live']).toMatchObject({ stale: false, status: 'OK', operational_state: 'READY' });
+    await views.close();
   });
 });

@@ -1,5 +1,5 @@
 /** The read models folded from a complete run (the fixture), in memory: rows, counters, rules, rebuild. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openEventStore } from '../../src/eventStore/open.js';
 import { deriveId, domainEvent, messageEvent, streams } from '../../src/messages/index.js';
 import { list, getRunState, getSlice, sliceCounts, workflowMonitor } from '../../src/projections/queries.js';
@@ -208,7 +208,9 @@ describe('the workflow projection, given odd events', () => {
 });
 
 describe('agents and logs', () => {
-  it('shows an agent without a heartbeat for 3 minutes of log time as EXITED', async () => {
+  it('shows an agent whose last heartbeat the store recorded 3 minutes ago (wall clock) as EXITED', async () => {
+    // the store's clock: each heartbeat is recorded at the time it names
+    vi.useFakeTimers({ toFake: ['Date'] });
     const store = await openEventStore('memory:');
     const hb = (name: string, at: string) =>
       messageEvent(
@@ -228,7 +230,10 @@ describe('agents and logs', () => {
         },
         { id: deriveId(name, at) },
       );
+    const at = (t: string): void => void vi.setSystemTime(Date.parse(t));
+    at('2026-01-15T10:00:00.000Z');
     await store.appendToStream(streams.agent('a'), [hb('a', '2026-01-15T10:00:00.000Z')]);
+    at('2026-01-15T10:02:00.000Z');
     await store.appendToStream(streams.agent('b'), [hb('b', '2026-01-15T10:02:00.000Z')]);
     const views = await memoryViews(store);
     await views.ready();
@@ -236,6 +241,7 @@ describe('agents and logs', () => {
       ['b', 'OK', false],
       ['a', 'OK', false],
     ]);
+    at('2026-01-15T10:03:30.000Z');
     await store.appendToStream(streams.agent('b'), [hb('b', '2026-01-15T10:03:30.000Z')]);
     await views.ready();
     const rows = list(views.db, 'agents').rows;
@@ -246,6 +252,7 @@ describe('agents and logs', () => {
     expect(list(views.db, 'agents', { filters: { status: 'OK' } }).rows.map((a) => a.instance_name)).toEqual(['b']);
     expect(list(views.db, 'agents', { filters: { status: 'all' } }).count).toBe(2);
     await views.close();
+    vi.useRealTimers();
   });
 
   it('keeps logs with an app name derived from the agent and filters them by minimum level and text', async () => {

@@ -154,7 +154,8 @@ async function runAcrossHosts(
   ];
   const w1 = on('w1', [CLI, 'agent', 'worker', '--workers', '4', '--name', 'w1', '--speed', SPEED, '--store', store]);
   const w2 = on('w2', [CLI, 'agent', 'worker', '--workers', '4', '--name', 'w2', '--speed', SPEED, '--store', store]);
-  await sleep(1500);
+  // No wait for the agents: one that comes up after the run began takes part in it (it starts at the oldest
+  // unfinished execution of its namespace), and the worker pools join whenever they start.
   const daq = on('agents', [CLI, 'run', '--daq-only', '--json', '--speed', SPEED, '--store', store, ...SETS]);
   if (cut) {
     const deadline = Date.now() + 60_000;

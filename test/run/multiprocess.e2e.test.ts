@@ -63,6 +63,32 @@ const startAgents = (store: string) => ({
   workersB: swf(['agent', 'worker', '--workers', '4', '--name', 'wb', '--speed', SPEED, '--store', store]),
 });
 
+/**
+ * Waits until the data, FastMon and fast processing agents have each recorded a READY heartbeat (they are
+ * subscribed); the worker pools need not be: they join a run whenever they start.
+ */
+async function agentsReady(url: string, user = 'tester'): Promise<void> {
+  const store = await openEventStore(url);
+  try {
+    const ready = async (name: string): Promise<boolean> => {
+      try {
+        for await (const e of store.readStream(`agent-${name}`, { direction: 'backwards', maxCount: 20 }))
+          if (e.type === 'agent_heartbeat' && (e.data as { operational_state?: unknown }).operational_state === 'READY')
+            return true;
+      } catch {
+        // no stream yet
+      }
+      return false;
+    };
+    const names = [`data-agent-${user}`, `fastmon-agent-${user}`, `fast_processing-agent-${user}`];
+    await expect
+      .poll(async () => (await Promise.all(names.map(ready))).every(Boolean), { timeout: 60_000, interval: 100 })
+      .toBe(true);
+  } finally {
+    await store.close();
+  }
+}
+
 const newStore = (): string => `sqlite:${join(mkdtempSync(join(tmpdir(), 'swf-mp-run-')), 'swf.db')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -105,7 +131,7 @@ describe('each agent in its own process', () => {
 
     const multi = newStore();
     const agents = startAgents(multi);
-    await sleep(1500);
+    await agentsReady(multi);
     const daq = swf(['run', '--daq-only', '--json', '--speed', SPEED, '--store', multi, ...SETS]);
     const r2 = await daq.out;
     expect(r2.code, r2.stderr).toBe(0);
@@ -131,10 +157,91 @@ describe('each agent in its own process', () => {
     expect(pipeline(await readAllEvents(multi))).toEqual(pipeline(await readAllEvents(single)));
   }, 120_000);
 
+  it('agents started after the run began take part in it: the README recipe in the other order finishes the run, nothing created twice', async () => {
+    const url = newStore();
+    const daq = swf([
+      'run',
+      '--daq-only',
+      '--json',
+      '--speed',
+      SPEED,
+      '--wait-for-agents',
+      '60',
+      '--store',
+      url,
+      ...SETS,
+    ]);
+    // the run is under way (its STFs announced) before any agent exists
+    const store = await openEventStore(url);
+    await expect
+      .poll(
+        async () => {
+          let n = 0;
+          for await (const e of store.readAll({ filter: { streamPrefix: ['run-'], eventTypePrefix: ['stf_gen'] } }))
+            n += e ? 1 : 0;
+          return n;
+        },
+        { timeout: 60_000, interval: 100 },
+      )
+      .toBeGreaterThan(0);
+    const agents = startAgents(url);
+    const r = await daq.out;
+    expect(r.code, r.stderr).toBe(0);
+    for (const a of Object.values(agents)) a.proc.kill('SIGTERM');
+    await Promise.all(Object.values(agents).map((a) => a.out));
+    const summary = JSON.parse(r.stdout) as Summary;
+    expect(summary.slices).toEqual({ created: 420, completed: 420, failed: 0, retried: 0 });
+    expect(summary.tf_samples).toBe(28);
+    const events: StoredEvent[] = [];
+    for await (const e of store.readAll()) events.push(e);
+    await store.close();
+    const firstAttempts = new Map<string, number>();
+    for (const e of events) {
+      if (e.type !== 'slice') continue;
+      const c = (e.data as { content: { tf_filename: string; attempt: number } }).content;
+      if (c.attempt === 1) firstAttempts.set(c.tf_filename, (firstAttempts.get(c.tf_filename) ?? 0) + 1);
+    }
+    expect(firstAttempts.size).toBe(420);
+    expect([...firstAttempts.values()].every((n) => n === 1)).toBe(true);
+    // each kind's output once per input
+    expect(events.filter((e) => e.type === 'stf_ready')).toHaveLength(4);
+    expect(events.filter((e) => e.type === 'tf_file_registered')).toHaveLength(28);
+    expect(events.filter((e) => e.type === 'RunFinished')).toHaveLength(1);
+    // the progress line counted what the agents produced
+    expect(r.stderr).toMatch(/\[finished\] STFs 4 {2}samples 28 {2}slices 420 done/);
+  }, 180_000);
+
+  it('--daq-only with no agent warns, gives up after --wait-for-agents and exits 1, the execution terminated', async () => {
+    const url = newStore();
+    const daq = swf([
+      'run',
+      '--daq-only',
+      '--json',
+      '--speed',
+      SPEED,
+      '--wait-for-agents',
+      '2',
+      '--store',
+      url,
+      ...SETS,
+    ]);
+    const r = await daq.out;
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(
+      /warning: no live agent in namespace swf-es for: swf agent data, swf agent fastmon, swf agent fast-processing/,
+    );
+    expect(r.stderr).toMatch(/gave up after 2 s without a live agent for: swf agent data/);
+    const summary = JSON.parse(r.stdout) as { gave_up: { missing: string[]; wait_seconds: number } };
+    expect(summary.gave_up.wait_seconds).toBe(2);
+    const events = await readAllEvents(url);
+    const finished = events.find((e) => e.type === 'WorkflowExecutionFinished');
+    expect(finished?.data).toMatchObject({ status: 'terminated' });
+  }, 120_000);
+
   it('finishes the run after SIGKILL of the fast processing agent and a worker process mid-run: no slice created twice, every slice final, counts add up', async () => {
     const url = newStore();
     const agents = startAgents(url);
-    await sleep(1500);
+    await agentsReady(url);
     const daq = swf(['run', '--daq-only', '--json', '--speed', SPEED, '--store', url, ...SETS]);
     // Wait until the run is well under way.
     const store = await openEventStore(url);

@@ -8,6 +8,8 @@ import { fastProcessingAgent } from '../../agents/fastProcessingAgent.js';
 import { startWorkerPool } from '../../agents/pandaWorker.js';
 import { type Agent, startAgent } from '../../agents/runtime.js';
 import { agentNames } from '../../agents/workflow.js';
+import { heartbeatSecondsFrom } from '../../agents/health.js';
+import { joinPoint } from '../../agents/resume.js';
 import type { Command } from '../context.js';
 import { makeLogger, openStore, parse, positiveInt, STORE_OPTION } from '../context.js';
 import { osUser, parseSpeed } from './run.js';
@@ -37,8 +39,10 @@ export const agentCommand: Command = {
       io.stdout.write(
         `${usage}\n\n` +
           'Runs one agent against the store until Ctrl-C (or SIGTERM), in realtime divided by --speed. It resumes from its\n' +
-          'checkpoint; a fresh agent starts with the runs that begin after it. Start the agents, then\n' +
-          '`swf run --daq-only --speed N` to drive a run through them. The namespace comes from the testbed file.\n\n' +
+          'checkpoint; a fresh agent takes part in every unfinished run of its namespace (it catches up from the log,\n' +
+          'nothing is done twice) and in the runs that begin after it. Start the agents before or after\n' +
+          '`swf run --daq-only --speed N`, which drives a run through them. The namespace comes from the testbed file.\n' +
+          'It sends a heartbeat every $SWF_HEARTBEAT_SECONDS wall seconds (default 30) and one saying EXITED when it stops.\n\n' +
           "  --workers N      worker pool size (default: each run's target_worker_count)\n" +
           '  --name PREFIX    worker name prefix (default panda-worker-<user>-p<pid>; names are PREFIX-01, -02, ...)\n',
       );
@@ -51,6 +55,7 @@ export const agentCommand: Command = {
     const workers = positiveInt(values.workers, '--workers');
     if (workers === 0) throw new ValidationError('--workers must be at least 1', { field: 'workers' });
     const speed = parseSpeed(values.speed) ?? 1;
+    const heartbeatSeconds = heartbeatSecondsFrom(io.env);
     const config = loadConfig({
       ...(values.testbed !== undefined ? { testbed: values.testbed } : {}),
       env: io.env,
@@ -62,11 +67,11 @@ export const agentCommand: Command = {
     const store = await openStore(values, io, 'shared');
     const logger = makeLogger(io);
     const clock = new RealClock(speed);
-    const base = { store, clock, logger, pid: process.pid, hostname: hostname(), heartbeatSeconds: 60 };
-    const head = await store.headPosition();
+    const base = { store, clock, logger, pid: process.pid, hostname: hostname(), heartbeatSeconds };
 
     let running: { done: Promise<void>; stop(): Promise<void> };
     if (kind === 'worker') {
+      // No start position: the pool reads the history first and joins every run announced and not finished.
       running = startWorkerPool({
         ...base,
         namespace,
@@ -80,7 +85,8 @@ export const agentCommand: Command = {
         'fast-processing': () =>
           fastProcessingAgent({ name: names.fastProcessing, type: 'Fast_Processing', namespace }),
       };
-      running = startAgent(make[kind](), { ...base, startFrom: head ?? 'start' });
+      // A fresh agent (no checkpoint) joins the runs in progress: it starts at the oldest unfinished execution.
+      running = startAgent(make[kind](), { ...base, startFrom: await joinPoint(store, namespace) });
     }
     io.stderr.write(
       `swf agent ${kind}: running in namespace ${namespace} on ${store.url} (speed ${speed}); Ctrl-C stops it\n`,

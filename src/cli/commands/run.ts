@@ -1,16 +1,24 @@
 import { hostname, userInfo } from 'node:os';
-import { loadConfig } from '../../config/index.js';
+import { type Config, loadConfig } from '../../config/index.js';
 import { IllegalStateError, isNotFoundError, ValidationError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { streams } from '../../messages/index.js';
 import { type ResumePoint, resumePoint } from '../../agents/resume.js';
-import { agentNames, type Progress, type RunSummary, runWorkflow } from '../../agents/workflow.js';
+import { heartbeatSecondsFrom } from '../../agents/health.js';
+import {
+  agentNames,
+  DEFAULT_AGENT_WAIT_SECONDS,
+  type Progress,
+  type RunSummary,
+  runWorkflow,
+} from '../../agents/workflow.js';
+import { ProgressDisplay } from '../progress.js';
 import { inspectorFor, takeInspectOption } from '../../replay/inspect.js';
 import type { Command, Io } from '../context.js';
 import { makeLogger, openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
 const usage =
-  'swf run [--config NAME|PATH] [--testbed PATH] [--set section.key=value]... [--resume EXECUTION_ID|RUN] [--realtime] [--speed N] [--daq-only] [--json] [--inspect [URL]] [--store URL]';
+  'swf run [--config NAME|PATH] [--testbed PATH] [--set section.key=value]... [--resume EXECUTION_ID|RUN] [--realtime] [--speed N] [--daq-only [--wait-for-agents SECONDS]] [--json] [--inspect [URL]] [--store URL]';
 
 const options = {
   ...STORE_OPTION,
@@ -22,6 +30,7 @@ const options = {
   'daq-only': { type: 'boolean' },
   json: { type: 'boolean' },
   resume: { type: 'string' },
+  'wait-for-agents': { type: 'string' },
 } as const;
 
 /** The OS user, as the testbed's execution ids use it (`swf` when there is none). */
@@ -67,22 +76,35 @@ async function refuseIfAlive(store: EventStore, resume: ResumePoint): Promise<vo
   );
 }
 
+/** `--wait-for-agents SECONDS`: only with --daq-only; a positive number. */
+function parseWait(value: string | undefined, daqOnly: boolean): number {
+  if (value === undefined) return DEFAULT_AGENT_WAIT_SECONDS;
+  if (!daqOnly)
+    throw new ValidationError('--wait-for-agents goes with --daq-only: swf run runs its agents itself', {
+      field: 'wait-for-agents',
+    });
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400)
+    throw new ValidationError(
+      `--wait-for-agents must be a number of seconds above 0 and at most 86400, got '${value}'`,
+      {
+        field: 'wait-for-agents',
+      },
+    );
+  return n;
+}
+
+/** Whether the configuration asks for real time: `[workflow] realtime`, else `[simulation] realtime`. */
+export function configuredRealtime(config: Config): boolean {
+  return (config.workflow.realtime ?? config.simulation?.realtime) === true;
+}
+
 export function parseSpeed(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0)
     throw new ValidationError(`--speed must be a positive number, got '${value}'`, { field: 'speed' });
   return n;
-}
-
-function progressLine(p: Progress): string {
-  const r = p.run;
-  const inFlight = r ? r.slices_queued + r.slices_processing : 0;
-  return (
-    `${p.execution_id ?? '…'} run ${p.run_number ?? '…'} [${p.phase}] ` +
-    `STFs ${p.stf_files}  samples ${r?.stf_samples_received ?? 0}  ` +
-    `slices ${r?.slices_completed ?? 0} done / ${r?.slices_failed ?? 0} failed / ${inFlight} in flight of ${r?.slices_created ?? 0}`
-  );
 }
 
 /** `panda-worker-x-01` … `panda-worker-x-30` as one line. */
@@ -95,10 +117,20 @@ function collapseWorkers(agents: string[]): string[] {
   ];
 }
 
-export function printSummary(s: RunSummary, io: Io): void {
+/** How the run ended early, when it did: a signal, or `--daq-only` giving up on a missing agent. */
+export interface Interruption {
+  signal?: 'SIGINT' | 'SIGTERM';
+}
+
+export function printSummary(s: RunSummary, io: Io, interruption: Interruption = {}): void {
+  const status = interruption.signal
+    ? `interrupted by ${interruption.signal} (execution ${s.status}); the counts are what the log holds`
+    : s.gave_up
+      ? `gave up: no live agent for ${s.gave_up.wait_seconds} s (${s.gave_up.missing.join(', ')}); execution ${s.status}`
+      : s.status;
   const lines = [
     `Run ${s.run_number} Summary (execution ${s.execution_id}, namespace ${s.namespace}):`,
-    `├── Status: ${s.status}, final phase: ${s.phase}`,
+    `├── Status: ${status}, final phase: ${s.phase}`,
     `├── Duration: ${s.duration_s.toFixed(1)} s of run time (${s.wall_s.toFixed(2)} s wall)`,
     `├── STF files: ${s.stf_files} → TF samples: ${s.tf_samples}`,
     `├── Slices: ${s.slices.created} created, ${s.slices.completed} completed, ${s.slices.failed} failed for good, ${s.slices.retried} retries`,
@@ -131,15 +163,23 @@ export const runCommand: Command = {
           '  --set s.k=v          override any configuration key, TOML value syntax (repeatable)\n' +
           '  --realtime           pace the configured delays in real time (default: virtual time, as fast as possible)\n' +
           '  --speed N            in realtime, divide every delay by N\n' +
-          '  --daq-only           only drive the DAQ; agents run elsewhere (swf agent ...), realtime\n' +
+          '  --daq-only           only drive the DAQ; agents run elsewhere (swf agent ...), realtime. Warns while a\n' +
+          '                       kind of agent has no live agent (by their heartbeats, on the wall clock)\n' +
+          `  --wait-for-agents S  with --daq-only, give up (end_run, execution terminated, exit 1) once a kind of agent\n` +
+          `                       has been missing for S seconds (default ${DEFAULT_AGENT_WAIT_SECONDS})\n` +
           '  --resume ID|RUN      carry on an unfinished execution whose process died (kill -9, power cut) to its end,\n' +
           '                       with its recorded configuration: the DAQ sends what it had not sent yet, the agents\n' +
           '                       go on from their checkpoints, the workers take the queued slices\n' +
           '  --json               print one JSON object instead of the summary\n' +
           "  --inspect [URL]      send the run machine's transitions to a Stately inspector (WebSocket, default\n" +
           '                       ws://localhost:8080; without a URL, says how to open one)\n\n' +
-          'Progress goes to stderr. Ctrl-C or `swf stop EXECUTION_ID` ends the run early and cleanly.\n' +
-          'Exit code 0 when the run finished (also with failed slices), non-zero when it could not finish.\n',
+          'Progress goes to stderr: a bar with rate and ETA on a terminal, else a line whenever the counts change.\n' +
+          'Ctrl-C (or SIGTERM) or `swf stop EXECUTION_ID` ends the run early and cleanly: end_run, the execution\n' +
+          'terminated, the summary of what the log holds.\n' +
+          'Exit code 0 when the run finished (also with failed slices) or `swf stop` ended it, 130 after Ctrl-C (SIGINT),\n' +
+          '143 after SIGTERM, 1 when it could not finish or --daq-only gave up waiting for an agent.\n' +
+          '`[workflow] realtime = true` (or `[simulation] realtime`) in the configuration or testbed file runs in realtime\n' +
+          'like --realtime. Agents heartbeat every $SWF_HEARTBEAT_SECONDS wall seconds (default 30).\n',
       );
       return 0;
     }
@@ -156,7 +196,8 @@ export const runCommand: Command = {
           );
     }
     const speed = parseSpeed(values.speed);
-    const realtime = values.realtime === true || speed !== undefined || values['daq-only'] === true;
+    const agentWait = parseWait(values['wait-for-agents'], values['daq-only'] === true);
+    const heartbeatSeconds = heartbeatSecondsFrom(io.env);
     const config = loadConfig({
       ...(values.config !== undefined
         ? /[/\\]|\.toml$/.test(values.config)
@@ -168,6 +209,14 @@ export const runCommand: Command = {
       env: io.env,
       cwd: io.cwd,
     });
+    // The testbed's own key (testbed.toml `[workflow] realtime`, `[simulation] realtime`) paces the run too; a
+    // resumed run keeps the one it recorded.
+    const recorded = values.resume === undefined ? config.config : undefined;
+    const realtime =
+      values.realtime === true ||
+      speed !== undefined ||
+      values['daq-only'] === true ||
+      (recorded !== undefined && configuredRealtime(recorded));
     const inspector = await inspectorFor(taken.inspect, io.stderr);
     const store = await openStore(values, io, values['daq-only'] ? 'shared' : 'create').catch(async (e: unknown) => {
       await inspector?.stop();
@@ -188,19 +237,15 @@ export const runCommand: Command = {
         : undefined;
     const logger = makeLogger(io);
     const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
-    let lastPlain = 0;
-    const onProgress = (p: Progress): void => {
-      const line = progressLine(p);
-      if (tty) io.stderr.write(`\r\x1b[2K${line}${p.phase === 'done' ? '\n' : ''}`);
-      else if (Date.now() - lastPlain >= 1000 || p.phase === 'done') {
-        lastPlain = Date.now();
-        io.stderr.write(`${line}\n`);
-      }
-    };
+    const display = new ProgressDisplay(io.stderr, tty);
+    const onProgress = (p: Progress): void => display.report(p);
     let interrupt: () => void = () => {};
     const stopRequested = new Promise<void>((resolve) => (interrupt = resolve));
-    const onSignal = (): void => {
-      io.stderr.write('\nstopping: sending end_run and closing the execution…\n');
+    const interruption: Interruption = {};
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (interruption.signal) return;
+      interruption.signal = signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+      io.stderr.write(`\n${signal}: stopping: sending end_run and closing the execution…\n`);
       interrupt();
     };
     process.on('SIGINT', onSignal);
@@ -216,13 +261,32 @@ export const runCommand: Command = {
         daqOnly: values['daq-only'] === true,
         stopRequested,
         onProgress,
+        heartbeatSeconds,
+        agentWaitSeconds: agentWait,
+        onAgentsMissing: (missing, wait) => {
+          io.stderr.write(
+            missing.length > 0
+              ? `${tty ? '\n' : ''}warning: no live agent in namespace ${config.config.testbed.namespace} for: ${missing.join(', ')} ` +
+                  `(no heartbeat seen); start it against this store, or the run gives up after ${wait} s (--wait-for-agents)\n`
+              : `${tty ? '\n' : ''}every kind of agent is running again\n`,
+          );
+        },
         ...(resume ? { resume } : {}),
         ...(inspector ? { inspect: { onRunTransition: inspector.onRunTransition } } : {}),
       });
       if (values.json) {
         const { status: _status, events: _events, ...rest } = summary;
-        io.stdout.write(toJson(rest) + '\n');
-      } else printSummary(summary, io);
+        io.stdout.write(
+          toJson({ ...rest, ...(interruption.signal ? { interrupted: interruption.signal } : {}) }) + '\n',
+        );
+      } else printSummary(summary, io, interruption);
+      if (interruption.signal) return interruption.signal === 'SIGTERM' ? 143 : 130;
+      if (summary.gave_up) {
+        io.stderr.write(
+          `swf run: gave up after ${summary.gave_up.wait_seconds} s without a live agent for: ${summary.gave_up.missing.join(', ')}\n`,
+        );
+        return 1;
+      }
       return summary.status === 'failed' ? 1 : 0;
     } finally {
       process.off('SIGINT', onSignal);

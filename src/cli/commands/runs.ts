@@ -51,6 +51,11 @@ export const runsCommand: Command = {
             slices_completed: count('slices_completed'),
             slices_failed: count('slices_failed'),
             slices_retried: count('slices_retried'),
+            // Data taking ended (phase completed) but the run is not finished: the slices still to process.
+            processing_slices:
+              s.finished === true
+                ? 0
+                : Math.max(0, count('slices_created') - count('slices_completed') - count('slices_failed')),
             slice_rows: sliceCounts(db, n),
           };
         }),
@@ -70,7 +75,7 @@ export const runsCommand: Command = {
         if (e.runs.length === 0) io.stdout.write('  (no run yet)\n');
         for (const r of e.runs) {
           io.stdout.write(
-            `  run ${r.run_number}  ${r.phase}${r.finished ? ' (finished)' : ''}  STFs ${r.stf_files}  samples ${r.stf_samples_received}  ` +
+            `  run ${r.run_number}  ${r.phase}${r.finished ? ' (finished)' : r.phase === 'completed' ? ` (data taking ended, processing ${r.processing_slices} slices)` : ''}  STFs ${r.stf_files}  samples ${r.stf_samples_received}  ` +
               `slices ${r.slices_created}: ${r.slices_queued} queued, ${r.slices_processing} processing, ` +
               `${r.slices_completed} completed, ${r.slices_failed} failed (${r.slices_retried} retries)\n`,
           );
