@@ -45,7 +45,7 @@ import {
   type PreparedEvent,
   prepareEvents,
 } from '../validation.js';
-import { isUniqueViolation, translatePgError } from './errors.js';
+import { isUniqueViolation, pgCode, translatePgError } from './errors.js';
 import { type GroupContext, PostgresGroup } from './postgresGroup.js';
 import { EVENT_COLUMNS, type EventRow, rowToEvent } from './rows.js';
 import { ensureSchema, hasStore } from './schema.js';
@@ -90,7 +90,6 @@ function eager<T>(fn: () => Promise<T>): () => Promise<T> {
     return current;
   };
 }
-class JobFailed extends Error {}
 
 interface Batch {
   stream: string;
@@ -98,11 +97,11 @@ interface Batch {
   expected: ExpectedRevision;
 }
 
-/** A write of the group commit. It runs inside the flush's transaction; `head` is the log head so far. */
+/** A write of the group commit: appends (all or none) and a checkpoint, one caller's `commit()` or append. */
 type Job = {
-  run: (c: pg.PoolClient, w: WriteState) => Promise<unknown>;
-  appends: boolean;
-  resolve: (value: unknown) => void;
+  appends: Batch[];
+  checkpoint?: Checkpoint;
+  resolve: (value: AppendResult[]) => void;
   reject: (error: unknown) => void;
   ok?: boolean;
   value?: unknown;
@@ -136,7 +135,11 @@ const appendSql = (step: string): string => `
   )
   SELECT s.revision, (SELECT count(*) FROM ins), $3::int8 AS expected FROM s`;
 
-export const APPEND_SQL = {
+/** A whole group commit, one statement (the function is in schema.ts); the benchmark's plain side calls it too. */
+export const WRITE_SQL = `SELECT out_revision, out_position FROM swf_write($1::text[], $2::text[], $3::int8[],
+  $4::int4[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text)`;
+
+const APPEND_SQL = {
   any: appendSql(STREAM_STEP.any),
   no_stream: appendSql(STREAM_STEP.no_stream),
   stream_exists: appendSql(STREAM_STEP.stream_exists),
@@ -374,23 +377,103 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   let jobs: Job[] = [];
   let flushing: Promise<void> | undefined;
 
-  /** Runs the batch in the open transaction: all of it, or (isolated) each job in a savepoint of its own. */
-  async function runJobs(c: pg.PoolClient, batch: Job[], w: WriteState, isolated: boolean): Promise<void> {
+  /** The notification of a commit: the streams it touched; a checkpoint alone names none (it wakes everyone). */
+  const payloadFor = (batch: readonly Job[]): string | null => {
+    const streams = new Set<string>();
+    for (const job of batch) for (const b of job.appends) streams.add(b.stream);
+    return streams.size > 0 || batch.some((j) => j.appends.length === 0) ? payloadOf(streams) : null;
+  };
+
+  /**
+   * The whole batch as one call of `swf_write` (schema.ts): one statement, one round trip, its own transaction.
+   * Throws when any write of it failed; nothing of the batch is then stored.
+   */
+  async function writeAll(c: pg.PoolClient, batch: Job[]): Promise<void> {
+    const streams: string[] = [];
+    const kinds: string[] = [];
+    const expected: (string | null)[] = [];
+    const counts: number[] = [];
+    const ids: string[] = [];
+    const types: string[] = [];
+    const datas: string[] = [];
+    const metas: string[] = [];
+    const cpNames: string[] = [];
+    const cpPositions: string[] = [];
+    for (const job of batch) {
+      for (const b of job.appends) {
+        streams.push(b.stream);
+        kinds.push(typeof b.expected === 'bigint' ? 'exact' : b.expected);
+        expected.push(typeof b.expected === 'bigint' ? b.expected.toString() : null);
+        counts.push(b.events.length);
+        for (const e of b.events) {
+          ids.push(e.id);
+          types.push(e.type);
+          datas.push(e.data);
+          metas.push(e.metadata);
+        }
+      }
+      if (job.checkpoint) {
+        cpNames.push(job.checkpoint.name);
+        cpPositions.push(job.checkpoint.position.toString());
+      }
+    }
+    const r = await c.query<[string, string]>({
+      text: WRITE_SQL,
+      values: [streams, kinds, expected, counts, ids, types, datas, metas, cpNames, cpPositions, payloadFor(batch)],
+      rowMode: 'array',
+    });
+    let i = 0;
+    for (const job of batch) {
+      job.value = job.appends.map(() => {
+        const row = r.rows[i++]!;
+        return { nextRevision: BigInt(row[0]), position: BigInt(row[1]) };
+      });
+      job.ok = true;
+    }
+  }
+
+  /** Runs each job in a savepoint of its own in the open transaction: a failing job fails alone. */
+  async function runIsolated(c: pg.PoolClient, batch: Job[], w: WriteState): Promise<void> {
     for (const job of batch) {
       const head = w.head;
-      if (isolated) await c.query('SAVEPOINT job');
+      await c.query('SAVEPOINT job');
       try {
-        job.value = await job.run(c, w);
+        const results: AppendResult[] = [];
+        for (const b of job.appends) results.push(await appendInTx(c, w, b));
+        if (job.checkpoint) await c.query(setCheckpointSql, [job.checkpoint.name, job.checkpoint.position.toString()]);
+        job.value = results;
         job.ok = true;
-        if (isolated) await c.query('RELEASE SAVEPOINT job');
+        await c.query('RELEASE SAVEPOINT job');
       } catch (e: unknown) {
-        if (!isolated) throw new JobFailed('', { cause: e });
         w.head = head;
         await c.query('ROLLBACK TO SAVEPOINT job');
         job.value = e;
         job.ok = false;
       }
     }
+  }
+
+  /** The slow path, after the one-statement batch failed: a transaction with a savepoint per job. */
+  async function writeIsolated(c: pg.PoolClient, batch: Job[]): Promise<Set<string>> {
+    const appends = batch.some((j) => j.appends.length > 0);
+    // The log head's row lock is the first thing taken and the last released: writers queue on it, so positions
+    // are handed out in commit order and no two writers can deadlock on stream rows.
+    const r = (await c.query({
+      text: appends ? `BEGIN; SELECT position FROM swf_log_head FOR UPDATE` : 'BEGIN',
+      rowMode: 'array',
+    })) as unknown as pg.QueryResult<[string]>[] | pg.QueryResult<[string]>;
+    const w: WriteState = { head: Array.isArray(r) ? BigInt(r[1]!.rows[0]![0]) : 0n, touched: new Set() };
+    const start = w.head;
+    await runIsolated(c, batch, w);
+    const notify = w.touched.size > 0 || batch.some((j) => j.ok && j.appends.length === 0);
+    // The head and the notification go with the commit, in one round trip (all values are ours, not input).
+    const tail = [
+      w.head !== start ? `UPDATE swf_log_head SET position = ${w.head.toString()}` : '',
+      notify ? `SELECT pg_notify('${CHANNEL}', ${pg.escapeLiteral(payloadOf(w.touched))})` : '',
+      'COMMIT',
+    ].filter((s) => s !== '');
+    await c.query(tail.join('; '));
+    return w.touched;
   }
 
   async function flushBatch(batch: Job[]): Promise<void> {
@@ -402,41 +485,17 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       for (const job of batch) job.reject(err);
       return;
     }
-    const appends = batch.some((j) => j.appends);
     let broken: Error | undefined;
-    let w: WriteState = { head: 0n, touched: new Set() };
-    const attempt = async (isolated: boolean): Promise<void> => {
-      // The log head's row lock is the first thing taken and the last released: writers queue on it, so
-      // positions are handed out in commit order and no two writers can deadlock on stream rows.
-      if (appends) {
-        const r = await client.query<[string]>({
-          text: `BEGIN; SELECT position FROM swf_log_head FOR UPDATE`,
-          rowMode: 'array',
-        });
-        const results = r as unknown as pg.QueryResult<[string]>[];
-        w = { head: BigInt(results[1]!.rows[0]![0]), touched: new Set() };
-      } else {
-        await client.query('BEGIN');
-        w = { head: 0n, touched: new Set() };
-      }
-      const start = w.head;
-      await runJobs(client, batch, w, isolated);
-      const notify = w.touched.size > 0 || batch.some((j) => !j.appends);
-      // The head and the notification go with the commit, in one round trip (all values are ours, not input).
-      const tail = [
-        w.head !== start ? `UPDATE swf_log_head SET position = ${w.head.toString()}` : '',
-        notify ? `SELECT pg_notify('${CHANNEL}', ${pg.escapeLiteral(payloadOf(w.touched))})` : '',
-        'COMMIT',
-      ].filter((s) => s !== '');
-      await client.query(tail.join('; '));
-    };
+    let touched: Set<string>;
     try {
       try {
-        await attempt(false);
+        await writeAll(client, batch);
+        touched = new Set(batch.flatMap((j) => j.appends.map((b) => b.stream)));
       } catch (e: unknown) {
-        if (!(e instanceof JobFailed)) throw e;
-        await client.query('ROLLBACK');
-        await attempt(true);
+        // A write not where it expected its stream, a repeated event id, a full log: find which, one by one.
+        if (!['SWF01', 'SWF02', '23505'].includes(pgCode(e))) throw e;
+        for (const job of batch) job.ok = undefined;
+        touched = await writeIsolated(client, batch);
       }
     } catch (e: unknown) {
       try {
@@ -450,9 +509,9 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       return;
     }
     client.release();
-    notifier.notify(w.touched);
+    notifier.notify(touched);
     for (const job of batch) {
-      if (job.ok) job.resolve(job.value);
+      if (job.ok) job.resolve(job.value as AppendResult[]);
       else job.reject(job.value instanceof IdempotencyProbe ? job.value : translatePgError(job.value, where));
     }
   }
@@ -470,10 +529,10 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     }
   };
 
-  function enqueue<T>(appends: boolean, run: (c: pg.PoolClient, w: WriteState) => Promise<T>): Promise<T> {
+  function enqueue(appends: Batch[], checkpoint?: Checkpoint): Promise<AppendResult[]> {
     ensureOpen();
-    return new Promise<T>((resolve, reject) => {
-      jobs.push({ run, appends, resolve: resolve as (v: unknown) => void, reject });
+    return new Promise<AppendResult[]>((resolve, reject) => {
+      jobs.push({ appends, checkpoint, resolve, reject });
       // One flush at a time: writes that arrive while one is under way go into the next transaction together.
       flushing ??= new Promise<void>((r) => setImmediate(r)).then(flush);
     });
@@ -524,12 +583,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
 
   async function write(batch: Batch[], checkpoint?: Checkpoint): Promise<AppendResult[]> {
     try {
-      return await enqueue(true, async (c, w) => {
-        const results: AppendResult[] = [];
-        for (const b of batch) results.push(await appendInTx(c, w, b));
-        if (checkpoint) await c.query(setCheckpointSql, [checkpoint.name, checkpoint.position.toString()]);
-        return results;
-      });
+      return await enqueue(batch, checkpoint);
     } catch (e: unknown) {
       if (!(e instanceof IdempotencyProbe)) throw e;
     }
@@ -544,8 +598,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     return results;
   }
 
-  const setCheckpoint = (name: string, position: bigint): Promise<unknown> =>
-    enqueue(false, (c) => c.query(setCheckpointSql, [name, position.toString()]));
+  const setCheckpoint = (name: string, position: bigint): Promise<unknown> => enqueue([], { name, position });
 
   // ---- reads ------------------------------------------------------------------------------------------
 
@@ -693,9 +746,13 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       ensureOpen();
       const from = opts.from ?? 'start';
       const filter = opts.filter;
-      const { sql, params } = filterSql(filter, 4);
+      const { sql, params } = filterSql(filter, 3);
       const plain = `SELECT ${EVENT_COLUMNS} FROM swf_events WHERE position > $1 ORDER BY position LIMIT $2`;
-      const filtered = `SELECT ${EVENT_COLUMNS} FROM swf_events WHERE position > $1 AND position <= $3${sql} ORDER BY position LIMIT $2`;
+      // The head and the page in one statement (one snapshot, one round trip): the head bounds the scan, so rows
+      // the filter dropped are passed over for good. No event after the cursor: one row of the head and nulls.
+      const filtered = `SELECT h.position, e.* FROM swf_log_head h LEFT JOIN LATERAL (
+          SELECT ${EVENT_COLUMNS} FROM swf_events WHERE position > $1 AND position <= h.position${sql}
+           ORDER BY position LIMIT $2) e ON true`;
       // 'end' is the head when subscribing, not when first iterated: ask now.
       return asyncCatchUpSubscription(
         eager(async () => (from === 'end' ? headNow() : from === 'start' ? 0n : from)),
@@ -705,13 +762,15 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
             const rows = await readRows(plain, [cursor.toString(), limit]);
             return { events: rows.map(rowToEvent), scanned: cursor };
           }
-          // The server applies the filter; the head read first bounds the scan, so rows the filter dropped are
-          // passed over for good.
-          const head = await headNow();
-          if (head <= cursor) return { events: [], scanned: cursor };
-          const rows = await readRows(filtered, [cursor.toString(), limit, head.toString(), ...params]);
-          const scanned = rows.length < limit ? head : BigInt(rows[rows.length - 1]![0]);
-          return { events: rows.map(rowToEvent), scanned };
+          const rows = (await queryArrays(filtered, [cursor.toString(), limit, ...params])) as [
+            string,
+            ...EventRow,
+          ][];
+          const head = BigInt(rows[0]?.[0] ?? '0');
+          if (rows.length === 0 || rows[0]![1] === null) return { events: [], scanned: head > cursor ? head : cursor };
+          const events = rows.map((r) => rowToEvent(r.slice(1) as unknown as EventRow));
+          const scanned = rows.length < limit ? head : events[events.length - 1]!.position;
+          return { events, scanned };
         },
         notifier,
         (e) => e.position,
