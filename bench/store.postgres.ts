@@ -254,7 +254,7 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
               if (pending) {
                 const r = await pool.query({
                   text: GROUP_SQL.pending,
-                  values: ['slices-1', 'workers', member, 60000, 1],
+                  values: ['slices-1', 'workers', [member], 60000, 1],
                   rowMode: 'array',
                 });
                 for (const row of r.rows as unknown[][]) got.push(row[3] as string);
@@ -262,14 +262,14 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
               if (got.length === 0) {
                 const r = await pool.query({
                   text: GROUP_SQL.fresh,
-                  values: ['slices-1', 'workers', member, 60000, 1],
+                  values: ['slices-1', 'workers', [member], 60000, 1],
                   rowMode: 'array',
                 });
                 for (const row of r.rows as unknown[][]) got.push(row[3] as string);
               }
               streaming = got.length === 1;
               for (const rev of got) {
-                await pool.query(GROUP_SQL.ack, ['slices-1', 'workers', rev, member]);
+                await pool.query(GROUP_SQL.ack, ['slices-1', 'workers', [rev], [member]]);
                 acked++;
               }
             }

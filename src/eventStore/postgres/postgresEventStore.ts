@@ -48,6 +48,7 @@ import {
 import { isUniqueViolation, pgCode, translatePgError } from './errors.js';
 import { type GroupContext, PostgresGroup } from './postgresGroup.js';
 import { EVENT_COLUMNS, type EventRow, rowToEvent } from './rows.js';
+import { RecentEvents } from './recent.js';
 import { ensureSchema, hasStore } from './schema.js';
 import { asyncCatchUpSubscription, asyncPagedEvents } from './subscriptions.js';
 
@@ -136,7 +137,7 @@ const appendSql = (step: string): string => `
   SELECT s.revision, (SELECT count(*) FROM ins), $3::int8 AS expected FROM s`;
 
 /** A whole group commit, one statement (the function is in schema.ts); the benchmark's plain side calls it too. */
-export const WRITE_SQL = `SELECT out_revision, out_position FROM swf_write($1::text[], $2::text[], $3::int8[],
+export const WRITE_SQL = `SELECT out_revision, out_position, out_at FROM swf_write($1::text[], $2::text[], $3::int8[],
   $4::int4[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text)`;
 
 const APPEND_SQL = {
@@ -185,6 +186,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
 
   const instance = randomUUID();
   const notifier = new ChangeNotifier();
+  const recent = new RecentEvents();
   let closed = false;
   const ensureOpen = (): void => {
     if (closed) throw new StoreClosedError(where);
@@ -263,6 +265,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       void client.end().catch(() => undefined);
       if (closed) return;
       // Whatever was committed while we were deaf: the subscribers look again now, and after each poll.
+      recent.foreignWrite();
       notifier.notify();
       reconnectTimer = setTimeout(listen, reconnectDelay);
       reconnectDelay = Math.min(reconnectDelay * 2, 5_000);
@@ -272,6 +275,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     client.on('notification', (msg) => {
       const payload = msg.payload ?? '';
       if (payload.startsWith(instance)) return;
+      recent.foreignWrite();
       const parts = payload.split(' ');
       if (parts.length <= 1 || parts[0]!.endsWith('*')) notifier.notify();
       else notifier.notify(new Set(parts.slice(1)));
@@ -281,6 +285,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       .then(() => client.query(`LISTEN ${CHANNEL}`))
       .then(() => {
         reconnectDelay = 100;
+        recent.foreignWrite();
         notifier.notify();
       })
       .catch(lost);
@@ -297,6 +302,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       .query<{ position: string }>(`SELECT position FROM swf_log_head`)
       .then((r) => {
         const head = r.rows[0]?.position;
+        if (head !== undefined && BigInt(head) > recent.hi) recent.foreignWrite();
         if (head !== lastHead) {
           lastHead = head;
           notifier.notify();
@@ -417,19 +423,23 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         cpPositions.push(job.checkpoint.position.toString());
       }
     }
-    const r = await c.query<[string, string]>({
+    const r = await c.query<[string, string, string]>({
       text: WRITE_SQL,
       values: [streams, kinds, expected, counts, ids, types, datas, metas, cpNames, cpPositions, payloadFor(batch)],
       rowMode: 'array',
     });
     let i = 0;
+    const written: { stream: string; revision: bigint; events: PreparedEvent[] }[] = [];
     for (const job of batch) {
-      job.value = job.appends.map(() => {
+      job.value = job.appends.map((b) => {
         const row = r.rows[i++]!;
+        written.push({ stream: b.stream, revision: BigInt(row[0]), events: b.events });
         return { nextRevision: BigInt(row[0]), position: BigInt(row[1]) };
       });
       job.ok = true;
     }
+    const first = r.rows[0];
+    if (first) recent.committed(BigInt(first[1]) - BigInt(counts[0]!) + 1n, written, Number(first[2]));
   }
 
   /** Runs each job in a savepoint of its own in the open transaction: a failing job fails alone. */
@@ -495,6 +505,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         // A write not where it expected its stream, a repeated event id, a full log: find which, one by one.
         if (!['SWF01', 'SWF02', '23505'].includes(pgCode(e))) throw e;
         for (const job of batch) job.ok = undefined;
+        recent.unsynced();
         touched = await writeIsolated(client, batch);
       }
     } catch (e: unknown) {
@@ -604,6 +615,16 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
 
   const readRows = async (text: string, values: unknown[]): Promise<EventRow[]> =>
     (await queryArrays(text, values)) as EventRow[];
+
+  /** The filter in JavaScript, for events read from `recent` (the same test as `filterSql`'s). */
+  const keepOf = (filter: EventFilter | undefined): ((stream: string, type: string) => boolean) | undefined => {
+    const sp = filter?.streamPrefix ?? [];
+    const tp = filter?.eventTypePrefix ?? [];
+    if (sp.length === 0 && tp.length === 0) return undefined;
+    return (stream, type) =>
+      (sp.length === 0 || sp.some((p) => stream.startsWith(p))) &&
+      (tp.length === 0 || tp.some((p) => type.startsWith(p)));
+  };
 
   /** `AND <filter>` with the prefixes bound as parameters from `$first` on. */
   function filterSql(filter: EventFilter | undefined, first: number): { sql: string; params: string[] } {
@@ -747,26 +768,24 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       const from = opts.from ?? 'start';
       const filter = opts.filter;
       const { sql, params } = filterSql(filter, 3);
-      const plain = `SELECT ${EVENT_COLUMNS} FROM swf_events WHERE position > $1 ORDER BY position LIMIT $2`;
       // The head and the page in one statement (one snapshot, one round trip): the head bounds the scan, so rows
       // the filter dropped are passed over for good. No event after the cursor: one row of the head and nulls.
-      const filtered = `SELECT h.position, e.* FROM swf_log_head h LEFT JOIN LATERAL (
+      const text = `SELECT h.position, e.* FROM swf_log_head h LEFT JOIN LATERAL (
           SELECT ${EVENT_COLUMNS} FROM swf_events WHERE position > $1 AND position <= h.position${sql}
            ORDER BY position LIMIT $2) e ON true`;
+      const keep = keepOf(filter);
       // 'end' is the head when subscribing, not when first iterated: ask now.
       return asyncCatchUpSubscription(
         eager(async () => (from === 'end' ? headNow() : from === 'start' ? 0n : from)),
         async (cursor, limit) => {
           if (closed) return { events: [], scanned: cursor };
-          if (!sql) {
-            const rows = await readRows(plain, [cursor.toString(), limit]);
-            return { events: rows.map(rowToEvent), scanned: cursor };
-          }
-          const rows = (await queryArrays(filtered, [cursor.toString(), limit, ...params])) as [
-            string,
-            ...EventRow,
-          ][];
+          // What this process appended last, without a round trip (recent.ts says when that is safe).
+          const local = recent.read(cursor, limit, keep);
+          if (local) return local;
+          const mark = recent.foreignMark;
+          const rows = (await queryArrays(text, [cursor.toString(), limit, ...params])) as [string, ...EventRow][];
           const head = BigInt(rows[0]?.[0] ?? '0');
+          recent.sawHead(head, mark);
           if (rows.length === 0 || rows[0]![1] === null) return { events: [], scanned: head > cursor ? head : cursor };
           const events = rows.map((r) => rowToEvent(r.slice(1) as unknown as EventRow));
           const scanned = rows.length < limit ? head : events[events.length - 1]!.position;

@@ -69,7 +69,7 @@ const MIGRATIONS: readonly string[] = [
   CREATE FUNCTION swf_write(streams text[], kinds text[], expected int8[], counts int4[], ids uuid[],
                             types text[], datas text[], metas text[], cp_names text[], cp_positions int8[],
                             payload text)
-  RETURNS TABLE (out_revision int8, out_position int8)
+  RETURNS TABLE (out_revision int8, out_position int8, out_at int8)
   LANGUAGE plpgsql AS $fn$
   DECLARE
     head int8;
@@ -107,6 +107,7 @@ const MIGRATIONS: readonly string[] = [
         k := k + n;
         out_revision := rev;
         out_position := head;
+        out_at := (extract(epoch FROM now()) * 1000)::int8;
         RETURN NEXT;
       END LOOP;
       UPDATE swf_log_head SET position = head;
