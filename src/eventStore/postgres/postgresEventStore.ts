@@ -703,19 +703,25 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       let next: bigint | undefined = from === 'start' ? 0n : from === 'end' ? MAX_POSITION : from;
       let n = 0;
       let checked = false;
+      // A stream exists when it has events: the existence check costs a round trip only when the first page is empty.
+      const mustExist = async (): Promise<void> => {
+        checked = true;
+        const s = await queryArrays(`SELECT 1 FROM swf_streams WHERE stream = $1`, [stream]);
+        if (s.length === 0) throw new StreamNotFoundError(stream);
+      };
       return asyncPagedEvents(async () => {
-        if (!checked) {
-          checked = true;
-          const s = await queryArrays(`SELECT 1 FROM swf_streams WHERE stream = $1`, [stream]);
-          if (s.length === 0) throw new StreamNotFoundError(stream);
-        }
         const limit = Math.min(PAGE, max - n);
-        if (limit <= 0 || next === undefined || next < 0n) return { events: [], last: true };
+        if (limit <= 0 || next === undefined || next < 0n) {
+          if (!checked) await mustExist();
+          return { events: [], last: true };
+        }
         const rows = await readRows(
           `SELECT ${EVENT_COLUMNS} FROM swf_events WHERE stream = $1 AND revision ${backwards ? '<=' : '>='} $2
             ORDER BY revision ${backwards ? 'DESC' : ''} LIMIT $3`,
           [stream, next.toString(), limit],
         );
+        if (!checked && rows.length === 0) await mustExist();
+        checked = true;
         const events = rows.map(rowToEvent);
         n += events.length;
         const lastEvent = events[events.length - 1];
