@@ -95,9 +95,7 @@ export class RecentEvents {
     if (cursor < this.lo - 1n || cursor > hi) return undefined;
     const events: StoredEvent[] = [];
     let i = Number(cursor - this.lo) + 1;
-    // Bound the work of one call as a server page would be bounded.
-    const end = Math.min(this.entries.length, i + 10 * limit);
-    for (; i < end && events.length < limit; i++) {
+    for (; i < this.entries.length && events.length < limit; i++) {
       const e = this.entries[i]!;
       if (keep && !keep(e.stream, e.event.type)) continue;
       events.push({
@@ -111,6 +109,9 @@ export class RecentEvents {
         recordedAt: new Date(e.recordedAt),
       });
     }
+    // Nothing for this subscriber up to `hi`: "nothing new" only if `hi` is the head; otherwise the server must look
+    // past it (an empty answer would make the subscriber wait for the next notification).
+    if (events.length === 0 && !this.synced) return undefined;
     return { events, scanned: this.lo + BigInt(i) - 1n };
   }
 }
