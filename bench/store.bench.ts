@@ -8,7 +8,8 @@
  * Options: --rounds N (default 3), --quick (smaller sizes, for a smoke test), --postgres URL (the server; default
  * postgres://postgres@127.0.0.1:5432/postgres; left out, saying why, when none answers), --pg-run-stfs N (STFs of
  * the `swf run` on PostgreSQL; default 1,000, --quick 20; 0 leaves it out), --group-only (only the
- * competing-consumers rows, SQLite and PostgreSQL, then the latency and the run).
+ * competing-consumers rows, SQLite and PostgreSQL, then the latency and the run), --latency-only (only the
+ * subscription latency, SQLite then PostgreSQL, --rounds times).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -34,6 +35,8 @@ const PG_SERVER = option('--postgres') ?? 'postgres://postgres@127.0.0.1:5432/po
 const PG_RUN_STFS = Number(option('--pg-run-stfs') ?? (quick ? 20 : 1000));
 /** Only the competing-consumers rows (SQLite and PostgreSQL), e.g. to measure them again alone. */
 const GROUP_ONLY = argv.includes('--group-only');
+/** Only the subscription latency, SQLite and PostgreSQL side by side, `rounds` times each (alternating). */
+const LATENCY_ONLY = argv.includes('--latency-only');
 
 const work = mkdtempSync(join(tmpdir(), 'swf-bench-'));
 let fileNo = 0;
@@ -99,6 +102,14 @@ async function adapterBatches(): Promise<number> {
 }
 
 const SINGLE_STREAMS = 100;
+const PG_SIZES = {
+  batchStreams: BATCH_STREAMS,
+  batchSize: BATCH_SIZE,
+  singleAppends: SINGLE_APPENDS,
+  singleStreams: SINGLE_STREAMS,
+  readEvents: READ_EVENTS,
+  groupEvents: GROUP_EVENTS,
+};
 
 function rawSingles(): number {
   const db = rawDb(newFile());
@@ -229,6 +240,9 @@ async function subscriptionLatency(
   return { p50: q(0.5), p99: q(0.99), max: latencies[latencies.length - 1]! };
 }
 
+const latencyLine = (lat: { p50: number; p99: number; max: number }): string =>
+  `subscription latency, append in another process → delivery: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (target p99 < 50 ms ${lat.p99 < 50 ? 'ok' : 'MISSED'})`;
+
 async function appendChild(url: string, samples: number): Promise<void> {
   const store = await openEventStore(url);
   process.stdout.write('ready\n');
@@ -293,6 +307,23 @@ async function interleaved(name: string, raw: () => number | Promise<number>, ad
 async function main(): Promise<void> {
   if (argv[0] === '--append-child') return appendChild(argv[1]!, Number(argv[2]));
   process.stderr.write(`bench:store — ${rounds} interleaved rounds after a warm-up${quick ? ' (quick sizes)' : ''}\n`);
+  if (LATENCY_ONLY) {
+    const unreachable = await pgReachable(PG_SERVER);
+    for (let i = 0; i < rounds; i++) {
+      const lite = await subscriptionLatency(quick ? 100 : 300);
+      console.log(`SQLite     ${latencyLine(lite)}`);
+      if (unreachable) continue;
+      const db = await pgBench(PG_SERVER, PG_SIZES, payload, meta).scratch();
+      try {
+        console.log(`PostgreSQL ${latencyLine(await subscriptionLatency(quick ? 100 : 300, db.url))}`);
+      } finally {
+        await db.drop();
+      }
+    }
+    if (unreachable) console.log(`PostgreSQL left out: no server at ${PG_SERVER} (${unreachable})`);
+    rmSync(work, { recursive: true, force: true });
+    return;
+  }
   if (GROUP_ONLY) {
     const group = await groupThroughput(8);
     console.log(`SQLite competing consumers: ${fmt(group)} events acked/s with 8 members`);
@@ -333,10 +364,7 @@ async function main(): Promise<void> {
       `| ${r.name} | ${fmt(r.raw)} | ${fmt(r.adapter)} | ${(r.ratio * 100).toFixed(0)}% | ≥ ${r.target * 100}% ${ok} |`,
     );
   }
-  const lat = await subscriptionLatency(quick ? 100 : 300);
-  console.log(
-    `\nsubscription latency, append in another process → delivery: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (target p99 < 50 ms ${lat.p99 < 50 ? 'ok' : 'MISSED'})`,
-  );
+  console.log(`\n${latencyLine(await subscriptionLatency(quick ? 100 : 300))}`);
   const group = await groupThroughput(8);
   console.log(
     `competing consumers: ${fmt(group)} events acked/s with 8 members (raw batched append rate beside it: ${fmt(results[0]!.raw)} events/s)`,
@@ -378,19 +406,7 @@ async function postgresColumn(sqlite: { name: string; adapter: number }[], sqlit
     );
     return;
   }
-  const pgb = pgBench(
-    PG_SERVER,
-    {
-      batchStreams: BATCH_STREAMS,
-      batchSize: BATCH_SIZE,
-      singleAppends: SINGLE_APPENDS,
-      singleStreams: SINGLE_STREAMS,
-      readEvents: READ_EVENTS,
-      groupEvents: GROUP_EVENTS,
-    },
-    payload,
-    meta,
-  );
+  const pgb = pgBench(PG_SERVER, PG_SIZES, payload, meta);
   const rows = [];
   if (!GROUP_ONLY) {
     const fixture = await pgb.readFixture();
@@ -424,10 +440,7 @@ async function postgresColumn(sqlite: { name: string; adapter: number }[], sqlit
   });
   const db = await pgb.scratch();
   try {
-    const lat = await subscriptionLatency(quick ? 100 : 300, db.url);
-    console.log(
-      `\nPostgreSQL subscription latency, append in another process → delivery: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (target p99 < 50 ms ${lat.p99 < 50 ? 'ok' : 'MISSED'})`,
-    );
+    console.log(`\nPostgreSQL ${latencyLine(await subscriptionLatency(quick ? 100 : 300, db.url))}`);
   } finally {
     await db.drop();
   }

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { type EventStore, openEventStore } from '../src/index.js';
-import { APPEND_SQL } from '../src/eventStore/postgres/postgresEventStore.js';
+import { WRITE_SQL } from '../src/eventStore/postgres/postgresEventStore.js';
 import { GROUP_SQL } from '../src/eventStore/postgres/postgresGroup.js';
 import { EVENT_COLUMNS } from '../src/eventStore/postgres/rows.js';
 
@@ -48,36 +48,32 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
     };
   };
 
-  /** The adapter's write transaction, by hand: head lock, the append statement, new head, notification, commit. */
+  /** The adapter's write, by hand: one call of its `swf_write` function (lock, append, head, notify, commit). */
   async function plainAppend(
     c: pg.Client,
-    kind: keyof typeof APPEND_SQL,
+    kind: 'no_stream' | 'exact',
     stream: string,
     expected: string | null,
     events: { type: string; data: unknown; metadata: unknown }[],
   ): Promise<void> {
-    const begin = (await c.query({
-      text: `BEGIN; SELECT position FROM swf_log_head FOR UPDATE`,
-      rowMode: 'array',
-    })) as unknown as pg.QueryResult<[string]>[];
-    const head = BigInt(begin[1]!.rows[0]![0]);
     const r = await c.query({
-      text: APPEND_SQL[kind],
+      text: WRITE_SQL,
       values: [
-        stream,
-        String(events.length),
-        expected,
-        head.toString(),
+        [stream],
+        [kind],
+        [expected],
+        [events.length],
         events.map(() => randomUUID()),
         events.map((e) => e.type),
         events.map((e) => JSON.stringify(e.data)),
         events.map((e) => JSON.stringify(e.metadata)),
+        [],
+        [],
+        'bench',
       ],
       rowMode: 'array',
     });
-    if (r.rows.length === 0) throw new Error('plain pg: unexpected conflict');
-    const next = head + BigInt(events.length);
-    await c.query(`UPDATE swf_log_head SET position = ${next}; SELECT pg_notify('swf_events', 'bench'); COMMIT`);
+    if (r.rows.length !== 1) throw new Error('plain pg: unexpected result');
   }
 
   const batchEvents = (s: number) =>
@@ -258,7 +254,7 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
               if (pending) {
                 const r = await pool.query({
                   text: GROUP_SQL.pending,
-                  values: ['slices-1', 'workers', member, 60000, 1],
+                  values: ['slices-1', 'workers', [member], 60000, 1],
                   rowMode: 'array',
                 });
                 for (const row of r.rows as unknown[][]) got.push(row[3] as string);
@@ -266,14 +262,14 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
               if (got.length === 0) {
                 const r = await pool.query({
                   text: GROUP_SQL.fresh,
-                  values: ['slices-1', 'workers', member, 60000, 1],
+                  values: ['slices-1', 'workers', [member], 60000, 1],
                   rowMode: 'array',
                 });
                 for (const row of r.rows as unknown[][]) got.push(row[3] as string);
               }
               streaming = got.length === 1;
               for (const rev of got) {
-                await pool.query(GROUP_SQL.ack, ['slices-1', 'workers', rev, member]);
+                await pool.query(GROUP_SQL.ack, ['slices-1', 'workers', [rev], [member]]);
                 acked++;
               }
             }

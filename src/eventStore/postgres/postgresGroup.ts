@@ -6,7 +6,8 @@
  *   retry, or parked with a reason), with their retry count and the member that holds them.
  * A claim is a few single statements: retries are taken with `FOR UPDATE SKIP LOCKED`, new events by advancing the
  * group's cursor row (members queue on it for one statement); no two members get the same event, and no lock is
- * held while a handler runs. Lease deadlines are on the
+ * held while a handler runs. The members of one process that claim (or ack) in the same turn of the event loop
+ * share one claim's (one ack's) statements. Lease deadlines are on the
  * server's clock, so hosts with skewed clocks agree on when a lease has expired.
  */
 import type pg from 'pg';
@@ -46,24 +47,70 @@ export const GROUP_SQL = {
                     WHERE stream = $1 AND grp = $2 AND state = 'inflight' AND deadline <= clock_timestamp()
                     FOR UPDATE SKIP LOCKED) x
             WHERE k.stream = $1 AND k.grp = $2 AND d.stream = $1 AND d.grp = $2 AND d.revision = x.revision`,
-  pending: `UPDATE swf_group_deliveries d SET state = 'inflight', member = $3, deadline = ${LEASE}
-                   FROM (SELECT revision FROM swf_group_deliveries
-                          WHERE stream = $1 AND grp = $2 AND state = 'pending'
-                          ORDER BY revision LIMIT $5 FOR UPDATE SKIP LOCKED) x,
-                        swf_events e
-                  WHERE d.stream = $1 AND d.grp = $2 AND d.revision = x.revision
-                    AND e.stream = d.stream AND e.revision = d.revision
-              RETURNING ${E_COLUMNS}, d.retry_count`,
+  // Claims serve every member of this process that asks in the same turn: $3 is one slot per event wanted, the
+  // member's name in each (a member asking for n events has n slots); the k-th event goes to the k-th slot.
+  pending: `WITH x AS (SELECT revision FROM swf_group_deliveries
+                        WHERE stream = $1 AND grp = $2 AND state = 'pending'
+                        ORDER BY revision LIMIT $5 FOR UPDATE SKIP LOCKED),
+                 y AS (SELECT revision, row_number() OVER (ORDER BY revision) AS k FROM x)
+            UPDATE swf_group_deliveries d SET state = 'inflight', member = ($3::text[])[y.k], deadline = ${LEASE}
+              FROM y, swf_events e
+             WHERE d.stream = $1 AND d.grp = $2 AND d.revision = y.revision
+               AND e.stream = d.stream AND e.revision = d.revision
+         RETURNING ${E_COLUMNS}, d.retry_count, d.member`,
   fresh: `WITH cur AS (SELECT next_revision FROM swf_group_cursors WHERE stream = $1 AND grp = $2 FOR UPDATE),
-                      ev AS (SELECT ${E_COLUMNS} FROM swf_events e, cur
+                      ev AS (SELECT ${E_COLUMNS}, row_number() OVER (ORDER BY e.revision) AS k FROM swf_events e, cur
                               WHERE e.stream = $1 AND e.revision >= cur.next_revision ORDER BY e.revision LIMIT $5),
                       ins AS (INSERT INTO swf_group_deliveries (stream, grp, revision, retry_count, state, member, deadline)
-                              SELECT $1, $2, revision, 0, 'inflight', $3, ${LEASE} FROM ev),
+                              SELECT $1, $2, revision, 0, 'inflight', ($3::text[])[k], ${LEASE} FROM ev),
                       adv AS (UPDATE swf_group_cursors SET next_revision = (SELECT max(revision) + 1 FROM ev)
                                WHERE stream = $1 AND grp = $2 AND EXISTS (SELECT 1 FROM ev))
-                 SELECT * FROM ev ORDER BY revision`,
-  ack: `DELETE FROM swf_group_deliveries WHERE stream = $1 AND grp = $2 AND revision = $3 AND state = 'inflight' AND member = $4`,
+                 SELECT *, ($3::text[])[k] FROM ev ORDER BY revision`,
+  /** The acks of one turn ($3 revisions, $4 the members that hold them). */
+  ack: `DELETE FROM swf_group_deliveries d USING unnest($3::int8[], $4::text[]) AS a(revision, member)
+         WHERE d.stream = $1 AND d.grp = $2 AND d.revision = a.revision AND d.state = 'inflight' AND d.member = a.member`,
 };
+
+/**
+ * Gathers the calls of one turn of the event loop into one batch, run by `run`; one batch at a time, and calls
+ * that arrive while one runs form the next. `run` answers each item in order.
+ */
+class Coalescer<I, O> {
+  private items: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+  private running = false;
+  private scheduled = false;
+
+  constructor(private readonly run: (items: I[]) => Promise<O[]>) {}
+
+  add(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.items.push({ item, resolve, reject });
+      if (!this.running && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          void this.next();
+        });
+      }
+    });
+  }
+
+  private async next(): Promise<void> {
+    if (this.running || this.items.length === 0) return;
+    this.running = true;
+    const batch = this.items;
+    this.items = [];
+    try {
+      const out = await this.run(batch.map((b) => b.item));
+      batch.forEach((b, i) => b.resolve(out[i]!));
+    } catch (e: unknown) {
+      for (const b of batch) b.reject(e);
+    } finally {
+      this.running = false;
+    }
+    void this.next();
+  }
+}
 
 export interface GroupContext {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]>;
@@ -115,15 +162,36 @@ export class PostgresGroup implements GroupBackend {
     return this.ready;
   }
 
-  async claim(member: string, max: number): Promise<Delivery[]> {
+  private readonly claims = new Coalescer<{ member: string; max: number }, Delivery[]>((asks) => this.claimAll(asks));
+  private readonly acks = new Coalescer<{ member: string; revision: bigint }, void>(async (acks) => {
+    await this.ctx.query(GROUP_SQL.ack, [
+      this.stream,
+      this.group,
+      acks.map((a) => a.revision.toString()),
+      acks.map((a) => a.member),
+    ]);
+    return acks.map(() => undefined);
+  });
+
+  /** The members of this process that claim in the same turn share the statements of one claim. */
+  claim(member: string, max: number): Promise<Delivery[]> {
+    return this.claims.add({ member, max });
+  }
+
+  private async claimAll(asks: { member: string; max: number }[]): Promise<Delivery[][]> {
     const { ackTimeout } = await this.ensure();
     const s = this.stream;
     const g = this.group;
+    const got = new Map<string, Delivery[]>(asks.map((a) => [a.member, []]));
+    const answer = (): Delivery[][] => asks.map((a) => got.get(a.member)!);
+    /** One slot per event still wanted, named by the member that wants it. */
+    const slots = (): string[] => asks.flatMap((a) => Array<string>(a.max - got.get(a.member)!.length).fill(a.member));
+    const wanted = slots().length;
     const now = Date.now();
     let pending = false;
     let expired = false;
-    // A member that got all it asked for last time goes straight for the next fresh events (one statement); it
-    // looks at retries and expired leases when it runs short, after a nack here, and at least once a second.
+    // Members that got all they asked for last time go straight for the next fresh events (one statement); they
+    // look at retries and expired leases when they run short, after a nack here, and at least once a second.
     if (!this.streaming || now - this.lastLook > LOOK_EVERY_MS) {
       this.lastLook = now;
       // Is there anything to do? One read, so idle members take no locks.
@@ -136,38 +204,41 @@ export class PostgresGroup implements GroupBackend {
       this.nextDeadlineAt = nextIn === null ? undefined : Date.now() + nextIn;
       if (!pending && !expired && !fresh) {
         this.streaming = false;
-        return [];
+        return answer();
       }
     }
     // Each statement is a transaction of its own: each leaves the delivery state consistent, and none holds a lock
     // past its statement.
-    const got: Delivery[] = [];
     if (expired) await this.ctx.query(GROUP_SQL.expire, [s, g]);
     if (pending || expired) {
-      const rows = (await this.ctx.queryArrays(GROUP_SQL.pending, [s, g, member, ackTimeout, max])) as [
+      const want = slots();
+      const rows = (await this.ctx.queryArrays(GROUP_SQL.pending, [s, g, want, ackTimeout, want.length])) as [
         ...EventRow,
         number,
+        string,
       ][];
       rows.sort((a, b) => Number(a[3]) - Number(b[3]));
-      for (const row of rows) got.push({ event: rowToEvent(row as unknown as EventRow), retryCount: row[8] });
+      for (const row of rows)
+        got.get(row[9])?.push({ event: rowToEvent(row as unknown as EventRow), retryCount: row[8] });
     }
-    if (got.length < max) {
-      const rows = (await this.ctx.queryArrays(GROUP_SQL.fresh, [
-        s,
-        g,
-        member,
-        ackTimeout,
-        max - got.length,
-      ])) as EventRow[];
-      for (const row of rows) got.push({ event: rowToEvent(row), retryCount: 0 });
+    const want = slots();
+    if (want.length > 0) {
+      const rows = (await this.ctx.queryArrays(GROUP_SQL.fresh, [s, g, want, ackTimeout, want.length])) as [
+        ...EventRow,
+        string,
+        string,
+      ][];
+      for (const row of rows) got.get(row[9])?.push({ event: rowToEvent(row as unknown as EventRow), retryCount: 0 });
     }
-    this.streaming = got.length === max;
-    if (got.length > 0 && this.nextDeadlineAt === undefined) this.nextDeadlineAt = Date.now() + ackTimeout;
-    return got;
+    const total = asks.reduce((n, a) => n + got.get(a.member)!.length, 0);
+    this.streaming = total === wanted;
+    if (total > 0 && this.nextDeadlineAt === undefined) this.nextDeadlineAt = Date.now() + ackTimeout;
+    return answer();
   }
 
-  async ack(member: string, event: StoredEvent): Promise<void> {
-    await this.ctx.query(GROUP_SQL.ack, [this.stream, this.group, event.revision.toString(), member]);
+  /** The acks of one turn go in one statement. */
+  ack(member: string, event: StoredEvent): Promise<void> {
+    return this.acks.add({ member, revision: event.revision });
   }
 
   async nack(member: string, event: StoredEvent, action: NackAction, reason: string): Promise<void> {

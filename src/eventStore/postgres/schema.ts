@@ -61,6 +61,67 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX swf_group_deliveries_state ON swf_group_deliveries (stream, grp, state, revision);
   `,
+  `
+  -- A whole group commit in one statement (one round trip, its own transaction): the log head's lock first, then
+  -- each append (the stream's conditional update, its events numbered from the head), the new head, the
+  -- checkpoints, the notification. Any append not where it expected its stream, or past 2^53, raises; the adapter
+  -- then redoes the batch one write at a time to fail that write alone.
+  CREATE FUNCTION swf_write(streams text[], kinds text[], expected int8[], counts int4[], ids uuid[],
+                            types text[], datas text[], metas text[], cp_names text[], cp_positions int8[],
+                            payload text)
+  RETURNS TABLE (out_revision int8, out_position int8, out_at int8)
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    head int8;
+    rev int8;
+    n int4;
+    k int4 := 0;
+  BEGIN
+    IF cardinality(streams) > 0 THEN
+      SELECT position INTO head FROM swf_log_head FOR UPDATE;
+      FOR i IN 1 .. cardinality(streams) LOOP
+        n := counts[i];
+        IF head + n > 9007199254740991 THEN
+          RAISE EXCEPTION 'swf-es: positions would pass 2^53' USING ERRCODE = 'SWF02';
+        END IF;
+        IF kinds[i] = 'any' THEN
+          INSERT INTO swf_streams AS s (stream, revision) VALUES (streams[i], n - 1)
+            ON CONFLICT (stream) DO UPDATE SET revision = s.revision + n RETURNING s.revision INTO rev;
+        ELSIF kinds[i] = 'no_stream' THEN
+          INSERT INTO swf_streams (stream, revision) VALUES (streams[i], n - 1)
+            ON CONFLICT (stream) DO NOTHING RETURNING swf_streams.revision INTO rev;
+        ELSIF kinds[i] = 'stream_exists' THEN
+          UPDATE swf_streams s SET revision = s.revision + n WHERE s.stream = streams[i] RETURNING s.revision INTO rev;
+        ELSE
+          UPDATE swf_streams s SET revision = s.revision + n WHERE s.stream = streams[i] AND s.revision = expected[i]
+            RETURNING s.revision INTO rev;
+        END IF;
+        IF rev IS NULL THEN
+          RAISE EXCEPTION 'swf-es: stream % is not at the expected revision', streams[i] USING ERRCODE = 'SWF01';
+        END IF;
+        INSERT INTO swf_events (position, id, stream, revision, type, data, metadata)
+          SELECT head + x.o, x.id, streams[i], rev - n + x.o, x.type, x.data::json, x.metadata::json
+            FROM unnest(ids[k + 1 : k + n], types[k + 1 : k + n], datas[k + 1 : k + n], metas[k + 1 : k + n])
+                 WITH ORDINALITY AS x(id, type, data, metadata, o);
+        head := head + n;
+        k := k + n;
+        out_revision := rev;
+        out_position := head;
+        out_at := (extract(epoch FROM now()) * 1000)::int8;
+        RETURN NEXT;
+      END LOOP;
+      UPDATE swf_log_head SET position = head;
+    END IF;
+    FOR i IN 1 .. coalesce(cardinality(cp_names), 0) LOOP
+      INSERT INTO swf_checkpoints (name, position) VALUES (cp_names[i], cp_positions[i])
+        ON CONFLICT (name) DO UPDATE SET position = excluded.position;
+    END LOOP;
+    IF payload IS NOT NULL THEN
+      PERFORM pg_notify('swf_events', payload);
+    END IF;
+  END
+  $fn$;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
