@@ -53,7 +53,6 @@ import {
 import { isUniqueViolation, pgCode, translatePgError } from './errors.js';
 import { type GroupContext, PostgresGroup } from './postgresGroup.js';
 import { EVENT_COLUMNS, type EventRow, rowToEvent } from './rows.js';
-import { RecentEvents } from './recent.js';
 import { ensureSchema, hasStore } from './schema.js';
 import { asyncPagedEvents } from './subscriptions.js';
 
@@ -187,7 +186,6 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
 
   const instance = randomUUID();
   const notifier = new ChangeNotifier();
-  const recent = new RecentEvents();
   let closed = false;
   const ensureOpen = (): void => {
     if (closed) throw new StoreClosedError(where);
@@ -266,7 +264,6 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       void client.end().catch(() => undefined);
       if (closed) return;
       // Whatever was committed while we were deaf: the subscribers look again now, and after each poll.
-      recent.foreignWrite();
       notifier.notify();
       reconnectTimer = setTimeout(listen, reconnectDelay);
       reconnectDelay = Math.min(reconnectDelay * 2, 5_000);
@@ -276,7 +273,6 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     client.on('notification', (msg) => {
       const payload = msg.payload ?? '';
       if (payload.startsWith(instance)) return;
-      recent.foreignWrite();
       const parts = payload.split(' ');
       if (parts.length <= 1 || parts[0]!.endsWith('*')) notifier.notify();
       else notifier.notify(new Set(parts.slice(1)));
@@ -286,8 +282,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       .then(() => client.query(`LISTEN ${CHANNEL}`))
       .then(() => {
         reconnectDelay = 100;
-        recent.foreignWrite();
-        notifier.notify();
+          notifier.notify();
       })
       .catch(lost);
   };
@@ -303,7 +298,6 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       .query<{ position: string }>(`SELECT position FROM swf_log_head`)
       .then((r) => {
         const head = r.rows[0]?.position;
-        if (head !== undefined && BigInt(head) > recent.hi) recent.foreignWrite();
         if (head !== lastHead) {
           lastHead = head;
           notifier.notify();
@@ -430,17 +424,13 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       rowMode: 'array',
     });
     let i = 0;
-    const written: { stream: string; revision: bigint; events: PreparedEvent[] }[] = [];
     for (const job of batch) {
-      job.value = job.appends.map((b) => {
+      job.value = job.appends.map(() => {
         const row = r.rows[i++]!;
-        written.push({ stream: b.stream, revision: BigInt(row[0]), events: b.events });
         return { nextRevision: BigInt(row[0]), position: BigInt(row[1]) };
       });
       job.ok = true;
     }
-    const first = r.rows[0];
-    if (first) recent.committed(BigInt(first[1]) - BigInt(counts[0]!) + 1n, written, Number(first[2]));
   }
 
   /** Runs each job in a savepoint of its own in the open transaction: a failing job fails alone. */
@@ -506,7 +496,6 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         // A write not where it expected its stream, a repeated event id, a full log: find which, one by one.
         if (!['SWF01', 'SWF02', '23505'].includes(pgCode(e))) throw e;
         for (const job of batch) job.ok = undefined;
-        recent.unsynced();
         touched = await writeIsolated(client, batch);
       }
     } catch (e: unknown) {
@@ -736,12 +725,8 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         eager(async () => (from === 'end' ? headNow() : from === 'start' ? 0n : from)),
         async (cursor, limit) => {
           if (closed) return { events: [], scanned: cursor };
-          // Not yet: reading back from `recent` (recent.ts) lost events across processes (test/run/hosts.e2e.test.ts
-          // made no slices); see the issue's note. Every page comes from the server.
-          const mark = recent.foreignMark;
           const rows = (await queryArrays(text, [cursor.toString(), limit, ...params])) as [string, ...EventRow][];
           const head = BigInt(rows[0]?.[0] ?? '0');
-          recent.sawHead(head, mark);
           if (rows.length === 0 || rows[0]![1] === null) return { events: [], scanned: head > cursor ? head : cursor };
           const events = rows.map((r) => rowToEvent(r.slice(1) as unknown as EventRow));
           const scanned = rows.length < limit ? head : events[events.length - 1]!.position;
