@@ -11,7 +11,7 @@ import type { BrokerConfig } from '../config/schema.js';
 import type { EventStore, StoredEvent, Subscription } from '../eventStore/eventStore.js';
 import { isBrokerRecorded, isMessageType } from '../messages/index.js';
 import { EVENT_ID_HEADER, GATEWAY_HEADER, type Recorder } from './recorder.js';
-import { BrokerDisconnectedError, type StompConnection } from './stomp.js';
+import { isBrokerDisconnectedError, type StompConnection } from './stomp.js';
 
 export interface OutboxOptions {
   store: EventStore;
@@ -128,7 +128,7 @@ export function startOutbox(options: OutboxOptions): Outbox {
         stats.published += frames.length;
         return;
       } catch (e: unknown) {
-        if (!(e instanceof BrokerDisconnectedError)) throw e;
+        if (!isBrokerDisconnectedError(e)) throw e;
         // Sent again after the reconnect, under the same event ids.
         logger.warn(`outbox: ${e.message}; sending the batch again after reconnecting`);
       }

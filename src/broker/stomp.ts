@@ -73,6 +73,8 @@ class NoDelayTCPWrapper extends TCPWrapper {
 
 /** The connection went away before the broker confirmed a frame. */
 export class BrokerDisconnectedError extends Error {}
+export const isBrokerDisconnectedError = (e: unknown): e is BrokerDisconnectedError =>
+  e instanceof BrokerDisconnectedError;
 
 export class StompConnection {
   private readonly client: Client;

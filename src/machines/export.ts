@@ -4,8 +4,9 @@
  * their hash, which every run records so a replay can tell when the rules changed.
  */
 import { createHash } from 'node:crypto';
-import type { AnyStateMachine } from 'xstate';
+import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
 import { ValidationError } from '../errors.js';
+import type { Reference } from './fastPath.js';
 import { assertMachineName, defaultContext, MACHINE_NAMES, machines, type MachineName } from './registry.js';
 
 export const EXPORT_FORMATS = ['json', 'ts', 'mermaid'] as const;
@@ -16,7 +17,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 /** The machine's config as JSON: what `createMachine` takes, with the default input's context. */
 export function machineDefinition(name: MachineName): { [key: string]: Json } {
   assertMachineName(name);
-  const config = machines[name].config as Record<string, unknown>;
+  const config = machines[name].config;
   return JSON.parse(JSON.stringify({ ...config, context: defaultContext(name) })) as { [key: string]: Json };
 }
 
@@ -46,39 +47,24 @@ export function machineHash(definitions: unknown = machineDefinitions()): string
 
 // ---- Mermaid ---------------------------------------------------------------------------------------
 
-interface NodeLike {
-  key: string;
-  path: string[];
-  tags: string[];
-  states: Record<string, NodeLike>;
-  parent?: NodeLike;
-  initial: { target: NodeLike[] } | undefined;
-  transitions: Map<string, TransitionLike[]>;
-}
-interface TransitionLike {
-  guard?: unknown;
-  actions: unknown[];
-  target?: NodeLike[];
-}
-
-const refName = (ref: unknown): string => {
+/** The name of a reference; a function is inline unless it is one of XState's built-in actions (they carry a type). */
+const refName = (ref: Reference): string => {
   if (typeof ref === 'string') return ref;
-  const type = (ref as { type?: unknown } | null)?.type;
-  return typeof type === 'string' ? type : '(inline)';
+  if (typeof ref !== 'function') return ref.type;
+  return 'type' in ref && typeof ref.type === 'string' ? ref.type : '(inline)';
 };
-const refParams = (ref: unknown): unknown =>
-  typeof ref === 'object' && ref !== null ? (ref as { params?: unknown }).params : undefined;
-const isRefusal = (t: TransitionLike): boolean =>
+const refParams = (ref: Reference | undefined): unknown => (typeof ref === 'object' ? ref.params : undefined);
+const isRefusal = (t: AnyTransitionDefinition): boolean =>
   !t.target && t.actions.length > 0 && t.actions.every((a) => refName(a).startsWith('refuse'));
 
-function leavesOf(node: NodeLike): NodeLike[] {
+function leavesOf(node: AnyStateNode): AnyStateNode[] {
   const children = Object.values(node.states);
   return children.length === 0 ? [node] : children.flatMap(leavesOf);
 }
-const mermaidId = (node: NodeLike): string => node.path.join('_');
-const stateName = (node: NodeLike): string => node.path.join('.');
+const mermaidId = (node: AnyStateNode): string => node.path.join('_');
+const stateName = (node: AnyStateNode): string => node.path.join('.');
 
-function label(eventType: string, t: TransitionLike): string {
+function label(eventType: string, t: AnyTransitionDefinition): string {
   const guard = t.guard === undefined ? '' : ` [${refName(t.guard)}]`;
   const actions = t.actions.map(refName);
   return `${eventType}${guard}${actions.length ? ` / ${actions.join(', ')}` : ''}`;
@@ -95,19 +81,22 @@ export interface RefusalRow {
 /** Every refusal the machine declares: in which state, of which event, with what reason. */
 export function refusalTable(machine: AnyStateMachine): RefusalRow[] {
   const rows: RefusalRow[] = [];
-  const visit = (node: NodeLike): void => {
+  const visit = (node: AnyStateNode): void => {
     for (const [event, list] of node.transitions) {
       list.forEach((t, i) => {
         if (!isRefusal(t)) return;
-        const params = refParams(t.actions[0]) as { reason?: unknown } | undefined;
+        const params = refParams(t.actions[0]);
         const state = node.path.length ? stateName(node) : 'any state';
-        const reason = typeof params?.reason === 'string' ? params.reason : '';
+        const reason =
+          typeof params === 'object' && params !== null && 'reason' in params && typeof params.reason === 'string'
+            ? params.reason
+            : '';
         rows.push({ state, event, reason, otherwise: i > 0 });
       });
     }
     Object.values(node.states).forEach(visit);
   };
-  visit(machine.root as unknown as NodeLike);
+  visit(machine.root);
   return rows;
 }
 
@@ -127,7 +116,7 @@ export interface TransitionRow {
  */
 export function transitionSummary(machine: AnyStateMachine): TransitionRow[] {
   const rows: TransitionRow[] = [];
-  const visit = (node: NodeLike): void => {
+  const visit = (node: AnyStateNode): void => {
     for (const [event, list] of node.transitions) {
       for (const t of list) {
         if (isRefusal(t)) continue;
@@ -144,7 +133,7 @@ export function transitionSummary(machine: AnyStateMachine): TransitionRow[] {
     }
     Object.values(node.states).forEach(visit);
   };
-  visit(machine.root as unknown as NodeLike);
+  visit(machine.root);
   return rows;
 }
 
@@ -161,22 +150,22 @@ export function summaryLines(machine: AnyStateMachine, events?: ReadonlySet<stri
   );
 }
 
-function ancestors(node: NodeLike): NodeLike[] {
-  const out: NodeLike[] = [];
+function ancestors(node: AnyStateNode): AnyStateNode[] {
+  const out: AnyStateNode[] = [];
   for (let n = node.parent; n; n = n.parent) out.push(n);
   return out;
 }
 
 /** The child of `ancestor` on the way down to `node` (`node` itself when it is a child). */
-function childToward(ancestor: NodeLike, node: NodeLike): NodeLike {
+function childToward(ancestor: AnyStateNode, node: AnyStateNode): AnyStateNode {
   let n = node;
   while (n.parent && n.parent !== ancestor) n = n.parent;
   return n;
 }
-function commonAncestor(a: NodeLike, b: NodeLike): NodeLike {
-  const above = new Set<NodeLike>();
-  for (let n: NodeLike | undefined = a.parent; n; n = n.parent) above.add(n);
-  for (let n: NodeLike | undefined = b.parent; n; n = n.parent) if (above.has(n)) return n;
+function commonAncestor(a: AnyStateNode, b: AnyStateNode): AnyStateNode {
+  const above = new Set<AnyStateNode>();
+  for (let n: AnyStateNode | undefined = a.parent; n; n = n.parent) above.add(n);
+  for (let n: AnyStateNode | undefined = b.parent; n; n = n.parent) if (above.has(n)) return n;
   throw new Error('states of two machines');
 }
 
@@ -188,10 +177,10 @@ function commonAncestor(a: NodeLike, b: NodeLike): NodeLike {
  * below an ancestor are a note; final states (tag `final`) point to `[*]`. Refusals are not drawn.
  */
 function mermaidBody(machine: AnyStateMachine, prefix: string, indent: string): string[] {
-  const root = machine.root as unknown as NodeLike;
-  const id = (node: NodeLike): string => `${prefix}${mermaidId(node)}`;
-  const edges = new Map<NodeLike, string[]>(); // by the state whose block holds them
-  const add = (holder: NodeLike, line: string): void => {
+  const root = machine.root;
+  const id = (node: AnyStateNode): string => `${prefix}${mermaidId(node)}`;
+  const edges = new Map<AnyStateNode, string[]>(); // by the state whose block holds them
+  const add = (holder: AnyStateNode, line: string): void => {
     edges.set(holder, [...(edges.get(holder) ?? []), line]);
   };
   const leaves = leavesOf(root);
@@ -226,10 +215,10 @@ function mermaidBody(machine: AnyStateMachine, prefix: string, indent: string): 
     }
     add(anchor.parent!, 'end note');
   }
-  const block = (node: NodeLike, pad: string): string[] => {
+  const block = (node: AnyStateNode, pad: string): string[] => {
     const lines: string[] = [];
     const children = Object.values(node.states);
-    const initial = node.initial?.target[0];
+    const initial = node.initial.target[0]; // empty for an atomic state
     for (const child of children) {
       if (Object.keys(child.states).length > 0) {
         lines.push(`${pad}state "${child.key}" as ${id(child)} {`, ...block(child, `${pad}  `), `${pad}}`);
@@ -245,7 +234,7 @@ function mermaidBody(machine: AnyStateMachine, prefix: string, indent: string): 
 /** The `%%` comment lines that say where each event drawn as an arrow goes (the exact states, guards). */
 function summaryComments(machine: AnyStateMachine, indent: string): string[] {
   const drawn = new Set(
-    leavesOf(machine.root as unknown as NodeLike).flatMap((l) =>
+    leavesOf(machine.root).flatMap((l) =>
       [...l.transitions].filter(([, list]) => list.some((t) => !isRefusal(t))).map(([e]) => e),
     ),
   );
@@ -340,7 +329,7 @@ export function renderMachineDocs(): string {
   const parts: string[] = [GENERATED_START, ''];
   for (const name of MACHINE_NAMES) {
     const machine = machines[name];
-    const description = (machine.config as { description?: string }).description ?? '';
+    const description = machine.config.description ?? '';
     parts.push(
       `### The ${name} machine`,
       '',

@@ -9,7 +9,7 @@
  * actions, always/after/invoke, wildcard events, inline functions) is refused when compiling, so the fast path
  * never silently diverges from XState.
  */
-import type { AnyStateMachine, EventObject, StateValue } from 'xstate';
+import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition, EventObject, StateValue } from 'xstate';
 import { ValidationError } from '../errors.js';
 import type { Guard, MachineLogic, Update } from './logic.js';
 
@@ -52,28 +52,11 @@ export interface CompiledMachine<C, E extends EventObject, I = undefined> {
 
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 
-interface NodeLike {
-  key: string;
-  id: string;
-  type: string;
-  path: string[];
-  states: Record<string, NodeLike>;
-  entry: unknown[];
-  exit: unknown[];
-  always?: unknown[];
-  parent?: NodeLike;
-  transitions: Map<string, TransitionLike[]>;
-  config: { after?: unknown; invoke?: unknown; history?: unknown };
-  initial: { target: NodeLike[] } | undefined;
-}
-
-interface TransitionLike {
-  eventType: string;
-  guard?: unknown;
-  actions: unknown[];
-  target?: NodeLike[];
-  reenter?: boolean;
-}
+/**
+ * A transition's action or guard reference as XState stores it: a name, `{ type, params }`, or an inline function.
+ * (xstate's root module exports `UnknownAction` but not `UnknownGuard`, so both are read off the transition type.)
+ */
+export type Reference = AnyTransitionDefinition['actions'][number] | NonNullable<AnyTransitionDefinition['guard']>;
 
 function unsupported(machineId: string, where: string, what: string): never {
   throw new ValidationError(`fast path: machine '${machineId}' ${where}: ${what} is not supported`, { field: where });
@@ -85,14 +68,12 @@ function valueOf(path: readonly string[]): StateValue {
   return v;
 }
 
-function named(ref: unknown, machineId: string, where: string): { type: string; params: unknown } {
+function named(ref: Reference, machineId: string, where: string): { type: string; params: unknown } {
   if (typeof ref === 'string') return { type: ref, params: undefined };
-  if (typeof ref === 'object' && ref !== null && typeof (ref as { type?: unknown }).type === 'string') {
-    const { type, params } = ref as { type: string; params?: unknown };
-    if (typeof params === 'function') unsupported(machineId, where, `dynamic params of '${type}'`);
-    return { type, params };
-  }
-  return unsupported(machineId, where, 'an inline (unnamed) action or guard');
+  if (typeof ref === 'function') return unsupported(machineId, where, 'an inline (unnamed) action or guard');
+  const { type, params } = ref;
+  if (typeof params === 'function') unsupported(machineId, where, `dynamic params of '${type}'`);
+  return { type, params };
 }
 
 /** Derives the transition tables of `machine`, with `logic` supplying the named guards and updates. */
@@ -100,12 +81,12 @@ export function compileMachine<C, E extends EventObject, I = undefined>(
   machine: AnyStateMachine,
   logic: MachineLogic<C, E>,
 ): CompiledMachine<C, E, I> {
-  const root = machine.root as unknown as NodeLike;
+  const root: AnyStateNode = machine.root;
   const machineId = root.id;
   const effects = new Set(logic.effects);
-  const leaves: NodeLike[] = [];
+  const leaves: AnyStateNode[] = [];
 
-  const check = (node: NodeLike): void => {
+  const check = (node: AnyStateNode): void => {
     const where = node.path.length ? node.path.join('.') : '(root)';
     if (node.type === 'parallel' || node.type === 'history' || node.type === 'final') {
       unsupported(machineId, where, `a ${node.type} state`);
@@ -127,17 +108,17 @@ export function compileMachine<C, E extends EventObject, I = undefined>(
   };
   check(root);
 
-  const leafOf = (node: NodeLike): NodeLike => {
+  const leafOf = (node: AnyStateNode): AnyStateNode => {
     let n = node;
     while (Object.keys(n.states).length > 0) {
-      const t = n.initial?.target[0];
+      const t = n.initial.target[0]; // XState gives every node one; its target is empty if none is configured
       if (!t) unsupported(machineId, n.path.join('.'), 'a compound state without an initial state');
       n = t;
     }
     return n;
   };
 
-  const targets = new Map<NodeLike, { key: string; value: StateValue }>();
+  const targets = new Map<AnyStateNode, { key: string; value: StateValue }>();
   const valueKeys = new WeakMap<object, string>();
   for (const leaf of leaves) {
     const value = valueOf(leaf.path);
@@ -146,7 +127,7 @@ export function compileMachine<C, E extends EventObject, I = undefined>(
     if (typeof value === 'object') valueKeys.set(value, key);
   }
 
-  const compileTransition = (t: TransitionLike, where: string): CompiledTransition<C, E> => {
+  const compileTransition = (t: AnyTransitionDefinition, where: string): CompiledTransition<C, E> => {
     let guard: Guard<C, E, unknown> | undefined;
     let guardParams: unknown;
     if (t.guard !== undefined) {
@@ -177,7 +158,7 @@ export function compileMachine<C, E extends EventObject, I = undefined>(
   const table = new Map<string, Map<string, CompiledTransition<C, E>[]>>();
   for (const leaf of leaves) {
     const byEvent = new Map<string, CompiledTransition<C, E>[]>();
-    for (let n: NodeLike | undefined = leaf; n; n = n.parent) {
+    for (let n: AnyStateNode | undefined = leaf; n; n = n.parent) {
       for (const [eventType, list] of n.transitions) {
         const where = `${n.path.join('.') || '(root)'} on ${eventType}`;
         const compiled = list.map((t) => compileTransition(t, where));
@@ -188,7 +169,9 @@ export function compileMachine<C, E extends EventObject, I = undefined>(
   }
 
   const initialLeaf = targets.get(leafOf(root))!;
-  const contextConfig = (machine.config as { context?: unknown }).context;
+  // `AnyStateMachine` erases the context type: `C` comes from `logic`, so the config's context (a value, or a
+  // factory of the input) is read as unknown and typed as `C` below, where XState's own `initialTransition` would.
+  const contextConfig: unknown = machine.config.context;
 
   const keyOf = (value: StateValue): string => {
     if (typeof value === 'string') return value;

@@ -12,7 +12,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { StoreCorruptError, StoreLockedError, StoreUnavailableError, SwfError } from '../errors.js';
+import { isSwfError, StoreCorruptError, StoreLockedError, StoreUnavailableError } from '../errors.js';
 
 /** A bound parameter: SQL is only ever run with these, never with values spliced into its text. */
 export type SqlValue = string | number | bigint | null;
@@ -43,7 +43,7 @@ export interface OpenViewsOptions {
 
 /** Translates a driver error (or one rebuilt from the writer thread's code and message) into ours. */
 export function translateViewsError(e: unknown, path: string): unknown {
-  if (e instanceof SwfError) return e;
+  if (isSwfError(e)) return e;
   const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '';
   const msg = e instanceof Error ? e.message : String(e);
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {

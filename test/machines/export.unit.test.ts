@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createMachine } from 'xstate';
+import { assign, createMachine } from 'xstate';
 import {
   exportMachine,
   exportMachines,
@@ -12,6 +12,7 @@ import {
   machineHash,
   refusalTable,
   runMachine,
+  transitionSummary,
   updateMachineDocs,
   type ExportFormat,
 } from '../../src/machines/index.js';
@@ -87,6 +88,22 @@ describe('machines export', () => {
       expect.objectContaining({ state: 'any state', event: 'SLICE_STARTED', otherwise: true }),
     );
     expect(rows.every((r) => r.reason.length > 0)).toBe(true);
+  });
+
+  it('names inline actions and guards in the summary: XState built-ins by their type, functions as (inline)', () => {
+    const m = createMachine({
+      id: 'm',
+      context: { n: 0 },
+      initial: 'a',
+      states: {
+        a: { on: { GO: { target: 'b', guard: () => true, actions: [assign({ n: 1 }), () => undefined, 'named'] } } },
+        b: { on: { BACK: { target: 'a', guard: { type: 'ok', params: { x: 1 } } } } },
+      },
+    });
+    expect(transitionSummary(m)).toEqual([
+      { event: 'GO', from: 'a', to: 'b', guard: '(inline)', actions: ['xstate.assign', '(inline)', 'named'] },
+      { event: 'BACK', from: 'b', to: 'a', guard: 'ok', actions: [] },
+    ]);
   });
 
   it('docs/machines.md carries the diagrams generated from the machines', () => {

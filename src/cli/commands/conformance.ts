@@ -1,7 +1,7 @@
 import { belongsToRun, checkConformance, CONFORMANCE_RULES, hasReportedRunState } from '../../broker/conformance.js';
 import { replayRun } from '../../replay/timeTravel.js';
 import type { StoredEvent } from '../../eventStore/eventStore.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { isNotFoundError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Command } from '../context.js';
 import { openStore, parse, STORE_OPTION, toJson } from '../context.js';
 
@@ -53,7 +53,7 @@ export const conformanceCommand: Command = {
         try {
           derived = (await replayRun(store, run)).run_state;
         } catch (e: unknown) {
-          if (!(e instanceof NotFoundError)) throw e;
+          if (!isNotFoundError(e)) throw e;
         }
       }
     } finally {
