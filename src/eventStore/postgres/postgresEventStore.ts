@@ -282,7 +282,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       .then(() => client.query(`LISTEN ${CHANNEL}`))
       .then(() => {
         reconnectDelay = 100;
-          notifier.notify();
+        notifier.notify();
       })
       .catch(lost);
   };
