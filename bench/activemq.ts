@@ -62,6 +62,40 @@ export interface ActiveMqOptions {
    * frame, so with `always` the broker itself is bound by the disk's fsync rate (bench:gateway measures both).
    */
   journalSync?: 'always' | 'periodic';
+  /**
+   * Users the broker accepts (ActiveMQ's `simpleAuthenticationPlugin`); with any, a connection without a valid
+   * login and passcode is refused. Without, the broker asks for no credentials.
+   */
+  users?: readonly ActiveMqUser[];
+}
+
+export interface ActiveMqUser {
+  username: string;
+  password: string;
+  /** Comma-separated groups (ActiveMQ's `groups` attribute; default `users`). */
+  groups?: string;
+}
+
+const xmlAttr = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** The `<plugins>` element of a broker that authenticates its users (none when it does not). */
+function authentication(users: readonly ActiveMqUser[] | undefined): string {
+  if (!users || users.length === 0) return '';
+  const list = users
+    .map(
+      (u) =>
+        `        <authenticationUser username="${xmlAttr(u.username)}" password="${xmlAttr(u.password)}" groups="${xmlAttr(u.groups ?? 'users')}"/>`,
+    )
+    .join('\n');
+  return `
+    <plugins>
+      <simpleAuthenticationPlugin anonymousAccessAllowed="false">
+        <users>
+${list}
+        </users>
+      </simpleAuthenticationPlugin>
+    </plugins>`;
 }
 
 function config(dir: string, port: number, options: ActiveMqOptions): string {
@@ -71,7 +105,7 @@ function config(dir: string, port: number, options: ActiveMqOptions): string {
   http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
   <broker xmlns="http://activemq.apache.org/schema/core" brokerName="swf-es-test" useJmx="false"
           dataDirectory="${dir}/data" schedulerSupport="false" advisorySupport="false">
-    <persistenceAdapter><kahaDB directory="${dir}/data/kahadb" journalDiskSyncStrategy="${options.journalSync ?? 'always'}"/></persistenceAdapter>
+    <persistenceAdapter><kahaDB directory="${dir}/data/kahadb" journalDiskSyncStrategy="${options.journalSync ?? 'always'}"/></persistenceAdapter>${authentication(options.users)}
     <systemUsage><systemUsage>
       <memoryUsage><memoryUsage limit="128 mb"/></memoryUsage>
       <storeUsage><storeUsage limit="1 gb"/></storeUsage>

@@ -203,6 +203,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       void connection.subscribe({ destination, headers: subscribeHeaders(destination), onMessage: onFrame });
     }
     let first = true;
+    // A refused login stops the gateway (exit 1 from `swf gateway`) rather than retrying forever.
+    connection.onRefused(fail);
     connection.onConnected(() => {
       if (first) {
         first = false;

@@ -55,6 +55,8 @@ export interface SubscriptionSpec {
   onMessage(message: InboundMessage): void;
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /** The socket under each wrapper (the wrapper keeps it private; `getSocket` is its documented extension point). */
 const socketOf = new WeakMap<TCPWrapper, Socket>();
 
@@ -73,6 +75,33 @@ class NoDelayTCPWrapper extends TCPWrapper {
 
 /** The connection went away before the broker confirmed a frame. */
 export class BrokerDisconnectedError extends Error {}
+
+/**
+ * The broker refused the login (an ERROR frame in reply to CONNECT that names the credentials): trying again with
+ * the same login and passcode cannot help, so the connection stops instead of reconnecting forever.
+ */
+export class BrokerLoginRefusedError extends Error {
+  constructor(
+    readonly broker: string,
+    readonly user: string | undefined,
+    readonly brokerMessage: string,
+  ) {
+    super(
+      `the broker ${broker} refused the login${user === undefined ? ' (no user given)' : ` of user '${user}'`}: ` +
+        `${brokerMessage} (check --user/--password, SWF_BROKER_USER/SWF_BROKER_PASSWORD or [broker] user/password)`,
+    );
+    this.name = 'BrokerLoginRefusedError';
+  }
+}
+
+/**
+ * What ActiveMQ 5 (`User name [u] or password is invalid.`, from its simple and JAAS authentication plugins) and
+ * Artemis (`Security Error occurred: User name [u] or password is invalid`, `AMQ229031: Unable to validate user`)
+ * say when they refuse a CONNECT's credentials. Other refusals (ActiveMQ's "Client: ID already connected" while a
+ * killed gateway's connection lingers) may clear up, so they are logged and retried with backoff.
+ */
+const LOGIN_REFUSED =
+  /password is invalid|unable to validate user|security error|authenticat|credential|not authori[sz]ed/i;
 export const isBrokerDisconnectedError = (e: unknown): e is BrokerDisconnectedError =>
   e instanceof BrokerDisconnectedError;
 
@@ -84,8 +113,10 @@ export class StompConnection {
   private attempts = 0;
   private connectedOnce = false;
   private readonly onConnectedHandlers: (() => void)[] = [];
+  private readonly onRefusedHandlers: ((e: BrokerLoginRefusedError) => void)[] = [];
   private readonly address: BrokerAddress;
   private socket: Socket | undefined;
+  private connectWatcher: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: StompConnectionOptions) {
     this.address = parseBrokerUrl(options.url);
@@ -95,6 +126,7 @@ export class StompConnection {
       webSocketFactory: () => {
         const wrapper = new NoDelayTCPWrapper(host, port);
         this.socket = socketOf.get(wrapper);
+        this.watchConnect();
         return wrapper;
       },
       stompVersions: new Versions(['1.2', '1.1']),
@@ -109,13 +141,16 @@ export class StompConnection {
       reconnectTimeMode: ReconnectionTimeMode.EXPONENTIAL,
       heartbeatIncoming: options.heartbeatMs,
       heartbeatOutgoing: options.heartbeatMs,
-      connectionTimeout: 10_000,
+      // Our own watcher (watchConnect): the library's timer outlives a deactivation before CONNECTED, and would
+      // keep a refused `swf gateway` alive for its whole length.
+      connectionTimeout: 0,
       // Silence the library's own chatter; our log lines say what matters.
       debug: () => {},
     });
     this.client.onConnect = () => {
       if (this.connectedOnce) logger.warn({ broker: options.url }, `reconnected to the broker ${options.url}`);
       this.connectedOnce = true;
+      this.unwatchConnect();
       this.attempts = 0;
       // Connected means subscribed: frames sent after this are the subscriptions' (the broker confirmed each).
       void Promise.all(this.subscriptions.map((s) => this.doSubscribe(s))).then(() => {
@@ -123,12 +158,25 @@ export class StompConnection {
       });
     };
     this.client.onStompError = (frame) => {
+      const message = (frame.headers.message ?? frame.body).trim();
+      // An ERROR before CONNECTED is the broker's answer to our CONNECT: it refused the connection.
+      if (!this.client.connected && LOGIN_REFUSED.test(message)) {
+        const refused = new BrokerLoginRefusedError(options.url, options.user, message);
+        logger.error({ broker: options.url, user: options.user }, refused.message);
+        // No reconnecting: the same credentials would be refused again.
+        this.unwatchConnect();
+        void this.client.deactivate();
+        this.failPending();
+        for (const h of this.onRefusedHandlers) h(refused);
+        return;
+      }
       logger.error(
         { broker: options.url, headers: frame.headers },
-        `broker error: ${frame.headers.message ?? frame.body}`,
+        `broker error${this.client.connected ? '' : ' (connection refused; retrying)'}: ${message}`,
       );
     };
     this.client.onWebSocketClose = () => {
+      this.unwatchConnect();
       this.failPending();
       if (this.client.active) {
         const delay = Math.min(options.reconnectDelayMs * 2 ** this.attempts, options.maxReconnectDelayMs);
@@ -148,6 +196,11 @@ export class StompConnection {
   /** Called on every (re)connection, after the subscriptions are back. */
   onConnected(handler: () => void): void {
     this.onConnectedHandlers.push(handler);
+  }
+
+  /** Called when the broker refuses the login; the connection has stopped and will not come back. */
+  onRefused(handler: (e: BrokerLoginRefusedError) => void): void {
+    this.onRefusedHandlers.push(handler);
   }
 
   start(): void {
@@ -241,7 +294,22 @@ export class StompConnection {
     for (const p of pending) p.reject(new BrokerDisconnectedError('the broker connection closed before its receipt'));
   }
 
+  /** A connection that has not been accepted (CONNECTED) within 10 s is closed, and tried again. */
+  private watchConnect(): void {
+    this.unwatchConnect();
+    this.connectWatcher = setTimeout(() => {
+      this.connectWatcher = undefined;
+      if (!this.client.connected) this.client.forceDisconnect();
+    }, CONNECT_TIMEOUT_MS);
+  }
+
+  private unwatchConnect(): void {
+    if (this.connectWatcher) clearTimeout(this.connectWatcher);
+    this.connectWatcher = undefined;
+  }
+
   async stop(): Promise<void> {
+    this.unwatchConnect();
     await this.client.deactivate();
     this.failPending();
   }

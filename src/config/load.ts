@@ -353,8 +353,19 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   return {
     config,
     sources: { workflow: workflowFile, includes, testbed: testbedFile, sets },
-    parameterValues: toJson(config) as JsonObject,
+    parameterValues: withoutSecrets(toJson(config) as JsonObject),
   };
+}
+
+/**
+ * The parameters an execution records (and the monitor, `swf export` and MCP show) without the broker's password:
+ * it is a credential, not a parameter of the run.
+ */
+function withoutSecrets(values: JsonObject): JsonObject {
+  const broker = values.broker;
+  if (!isTable(broker) || !('password' in broker)) return values;
+  const { password: _password, ...rest } = broker;
+  return { ...values, broker: rest } as JsonObject;
 }
 
 /**

@@ -13,10 +13,13 @@ let clients = 0;
 export async function stompClient(
   url: string,
   clientId = `test-client-${process.pid}-${++clients}`,
+  login: { user?: string; password?: string } = {},
 ): Promise<StompConnection> {
   const c = new StompConnection({
     url,
     clientId,
+    user: login.user,
+    password: login.password,
     reconnectDelayMs: 100,
     maxReconnectDelayMs: 1000,
     heartbeatMs: 0,

@@ -230,6 +230,20 @@ describe('loadConfig: precedence', () => {
     // The DAQ reads fast_processing over daq_state_machine, as the testbed flattens.
     expect(daqParameters(config).stf_count).toBe(3);
   });
+
+  it("keeps the broker's password out of the parameters an execution records", () => {
+    const load = givenProject({
+      ...base,
+      'workflows/testbed.toml': `${TESTBED}\n[broker]\nurl = "stomp://mq:61613"\nuser = "swf"\npassword = "in-the-file"\n`,
+    });
+    const fromFile = load({ name: 'wf' });
+    expect(fromFile.config.broker).toMatchObject({ user: 'swf', password: 'in-the-file' });
+    expect(fromFile.parameterValues.broker).toMatchObject({ url: 'stomp://mq:61613', user: 'swf' });
+    expect(JSON.stringify(fromFile.parameterValues)).not.toContain('in-the-file');
+    const fromSet = load({ name: 'wf', set: ['broker.password="from-set"'] });
+    expect(fromSet.config.broker?.password).toBe('from-set');
+    expect(JSON.stringify(fromSet.parameterValues)).not.toContain('from-set');
+  });
 });
 
 describe('loadConfig: bad configurations name the file, section and key', () => {

@@ -1,7 +1,7 @@
 /** The test side of the broker launcher (bench/activemq.ts): when to skip, and when that is a failure. */
 import { activeMqMissing } from '../../bench/activemq.js';
 
-export { type ActiveMq, freePort, startActiveMq } from '../../bench/activemq.js';
+export { type ActiveMq, type ActiveMqUser, freePort, startActiveMq } from '../../bench/activemq.js';
 
 /**
  * Why the broker tests cannot run here, or undefined when they can. In CI (`CI=true`) a missing broker is a

@@ -1,7 +1,7 @@
 import { loadConfig } from '../../config/index.js';
 import { brokerSchema } from '../../config/schema.js';
 import { openEventStore } from '../../eventStore/open.js';
-import { ValidationError } from '../../errors.js';
+import { describeError, ValidationError } from '../../errors.js';
 import { startGateway } from '../../broker/gateway.js';
 import { parseBrokerUrl } from '../../broker/stomp.js';
 import { issuesToError } from '../../messages/index.js';
@@ -41,8 +41,9 @@ export const gatewayCommand: Command = {
           'BrokerMessageRejected. Outbound (unless --record-only), what swf-es agents append in the namespace is\n' +
           'published to the destinations real agents use, each frame counted as sent on its receipt. docs/broker.md\n' +
           'has the three deployments.\n\n' +
-          '  --broker URL     stomp://HOST:PORT (default: [broker] url, stomp://127.0.0.1:61613)\n' +
-          '  --user/--password  STOMP login and passcode\n' +
+          '  --broker URL     stomp://HOST:PORT (default: SWF_BROKER_URL, else [broker] url, stomp://127.0.0.1:61613)\n' +
+          '  --user/--password  STOMP login and passcode (or SWF_BROKER_USER / SWF_BROKER_PASSWORD, which keep the\n' +
+          '                   password out of the process list; the flags beat the environment, which beats [broker])\n' +
           "  --namespace NS   the testbed namespace (default: the testbed file's); other namespaces are recorded, marked\n" +
           '  --record-only    publish nothing\n' +
           '  --set broker.KEY=VALUE  any [broker] key, e.g. --set \'broker.destinations=["/topic/epictopic"]\'\n',
@@ -61,8 +62,20 @@ export const gatewayCommand: Command = {
       env: io.env,
       cwd: io.cwd,
     });
+    // The flags beat the environment, which beats the configuration (`[broker]`, `--set broker.KEY`): a password
+    // in SWF_BROKER_PASSWORD stays out of the process list and out of files.
+    const env = (name: string): string | undefined => io.env[name] || undefined;
+    const fromEnv = { url: env('SWF_BROKER_URL'), user: env('SWF_BROKER_USER'), password: env('SWF_BROKER_PASSWORD') };
+    if (fromEnv.url !== undefined && values.broker === undefined) {
+      try {
+        parseBrokerUrl(fromEnv.url);
+      } catch (e: unknown) {
+        throw new ValidationError(`SWF_BROKER_URL: ${describeError(e)}`, { field: 'SWF_BROKER_URL' });
+      }
+    }
     const section = {
       ...(loaded.config.broker ?? {}),
+      ...Object.fromEntries(Object.entries(fromEnv).filter(([, v]) => v !== undefined)),
       ...(values.broker !== undefined ? { url: values.broker } : {}),
       ...(values.user !== undefined ? { user: values.user } : {}),
       ...(values.password !== undefined ? { password: values.password } : {}),
