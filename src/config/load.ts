@@ -365,7 +365,7 @@ function withoutSecrets(values: JsonObject): JsonObject {
   const broker = values.broker;
   if (!isTable(broker) || !('password' in broker)) return values;
   const { password: _password, ...rest } = broker;
-  return { ...values, broker: rest } as JsonObject;
+  return { ...values, broker: rest };
 }
 
 /**

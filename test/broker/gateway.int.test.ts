@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningGateway, startGateway } from '../../src/broker/gateway.js';
+import type { RunningGateway } from '../../src/broker/gateway.js';
 import type { StompConnection } from '../../src/broker/stomp.js';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import { openEventStore } from '../../src/eventStore/open.js';
@@ -16,15 +16,7 @@ import { deriveId } from '../../src/messages/index.js';
 import { type ActiveMq, activeMqSkipReason, startActiveMq } from '../helpers/activemq.js';
 import { swfIn } from '../helpers/cli.js';
 import { publishedFrames } from './corpus.js';
-import {
-  allEvents,
-  brokerConfig,
-  publishCorpus,
-  recordedFrames,
-  silent,
-  stompClient,
-  waitForFrames,
-} from './helpers.js';
+import { allEvents, publishCorpus, recordedFrames, recordingGateway, stompClient, waitForFrames } from './helpers.js';
 
 const skipReason = activeMqSkipReason();
 if (skipReason) console.warn(`[swf-es] skipped the broker gateway tests: ${skipReason}`);
@@ -46,18 +38,8 @@ describe.skipIf(skipReason !== undefined)('swf gateway against ActiveMQ', () => 
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  const gatewayOn = async (store: EventStore, clientId: string): Promise<RunningGateway> => {
-    const gateway = startGateway({
-      store,
-      broker: brokerConfig(broker.url, { client_id: clientId }),
-      namespace: 'torre1',
-      logger: silent,
-      leaseFactor: 3,
-      outbound: false,
-    });
-    await gateway.ready;
-    return gateway;
-  };
+  const gatewayOn = (store: EventStore, clientId: string): Promise<RunningGateway> =>
+    recordingGateway(broker.url, store, clientId);
 
   it('records every frame of a real run replayed through the broker, once, and swf runs shows the runs', async () => {
     const url = `sqlite:${join(dir, 'corpus.db')}`;

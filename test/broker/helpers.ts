@@ -3,7 +3,8 @@ import { pino } from 'pino';
 import { brokerSchema, type BrokerConfig } from '../../src/config/schema.js';
 import type { EventStore, StoredEvent } from '../../src/eventStore/eventStore.js';
 import { StompConnection } from '../../src/broker/stomp.js';
-import { type CorpusFrame, publisherHeaders } from './corpus.js';
+import { type RunningGateway, startGateway } from '../../src/broker/gateway.js';
+import { type CorpusFrame, publishedFrames, publisherHeaders } from './corpus.js';
 
 export const silent = pino({ level: 'silent' });
 
@@ -46,6 +47,45 @@ export function brokerConfig(url: string, overrides: Partial<Record<keyof Broker
     heartbeat_ms: 0,
     ...overrides,
   });
+}
+
+/** A record-only gateway on `store` (no outbound), connected with its subscriptions in place. */
+export async function recordingGateway(
+  url: string,
+  store: EventStore,
+  clientId: string,
+  overrides: Partial<Record<keyof BrokerConfig, unknown>> = {},
+): Promise<RunningGateway> {
+  const gateway = startGateway({
+    store,
+    broker: brokerConfig(url, { client_id: clientId, ...overrides }),
+    namespace: 'torre1',
+    logger: silent,
+    leaseFactor: 3,
+    outbound: false,
+  });
+  await gateway.ready;
+  return gateway;
+}
+
+/**
+ * The corpus recorded through a real broker, as `swf gateway --record-only` records a real run: its published
+ * frames sent in order with their headers, every one recorded, the gateway stopped. Returns the recorded frames.
+ */
+export async function recordCorpusThroughBroker(
+  url: string,
+  store: EventStore,
+  publisher: StompConnection,
+  clientId: string,
+): Promise<StoredEvent[]> {
+  const gateway = await recordingGateway(url, store, clientId);
+  const frames = publishedFrames();
+  await publishCorpus(publisher, frames);
+  const recorded = await waitForFrames(store, frames.length).catch((e: unknown) => {
+    throw new Error(`${String(e)}; gateway ${JSON.stringify(gateway.stats)}`);
+  });
+  await gateway.stop();
+  return recorded;
 }
 
 export async function allEvents(store: EventStore): Promise<StoredEvent[]> {

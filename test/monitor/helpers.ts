@@ -18,9 +18,15 @@ export interface TestMonitor {
   close(): Promise<void>;
 }
 
-export async function startTestMonitor(options: { heartbeatMs?: number; follow?: boolean } = {}): Promise<TestMonitor> {
+export async function startTestMonitor(
+  options: {
+    heartbeatMs?: number;
+    follow?: boolean;
+    /** A store that already holds events (default: a fresh one). */ storeUrl?: string;
+  } = {},
+): Promise<TestMonitor> {
   const dir = mkdtempSync(join(tmpdir(), 'swf-monitor-'));
-  const storeUrl = `sqlite:${join(dir, 'swf.db')}`;
+  const storeUrl = options.storeUrl ?? `sqlite:${join(dir, 'swf.db')}`;
   const store = await openEventStore(storeUrl);
   const views = await openViews(store, { cwd: dir });
   if (options.follow ?? true) views.follow();
