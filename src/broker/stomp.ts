@@ -95,13 +95,22 @@ export class BrokerLoginRefusedError extends Error {
 }
 
 /**
- * What ActiveMQ 5 (`User name [u] or password is invalid.`, from its simple and JAAS authentication plugins) and
- * Artemis (`Security Error occurred: User name [u] or password is invalid`, `AMQ229031: Unable to validate user`)
- * say when they refuse a CONNECT's credentials. Other refusals (ActiveMQ's "Client: ID already connected" while a
- * killed gateway's connection lingers) may clear up, so they are logged and retried with backoff.
+ * How ActiveMQ 5 and Artemis refuse a CONNECT's credentials: ActiveMQ 5's authentication plugins say `User name [u]
+ * or password is invalid.`; Artemis says `Failed to connect` with the body `The login account is not valid.`.
+ * Other refusals (ActiveMQ's "Client: ID already connected" while a killed gateway's connection lingers) may clear
+ * up, so they are logged and retried with backoff.
  */
 const LOGIN_REFUSED =
-  /password is invalid|unable to validate user|security error|authenticat|credential|not authori[sz]ed/i;
+  /password is invalid|login account is not valid|unable to validate user|authenticat|credential|not authori[sz]ed/i;
+
+/** An ERROR frame's words: its `message` header, and the first line of its body where that says more. */
+function errorText(frame: { headers: Record<string, string | undefined>; body: string }): string {
+  const message = (frame.headers.message ?? '').trim();
+  // ActiveMQ puts a Java stack trace in the body of some errors: its first line is the exception.
+  const body = (frame.body.split('\n')[0] ?? '').trim();
+  return message === '' ? body : body === '' || body.includes(message) ? message : `${message}: ${body}`;
+}
+
 export const isBrokerDisconnectedError = (e: unknown): e is BrokerDisconnectedError =>
   e instanceof BrokerDisconnectedError;
 
@@ -158,7 +167,7 @@ export class StompConnection {
       });
     };
     this.client.onStompError = (frame) => {
-      const message = (frame.headers.message ?? frame.body).trim();
+      const message = errorText(frame);
       // An ERROR before CONNECTED is the broker's answer to our CONNECT: it refused the connection.
       if (!this.client.connected && LOGIN_REFUSED.test(message)) {
         const refused = new BrokerLoginRefusedError(options.url, options.user, message);
