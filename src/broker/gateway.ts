@@ -9,7 +9,8 @@ import type { BrokerConfig } from '../config/schema.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import { describeError } from '../errors.js';
 import { type RecordDecision, Recorder } from './recorder.js';
-import { type InboundMessage, StompConnection } from './stomp.js';
+import type { StompHeaders } from '@stomp/stompjs';
+import { type InboundMessage, routingTypeOf, StompConnection } from './stomp.js';
 import { startOutbox, type Outbox } from './outbox.js';
 
 export interface GatewayOptions {
@@ -47,6 +48,30 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
+/**
+ * The SUBSCRIBE headers for one destination. Every subscription acknowledges frame by frame; topics are durable.
+ * ActiveMQ 5 names a durable subscription by `activemq.subscriptionName` and knows a topic from a queue by the
+ * `/topic/` and `/queue/` prefixes. Artemis names it by `durable-subscription-name`, and takes each name as an
+ * address of its own unless its acceptor sets `anycastPrefix=/queue/;multicastPrefix=/topic/`: so the gateway also
+ * says the routing type (`subscription-type`), which a durable subscription must have as MULTICAST (docs/broker.md).
+ */
+export function subscriptionHeaders(broker: BrokerConfig, clientId: string, destination: string): StompHeaders {
+  const topic = destination.startsWith('/topic/');
+  const name = `${clientId}.${destination.replace(/^\/(topic|queue)\//, '')}`;
+  const durable: StompHeaders = topic
+    ? broker.flavor === 'activemq5'
+      ? { 'activemq.subscriptionName': name }
+      : { 'durable-subscription-name': name }
+    : {};
+  return {
+    id: name,
+    ack: 'client-individual',
+    'activemq.prefetchSize': String(broker.prefetch),
+    ...durable,
+    ...(broker.flavor === 'artemis' ? { 'subscription-type': routingTypeOf(destination) } : {}),
+  };
+}
+
 /** Streams whose events teach the recorder which run is which execution, and which slices results can match. */
 const LEARN_PREFIXES = ['run-', 'slices-', 'execution-', 'fastproc-'];
 
@@ -71,6 +96,15 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     heartbeatMs: broker.heartbeat_ms,
     logger,
   });
+
+  if (broker.flavor === 'artemis' && broker.heartbeat_ms === 0) {
+    logger.warn(
+      { broker: broker.url },
+      "Artemis closes a STOMP connection that sends no heart-beats once it has been quiet for the acceptor's " +
+        "connectionTtl (60 s by default), and the gateway then reconnects; set broker.heartbeat_ms (the testbed's " +
+        'agents use 30000) or raise connectionTtl on the acceptor',
+    );
+  }
 
   let stopping = false;
   let outbox: Outbox | undefined;
@@ -180,27 +214,16 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     );
   };
 
-  const subscribeHeaders = (destination: string): Record<string, string> => {
-    const topic = destination.startsWith('/topic/');
-    const name = `${clientId}.${destination.replace(/^\/(topic|queue)\//, '')}`;
-    return {
-      id: name,
-      ack: 'client-individual',
-      'activemq.prefetchSize': String(broker.prefetch),
-      ...(topic
-        ? broker.flavor === 'activemq5'
-          ? { 'activemq.subscriptionName': name }
-          : { 'durable-subscription-name': name, 'subscription-type': 'MULTICAST' }
-        : {}),
-    };
-  };
-
   const start = async (): Promise<void> => {
     // What the log already holds: which execution each run is, which slices a result can match.
     for await (const e of store.readAll({ filter: { streamPrefix: LEARN_PREFIXES } })) recorder.learn(e);
     if (stopping) return;
     for (const destination of broker.destinations) {
-      void connection.subscribe({ destination, headers: subscribeHeaders(destination), onMessage: onFrame });
+      void connection.subscribe({
+        destination,
+        headers: subscriptionHeaders(broker, clientId, destination),
+        onMessage: onFrame,
+      });
     }
     let first = true;
     // A refused login stops the gateway (exit 1 from `swf gateway`) rather than retrying forever.

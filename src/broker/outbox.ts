@@ -11,7 +11,7 @@ import type { BrokerConfig } from '../config/schema.js';
 import type { EventStore, StoredEvent, Subscription } from '../eventStore/eventStore.js';
 import { isBrokerRecorded, isMessageType } from '../messages/index.js';
 import { EVENT_ID_HEADER, GATEWAY_HEADER, type Recorder } from './recorder.js';
-import { isBrokerDisconnectedError, type StompConnection } from './stomp.js';
+import { isBrokerDisconnectedError, routingTypeOf, type StompConnection } from './stomp.js';
 
 export interface OutboxOptions {
   store: EventStore;
@@ -85,6 +85,8 @@ export function outboundFrame(
     persistent: 'true',
     'content-type': 'application/json',
     ...(e.type === 'slice' ? { ttl: String(options.broker.slice_ttl_ms) } : {}),
+    // Artemis without the testbed's acceptor prefixes routes by this header (docs/broker.md); ActiveMQ 5 by the prefix.
+    ...(options.broker.flavor === 'artemis' ? { 'destination-type': routingTypeOf(destination) } : {}),
     [GATEWAY_HEADER]: options.gatewayId,
     [EVENT_ID_HEADER]: e.id,
   };

@@ -29,6 +29,18 @@ export function parseBrokerUrl(url: string): BrokerAddress {
   return { host: m[1]!, port };
 }
 
+/**
+ * Artemis's routing type for a destination, by the testbed's convention: `/queue/` is anycast (one consumer gets each
+ * message), `/topic/` multicast (every subscription gets it). ActiveMQ 5 reads the same from the prefix itself.
+ */
+export function routingTypeOf(destination: string): 'ANYCAST' | 'MULTICAST' {
+  if (destination.startsWith('/queue/')) return 'ANYCAST';
+  if (destination.startsWith('/topic/')) return 'MULTICAST';
+  throw new ValidationError(`destination ${JSON.stringify(destination)} must start with /topic/ or /queue/`, {
+    field: 'destination',
+  });
+}
+
 export interface StompConnectionOptions {
   url: string;
   user?: string | undefined;
