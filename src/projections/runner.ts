@@ -72,9 +72,10 @@ interface CheckpointRow {
  * While events keep coming, the live fold commits at most once per this many milliseconds: one transaction (and one
  * WAL write of the pages it dirtied) for the events of several of the store's commits, instead of one for each. An
  * event after a quiet spell is applied at once. Readers do not wait for it: `catchUp`, which every reader awaits,
- * applies whatever the follow has not applied yet.
+ * applies whatever the follow has not applied yet. Under `bench:monitor-writes` (8 clients writing logs), 10 ms
+ * cut the monitor's CPU per write by ~15 % against a commit per store commit, 30 ms by another ~8 %.
  */
-export const FOLLOW_BATCH_MS = 10;
+export const FOLLOW_BATCH_MS = 25;
 
 const quiet = { warn: () => {}, info: () => {}, debug: () => {}, error: () => {} };
 
