@@ -208,6 +208,10 @@ export class Projector {
     this.following = false;
     await this.subscription?.unsubscribe();
     await this.followDone;
+    // The loop has applied what it held; a commit still waiting for its turn has nothing left to do.
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flushScheduled = false;
     await this.queue;
   }
 
