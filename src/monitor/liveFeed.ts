@@ -171,7 +171,12 @@ export class LiveFeed {
   /** Subscribes to the log's end; events from here on reach the clients. */
   async start(): Promise<void> {
     const head = await this.store.headPosition();
-    this.subscription = this.store.subscribeToAll({ from: head ?? 'start' });
+    // Only the workflow messages the feed carries: the store leaves the others (agent logs, heartbeats, records)
+    // unread, so a burst of log writes costs the feed nothing. `matches` still checks each type exactly.
+    this.subscription = this.store.subscribeToAll({
+      from: head ?? 'start',
+      filter: { eventTypePrefix: WORKFLOW_MESSAGE_TYPES },
+    });
     const sub = this.subscription;
     this.tail = (async () => {
       try {

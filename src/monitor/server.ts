@@ -249,7 +249,6 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://monitor.invalid');
-      url = new URL(`${url.pathname}${url.search}`, `http://${hostHeader || `${host}:${port}`}`);
     } catch {
       sendJson(res, 400, { detail: 'the request URL is not valid', code: 'VALIDATION' }, head);
       return;
@@ -258,8 +257,16 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
       await serveMcp(req, res);
       return;
     }
+    // A write needs only the path (the most frequent requests: the agents' logs); a read gets the URL with the
+    // Host it was asked for.
     if (writes && isWriteMethod(req.method) && url.pathname.startsWith('/api/')) {
       await writes.serve(req, res, url.pathname);
+      return;
+    }
+    try {
+      url = new URL(`${url.pathname}${url.search}`, `http://${hostHeader || `${host}:${port}`}`);
+    } catch {
+      sendJson(res, 400, { detail: 'the request URL is not valid', code: 'VALIDATION' }, head);
       return;
     }
     if (req.method !== 'GET' && !head) {

@@ -144,9 +144,19 @@ export class TestbedWrites {
   /** Answers a POST/PATCH/PUT/DELETE under /api/. */
   async serve(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
     const method = req.method ?? '';
-    const routes = ROUTES.filter((r) => r.pattern.test(pathname));
-    const route = routes.find((r) => r.method === method);
-    if (!route) {
+    // The route of this method and path, matched once; the others are looked at only to answer 404 or 405.
+    let route: WriteRoute | undefined;
+    let match: RegExpExecArray | null = null;
+    for (const r of ROUTES) {
+      if (r.method !== method) continue;
+      match = r.pattern.exec(pathname);
+      if (match) {
+        route = r;
+        break;
+      }
+    }
+    if (!route || !match) {
+      const routes = ROUTES.filter((r) => r.pattern.test(pathname));
       if (routes.length === 0) {
         answer(res, 404, { detail: 'Not found.' });
         return;
@@ -168,15 +178,10 @@ export class TestbedWrites {
         return;
       }
     }
-    await this.serveRoute(req, res, pathname, route);
+    await this.serveRoute(req, res, route, [...match]);
   }
 
-  private async serveRoute(
-    req: IncomingMessage,
-    res: ServerResponse,
-    pathname: string,
-    route: WriteRoute,
-  ): Promise<void> {
+  private async serveRoute(req: IncomingMessage, res: ServerResponse, route: WriteRoute, m: string[]): Promise<void> {
     if (route.open) {
       if (this.logsInFlight >= MAX_LOG_WRITES_IN_FLIGHT) {
         answer(res, 503, { detail: 'Too many log records in flight; try again.' }, { 'Retry-After': '1' });
@@ -212,7 +217,7 @@ export class TestbedWrites {
           return;
         }
       }
-      const a = await route.call(this.options.api, body, [...(route.pattern.exec(pathname) ?? [])]);
+      const a = await route.call(this.options.api, body, m);
       answer(res, a.status, a.body);
     } catch (e: unknown) {
       this.fail(res, e);

@@ -68,6 +68,15 @@ interface CheckpointRow {
   version: number;
 }
 
+/**
+ * While events keep coming, the live fold commits at most once per this many milliseconds: one transaction (and one
+ * WAL write of the pages it dirtied) for the events of several of the store's commits, instead of one for each. An
+ * event after a quiet spell is applied at once. Readers do not wait for it: `catchUp`, which every reader awaits,
+ * applies whatever the follow has not applied yet. Under `bench:monitor-writes` (8 clients writing logs), 10 ms
+ * cut the monitor's CPU per write by ~15 % against a commit per store commit, 30 ms by another ~8 %.
+ */
+export const FOLLOW_BATCH_MS = 25;
+
 const quiet = { warn: () => {}, info: () => {}, debug: () => {}, error: () => {} };
 
 export class Projector {
@@ -87,6 +96,10 @@ export class Projector {
   private pending: StoredEvent[] = [];
   private pendingAfter = 0n;
   private flushScheduled = false;
+  /** The live fold's next commit, when it waits for `FOLLOW_BATCH_MS` to pass since the one before. */
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the live fold last committed (`performance.now()`). */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   private restartFollow = false;
   private readonly listeners = new Set<(position: bigint) => void>();
 
@@ -195,6 +208,10 @@ export class Projector {
     this.following = false;
     await this.subscription?.unsubscribe();
     await this.followDone;
+    // The loop has applied what it held; a commit still waiting for its turn has nothing left to do.
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flushScheduled = false;
     await this.queue;
   }
 
@@ -459,8 +476,13 @@ export class Projector {
 
   private flushPending(): void {
     this.flushScheduled = false;
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
     const batch = this.pending;
     if (batch.length === 0) return;
+    this.lastFlushAt = performance.now();
     this.pending = [];
     const after = this.pendingAfter;
     this.pendingAfter = batch[batch.length - 1]!.position;
@@ -496,7 +518,9 @@ export class Projector {
           if (this.pending.length >= this.batchSize) this.flushPending();
           else if (!this.flushScheduled) {
             this.flushScheduled = true;
-            setImmediate(() => this.flushPending());
+            const wait = this.lastFlushAt + FOLLOW_BATCH_MS - performance.now();
+            if (wait <= 0) setImmediate(() => this.flushPending());
+            else this.flushTimer = setTimeout(() => this.flushPending(), wait);
           }
         }
       } catch (e: unknown) {
