@@ -325,12 +325,18 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     closedError: () => new StoreClosedError(path),
     translate: (e) => translateSqliteError(e, path),
     committed(touched) {
+      // data_version moves only for other connections' commits: if it moved since the poller last looked, another
+      // process committed in between, and its change must still wake everyone (not only the streams touched
+      // here), or a subscriber waiting on its stream (the DAQ on `swf stop`'s StopRequested) would sleep on.
+      let foreign = false;
       try {
-        lastDataVersion = q.dataVersion.get() as number;
+        const v = q.dataVersion.get() as number;
+        foreign = v !== lastDataVersion;
+        lastDataVersion = v;
       } catch {
-        // only an optimisation: the poller will look again
+        // a transient lock: leave lastDataVersion as it is, so the poller still sees the other process's change
       }
-      notifier.notify(touched);
+      notifier.notify(foreign ? undefined : touched);
     },
   });
   const enqueue = <T>(run: () => T): Promise<T> => commits.enqueue(run);
