@@ -6,7 +6,8 @@
  * - Positions are the table's integer primary key: writers are serialized, so positions grow in commit order
  *   and a reader polling "position > cursor" never skips an event.
  * - Subscribers in other processes learn of new events by polling `PRAGMA data_version` (a few microseconds)
- *   every few milliseconds while someone waits; appends in this process wake them at once.
+ *   every few milliseconds while someone waits; appends in this process wake them at once (and, when the commit
+ *   finds data_version moved since the poller looked, wake every subscriber: another process committed meanwhile).
  */
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
