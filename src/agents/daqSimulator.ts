@@ -23,10 +23,10 @@ import {
   streams,
 } from '../messages/index.js';
 import type { Clock } from './clock.js';
-import { type AgentIdentity, heartbeat, logLine, type Output, StreamWriter } from './runtime.js';
+import { type AgentIdentity, heartbeat, logLine, type Output, StreamWriter, wallSleep } from './runtime.js';
 
 import { FIRST_RUN_NUMBER } from '../messages/streams.js';
-import { isExpectedVersionConflict, isNotFoundError } from '../errors.js';
+import { describeError, isExpectedVersionConflict, isNotFoundError } from '../errors.js';
 
 export { FIRST_RUN_NUMBER };
 
@@ -46,6 +46,11 @@ export interface DaqOptions {
   onStarted?: (info: { execution_id: string; run_number: number }) => void;
   pid?: number;
   hostname?: string;
+  /**
+   * Heartbeat period in wall-clock seconds while the DAQ runs (`SWF_HEARTBEAT_SECONDS`, as the other agents');
+   * undefined: only when its execution starts and ends.
+   */
+  heartbeatSeconds?: number;
   /**
    * Carry on this execution (`swf run --resume`) instead of starting one: the DAQ walks its program again, sends
    * only the messages the log does not hold yet (their ids are derived) and does not wait while catching up.
@@ -125,7 +130,31 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   const root = { id: deriveId(executionId, 'execution') };
   options.onStarted?.({ execution_id: executionId, run_number: runNumber });
 
-  const writer = new StreamWriter(store);
+  const streamWriter = new StreamWriter(store);
+  // The DAQ's messages and its periodic heartbeats commit one at a time (they share the writer's revisions).
+  let queue: Promise<void> = Promise.resolve();
+  const writer = {
+    commit(outputs: readonly Output[]): Promise<void> {
+      const next = queue.then(() => streamWriter.commit(outputs));
+      queue = next.catch(() => {});
+      return next;
+    },
+    forget: (stream: string): void => streamWriter.forget(stream),
+  };
+  let beats = 0;
+  /** A PROCESSING heartbeat of this process (the periodic ones, a resumed DAQ's first). */
+  const beat = (purpose: string): Promise<void> =>
+    writer.commit([
+      heartbeat(identity, 'PROCESSING', {
+        // pid and time: a resumed execution's DAQ (another process) beats under ids of its own
+        id: deriveId(root.id, 'heartbeat', purpose, pid, Date.now(), beats++),
+        now: clock.iso(),
+        pid,
+        hostname,
+        executionId,
+        runId,
+      }),
+    ]);
   const definitions = machineDefinitions();
   // Resuming: the messages already sent, which the walk below passes over.
   const sent = new Set<string>();
@@ -166,6 +195,8 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
         runId,
       }),
     ]);
+  // A resumed DAQ says at once that this process now drives the execution (`swf run --resume` refuses while it lives).
+  else await beat('resumed');
 
   // Stop requests: Ctrl-C (a promise) or StopRequested in the execution stream (`swf stop`).
   let stopped = false;
@@ -235,6 +266,32 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
     if (catchingUp) return true;
     await clock.sleepUntil(clock.now() + clock.durationMs(seconds), stopSignal);
     return !stopped;
+  };
+
+  // Heartbeats on a wall-clock period (as every agent's: liveness is judged by the wall clock, and a virtual clock's
+  // seconds pass in microseconds) until the execution ends; the wall sleep is idle time for a virtual clock, and
+  // `finish` ends it before the EXITED heartbeat, which stays the last.
+  let endBeats: () => void = () => {};
+  const beatsEnd = new Promise<void>((r) => (endBeats = r));
+  let beatsDone = false;
+  const heartbeatSeconds = options.heartbeatSeconds;
+  const beating =
+    heartbeatSeconds === undefined
+      ? Promise.resolve()
+      : clock.task(async () => {
+          for (;;) {
+            await clock.idle(wallSleep(heartbeatSeconds * 1000, beatsEnd));
+            if (beatsDone || clock.isShutDown) return;
+            // A heartbeat that cannot be stored (a store gone for a moment) is not worth failing the run for.
+            await beat('period').catch((e: unknown) =>
+              logger.warn({ agent: identity.name, err: describeError(e) }, 'DAQ heartbeat not stored'),
+            );
+          }
+        });
+  const stopBeats = async (): Promise<void> => {
+    beatsDone = true;
+    endBeats();
+    await beating;
   };
 
   let status: DaqResult['status'] = 'completed';
@@ -309,6 +366,7 @@ export async function runDaq(options: DaqOptions): Promise<DaqResult> {
   return result;
 
   async function finish(reason: string | undefined): Promise<string> {
+    await stopBeats();
     const now = clock.iso();
     const outputs: Output[] = [
       {

@@ -296,6 +296,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
         user,
         identity: { name: names.daq, type: 'DAQ_Simulator', namespace },
         stopRequested: Promise.race([options.stopRequested ?? new Promise<void>(() => {}), givenUp]),
+        ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
         ...(resume
           ? {
               resume: {

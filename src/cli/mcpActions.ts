@@ -3,6 +3,7 @@
  * directory as for `swf run`, runs are the OS user's, what-if replays run on a scratch `memory:` store.
  */
 import type { Logger } from 'pino';
+import { heartbeatSecondsFrom } from '../agents/health.js';
 import { loadConfig } from '../config/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import { openEventStore } from '../eventStore/open.js';
@@ -28,6 +29,8 @@ export function mcpActions(store: EventStore, io: Io, logger: Logger): ClosableM
           store,
           logger,
           user: osUser(io),
+          // as swf run's: a run started through MCP shows its agents live on the monitor while it goes on
+          heartbeatSeconds: heartbeatSecondsFrom(io.env),
           loadConfig: (name, set) =>
             loadConfig({
               ...(name !== undefined ? (/[/\\]|\.toml$/.test(name) ? { path: name } : { name }) : {}),

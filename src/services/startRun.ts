@@ -27,6 +27,8 @@ export interface StartRunDeps {
   user: string;
   /** Loads a configuration (the composition root knows the working directory and environment). */
   loadConfig(name: string | undefined, set: readonly string[]): LoadedConfig;
+  /** The agents' (and the DAQ's) heartbeat period, wall seconds (`SWF_HEARTBEAT_SECONDS`); undefined: start and exit only. */
+  heartbeatSeconds?: number;
 }
 
 export interface StartedRun {
@@ -57,6 +59,7 @@ export async function startRunInBackground(deps: StartRunDeps, request: StartRun
     ...(request.speed !== undefined ? { speed: request.speed } : {}),
     daqOnly: request.daqOnly === true,
     stopRequested,
+    ...(deps.heartbeatSeconds !== undefined ? { heartbeatSeconds: deps.heartbeatSeconds } : {}),
     onProgress: (p) => {
       if (p.execution_id !== undefined && p.run_number !== undefined)
         started({ execution_id: p.execution_id, run_number: p.run_number });

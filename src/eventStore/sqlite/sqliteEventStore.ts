@@ -6,7 +6,8 @@
  * - Positions are the table's integer primary key: writers are serialized, so positions grow in commit order
  *   and a reader polling "position > cursor" never skips an event.
  * - Subscribers in other processes learn of new events by polling `PRAGMA data_version` (a few microseconds)
- *   every few milliseconds while someone waits; appends in this process wake them at once.
+ *   every few milliseconds while someone waits; appends in this process wake them at once (and, when the commit
+ *   finds data_version moved since the poller looked, wake every subscriber: another process committed meanwhile).
  */
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -325,12 +326,18 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     closedError: () => new StoreClosedError(path),
     translate: (e) => translateSqliteError(e, path),
     committed(touched) {
+      // data_version moves only for other connections' commits: if it moved since the poller last looked, another
+      // process committed in between, and its change must still wake everyone (not only the streams touched
+      // here), or a subscriber waiting on its stream (the DAQ on `swf stop`'s StopRequested) would sleep on.
+      let foreign = false;
       try {
-        lastDataVersion = q.dataVersion.get() as number;
+        const v = q.dataVersion.get() as number;
+        foreign = v !== lastDataVersion;
+        lastDataVersion = v;
       } catch {
-        // only an optimisation: the poller will look again
+        // a transient lock: leave lastDataVersion as it is, so the poller still sees the other process's change
       }
-      notifier.notify(touched);
+      notifier.notify(foreign ? undefined : touched);
     },
   });
   const enqueue = <T>(run: () => T): Promise<T> => commits.enqueue(run);
