@@ -76,6 +76,8 @@ const MAX_POSITION = BigInt(Number.MAX_SAFE_INTEGER);
 /** PostgreSQL's limit on a NOTIFY payload is 8000 bytes; past this the payload names no streams (wakes all). */
 const MAX_PAYLOAD = 7000;
 const PAGE = 2000;
+/** Server settings of every session the adapter opens (see `connectionConfig`). */
+export const SESSION_OPTIONS = '-c jit=off';
 
 /** The URL without its password, for messages and `store.url`. */
 export function redactUrl(url: string): string {
@@ -164,6 +166,10 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     // A host that vanishes mid-transaction (a cut link) must not hold the log head's lock until TCP gives up: the
     // server ends such a session, rolls its transaction back, and the other hosts carry on.
     idle_in_transaction_session_timeout: 10_000,
+    // No JIT compilation: the planner's estimates for the log grow with it (the head row's table has no statistics
+    // and is taken for 2,200 rows), so past a few thousand events every page read crossed jit_above_cost and spent
+    // 15 to 700 ms compiling a query that runs in 1 to 10 ms (measured on PostgreSQL 15; docs/postgres.md).
+    options: SESSION_OPTIONS,
   };
   const pool = new pg.Pool({ ...connectionConfig, max: options.poolSize ?? 8, idleTimeoutMillis: 30_000 });
   // A pooled connection that dies while idle (a server restart) is dropped; the next query opens another.
@@ -227,7 +233,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   // claim costs no fsync. Appends and checkpoints keep synchronous commits.
   const groupPool = new pg.Pool({
     ...connectionConfig,
-    options: '-c synchronous_commit=off',
+    options: `${SESSION_OPTIONS} -c synchronous_commit=off`,
     max: 8,
     idleTimeoutMillis: 30_000,
   });
