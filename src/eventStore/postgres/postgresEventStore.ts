@@ -53,6 +53,7 @@ import {
 import { isUniqueViolation, pgCode, translatePgError } from './errors.js';
 import { type GroupContext, PostgresGroup } from './postgresGroup.js';
 import { EVENT_COLUMNS, type EventRow, rowToEvent } from './rows.js';
+import { OwnEvents } from './ownEvents.js';
 import { ensureSchema, hasStore } from './schema.js';
 import { asyncPagedEvents } from './subscriptions.js';
 
@@ -192,6 +193,8 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
 
   const instance = randomUUID();
   const notifier = new ChangeNotifier();
+  /** What this process committed last, for its own subscribers (ownEvents.ts says why that is safe). */
+  const own = new OwnEvents();
   let closed = false;
   const ensureOpen = (): void => {
     if (closed) throw new StoreClosedError(where);
@@ -204,6 +207,18 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
 
   /** Queries in flight (see `busy`). */
   let inFlight = 0;
+  /** The writes waiting for the next group commit, and the one under way. */
+  let jobs: Job[] = [];
+  let flushing: Promise<void> | undefined;
+  /** Whoever awaits `settled()`: told when nothing is in flight any more. */
+  let settleWaiters: (() => void)[] = [];
+  const isBusy = (): boolean => inFlight > 0 || jobs.length > 0 || flushing !== undefined;
+  const checkSettled = (): void => {
+    if (settleWaiters.length === 0 || (isBusy() && !closed)) return;
+    const waiters = settleWaiters;
+    settleWaiters = [];
+    for (const w of waiters) w();
+  };
   /** Queries on one pool, with errors translated. */
   const on = (p: pg.Pool) => ({
     query: async <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> => {
@@ -214,6 +229,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         return fail(e);
       } finally {
         inFlight--;
+        checkSettled();
       }
     },
     queryArrays: async (text: string, values?: unknown[]): Promise<unknown[][]> => {
@@ -224,6 +240,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         return fail(e);
       } finally {
         inFlight--;
+        checkSettled();
       }
     },
   });
@@ -381,9 +398,6 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   const setCheckpointSql = `INSERT INTO swf_checkpoints (name, position) VALUES ($1, $2)
     ON CONFLICT (name) DO UPDATE SET position = excluded.position`;
 
-  let jobs: Job[] = [];
-  let flushing: Promise<void> | undefined;
-
   /** The notification of a commit: the streams it touched; a checkpoint alone names none (it wakes everyone). */
   const payloadFor = (batch: readonly Job[]): string | null => {
     const streams = new Set<string>();
@@ -430,13 +444,23 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       rowMode: 'array',
     });
     let i = 0;
+    const committed: { stream: string; events: PreparedAppend['events']; revision: bigint; position: bigint }[] = [];
     for (const job of batch) {
-      job.value = job.appends.map(() => {
+      job.value = job.appends.map((b) => {
         const row = r.rows[i++]!;
-        return { nextRevision: BigInt(row[0]), position: BigInt(row[1]) };
+        const result = { nextRevision: BigInt(row[0]), position: BigInt(row[1]) };
+        committed.push({
+          stream: b.stream,
+          events: b.events,
+          revision: result.nextRevision,
+          position: result.position,
+        });
+        return result;
       });
       job.ok = true;
     }
+    // Committed (the statement was its own transaction): this process's subscribers read these from here.
+    if (r.rows.length > 0) own.committed(committed, Number(r.rows[0]![2]));
   }
 
   /** Runs each job in a savepoint of its own in the open transaction: a failing job fails alone. */
@@ -533,6 +557,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     } finally {
       // Even if a flush broke in a way not foreseen, later writes must not wait for it forever.
       flushing = undefined;
+      checkSettled();
     }
   };
 
@@ -596,6 +621,15 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     any('stream', filter?.streamPrefix);
     any('type', filter?.eventTypePrefix);
     return { sql: parts.length > 0 ? ` AND ${parts.join(' AND ')}` : '', params };
+  }
+
+  /** The filter of `filterSql`, applied to an event in memory (the same `starts_with` rules). */
+  function keepOf(filter: EventFilter | undefined): ((stream: string, type: string) => boolean) | undefined {
+    const streams = filter?.streamPrefix?.length ? filter.streamPrefix : undefined;
+    const types = filter?.eventTypePrefix?.length ? filter.eventTypePrefix : undefined;
+    if (!streams && !types) return undefined;
+    return (stream, type) =>
+      (!streams || streams.some((p) => stream.startsWith(p))) && (!types || types.some((p) => type.startsWith(p)));
   }
 
   const headNow = async (): Promise<bigint> => {
@@ -721,6 +755,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       const from = opts.from ?? 'start';
       const filter = opts.filter;
       const { sql, params } = filterSql(filter, 3);
+      const keep = keepOf(filter);
       // The head and the page in one statement (one snapshot, one round trip): the head bounds the scan, so rows
       // the filter dropped are passed over for good. No event after the cursor: one row of the head and nulls.
       const text = `SELECT h.position, e.* FROM swf_log_head h LEFT JOIN LATERAL (
@@ -731,6 +766,9 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         eager(async () => (from === 'end' ? headNow() : from === 'start' ? 0n : from)),
         async (cursor, limit) => {
           if (closed) return { events: [], scanned: cursor };
+          // What this process committed right after the cursor, from the commit's result (never "nothing new").
+          const local = own.readAll(cursor, limit, keep);
+          if (local) return local;
           const rows = (await queryArrays(text, [cursor.toString(), limit, ...params])) as [string, ...EventRow][];
           const head = BigInt(rows[0]?.[0] ?? '0');
           if (rows.length === 0 || rows[0]![1] === null) return { events: [], scanned: head > cursor ? head : cursor };
@@ -759,6 +797,8 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         }),
         async (cursor, limit) => {
           if (closed) return { events: [], scanned: cursor };
+          const local = own.readStream(stream, cursor, limit);
+          if (local) return { events: local, scanned: cursor };
           const rows = await readRows(
             `SELECT ${EVENT_COLUMNS} FROM swf_events WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
             [stream, cursor.toString(), limit],
@@ -801,8 +841,11 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       return n;
     },
 
-    busy() {
-      return inFlight > 0 || jobs.length > 0 || flushing !== undefined;
+    busy: isBusy,
+
+    settled() {
+      if (!isBusy() || closed) return Promise.resolve();
+      return new Promise<void>((resolve) => settleWaiters.push(resolve));
     },
 
     checkpoints: {
@@ -822,6 +865,8 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       if (closed) return;
       while (flushing) await flushing;
       closed = true;
+      own.clear();
+      checkSettled();
       if (poller) clearInterval(poller);
       poller = undefined;
       if (reconnectTimer) clearTimeout(reconnectTimer);
