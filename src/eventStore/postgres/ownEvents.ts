@@ -29,7 +29,7 @@ interface Segment {
 }
 
 /** Events kept: enough for every subscriber of a busy process to catch up from here between two of its reads. */
-const CAPACITY = 20_000;
+const CAPACITY = 5_000;
 
 const toStored = (e: Entry): StoredEvent => ({
   id: e.event.id,
