@@ -119,6 +119,22 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL adapter', () => {
     await Promise.all([all, filtered, typed, stream].map((s) => s.unsubscribe()));
   });
 
+  it('settled() resolves once nothing is in flight (what a virtual clock awaits), at once when idle', async () => {
+    const [store] = stores as [EventStore];
+    await store.settled!();
+    expect(store.busy!()).toBe(false);
+    let appended = false;
+    const append = store.appendToStream(`settle${Date.now()}`, [ev('A')]).then(() => (appended = true));
+    const read = store.headPosition();
+    expect(store.busy!()).toBe(true);
+    await store.settled!();
+    expect(store.busy!()).toBe(false);
+    // The answers' continuations are promise callbacks: run by the next turn of the event loop (the clock looks then).
+    await new Promise((r) => setImmediate(r));
+    expect(appended).toBe(true);
+    await Promise.all([append, read]);
+  });
+
   it('wakes a subscriber in another connection within a few milliseconds (LISTEN/NOTIFY, not the poll)', async () => {
     const [writer, reader] = stores as [EventStore, EventStore];
     const stream = `wake${Date.now()}`;
