@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { type EventStore, openEventStore } from '../src/index.js';
-import { WRITE_SQL } from '../src/eventStore/postgres/postgresEventStore.js';
+import { SESSION_OPTIONS, WRITE_SQL } from '../src/eventStore/postgres/postgresEventStore.js';
 import { GROUP_SQL } from '../src/eventStore/postgres/postgresGroup.js';
 import { EVENT_COLUMNS } from '../src/eventStore/postgres/rows.js';
 
@@ -95,7 +95,7 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
   return {
     plainBatches: () =>
       withScratch(async (url) => {
-        const c = new pg.Client({ connectionString: url });
+        const c = new pg.Client({ connectionString: url, options: SESSION_OPTIONS });
         await c.connect();
         const t0 = performance.now();
         for (let s = 0; s < sizes.batchStreams; s++)
@@ -116,7 +116,7 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
       }),
     plainSingles: () =>
       withScratch(async (url) => {
-        const c = new pg.Client({ connectionString: url });
+        const c = new pg.Client({ connectionString: url, options: SESSION_OPTIONS });
         await c.connect();
         const revisions = new Array<number>(sizes.singleStreams).fill(-1);
         const t0 = performance.now();
@@ -182,7 +182,7 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
       return url;
     },
     async plainRead(url: string): Promise<number> {
-      const c = new pg.Client({ connectionString: url });
+      const c = new pg.Client({ connectionString: url, options: SESSION_OPTIONS });
       await c.connect();
       const text = `SELECT ${EVENT_COLUMNS} FROM swf_events WHERE position >= $1 ORDER BY position LIMIT 2000`;
       const t0 = performance.now();
@@ -226,7 +226,11 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
     plainGroup: (members: number) =>
       withScratch(async (url) => {
         await fillQueue(url);
-        const pool = new pg.Pool({ connectionString: url, max: members, options: '-c synchronous_commit=off' });
+        const pool = new pg.Pool({
+          connectionString: url,
+          max: members,
+          options: `${SESSION_OPTIONS} -c synchronous_commit=off`,
+        });
         await pool.query(
           `INSERT INTO swf_group_cursors (stream, grp, next_revision, max_retry_count, ack_timeout_ms) VALUES ('slices-1', 'workers', 0, 10, 60000)`,
         );

@@ -121,6 +121,8 @@ export class VirtualClock implements Clock {
     private readonly onStall: () => void = () => {},
     /** Outside work whose answer may wake a task (a network store's queries): the clock waits while it is busy. */
     private readonly outsideBusy: () => boolean = () => false,
+    /** Resolves when the outside work is done (absent: the clock looks at `outsideBusy` again every millisecond). */
+    private readonly outsideSettled?: () => Promise<void>,
   ) {
     this.current = start;
   }
@@ -218,9 +220,11 @@ export class VirtualClock implements Clock {
         return;
       }
       if (this.outsideBusy()) {
-        // A timer, not setImmediate: the event loop then blocks on I/O until the answer comes, instead of spinning.
         turns = 0;
-        setTimeout(step, 1);
+        // Wait for the answers, then look again; without a promise to wait on, a timer, not setImmediate: the
+        // event loop then blocks on I/O until the answer comes, instead of spinning.
+        if (this.outsideSettled) void this.outsideSettled().then(() => setImmediate(step));
+        else setTimeout(step, 1);
         return;
       }
       if (++turns < QUIET_TURNS) {

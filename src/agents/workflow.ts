@@ -163,6 +163,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
           Math.max(Date.now(), (resume?.last_clock_ms ?? 0) + 1),
           () => stall(new RunStalledError('the run could not finish: every agent is waiting and nothing is scheduled')),
           () => store.busy?.() ?? false,
+          store.settled ? () => store.settled!() : undefined,
         )
       : new RealClock(options.speed ?? 1);
   // Agents without a checkpoint start with the runs that begin after this point: now, or the resumed execution's start.

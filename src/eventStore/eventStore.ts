@@ -230,6 +230,8 @@ export interface EventStore {
    * within a few turns of the event loop.
    */
   busy?(): boolean;
+  /** Resolves once `busy()` is false (at once when it is): a virtual clock awaits it instead of polling `busy`. */
+  settled?(): Promise<void>;
 
   close(): Promise<void>;
 }

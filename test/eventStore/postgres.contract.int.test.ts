@@ -63,6 +63,78 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL adapter', () => {
     await plain.unsubscribe();
   });
 
+  it("a process's subscribers read its own commits from memory and another process's from the table: every event, in order, as stored", async () => {
+    // Two processes (two store instances) append to the same streams at the same time; subscribers in the first
+    // get what it committed from its commits' results and must still read the second's events, which fall in
+    // between, from the table: the same events, in the same order, with the same content as readAll gives.
+    const [mine, theirs] = stores as [EventStore, EventStore];
+    const prefix = `own${Date.now()}-`;
+    const shared = `${prefix}shared`;
+    const from = (await mine.headPosition()) ?? 'start';
+    const all = mine.subscribeToAll({ from });
+    const filtered = mine.subscribeToAll({ from, filter: { streamPrefix: [`${prefix}a`, shared] } });
+    const typed = mine.subscribeToAll({ from, filter: { eventTypePrefix: ['Odd'] } });
+    const stream = mine.subscribeToStream(shared);
+    const writes = (s: EventStore, who: string): Promise<void> =>
+      (async () => {
+        for (let i = 0; i < 60; i++) {
+          const type = i % 2 === 0 ? 'Even' : 'Odd';
+          if (i % 3 === 0) await s.appendToStream(shared, [ev(type, { who, i })]);
+          else
+            await s.commit([
+              {
+                stream: `${prefix}${who}-${i % 4}`,
+                events: [ev(type, { who, i }), ev(type, { who, i, second: true })],
+              },
+              { stream: shared, events: [ev(type, { who, i, shared: true })] },
+            ]);
+        }
+      })();
+    await Promise.all([writes(mine, 'a'), writes(theirs, 'b'), writes(mine, 'a2'), writes(theirs, 'b2')]);
+    const stored = (await collect(mine.readAll({ filter: { streamPrefix: [prefix] } }))).filter(
+      (e) => typeof from !== 'bigint' || e.position > from,
+    );
+    expect(stored.length).toBe(4 * (20 + 40 * 3));
+    const expectOf = (keep: (e: StoredEvent) => boolean): StoredEvent[] => stored.filter(keep);
+    const check = async (sub: AsyncIterable<StoredEvent>, want: StoredEvent[]): Promise<void> => {
+      const got = (await take(sub, want.length, 30_000)).filter((e) => e.streamName.startsWith(prefix));
+      expect(got).toEqual(want);
+    };
+    // The unfiltered subscriber sees only this test's events after `from` (the other stores are idle).
+    await check(all, stored);
+    await check(
+      filtered,
+      expectOf((e) => e.streamName.startsWith(`${prefix}a`) || e.streamName === shared),
+    );
+    await check(
+      typed,
+      expectOf((e) => e.type.startsWith('Odd')),
+    );
+    await check(
+      stream,
+      expectOf((e) => e.streamName === shared),
+    );
+    const revisions = expectOf((e) => e.streamName === shared).map((e) => e.revision);
+    expect(revisions).toEqual(revisions.map((_, i) => BigInt(i)));
+    await Promise.all([all, filtered, typed, stream].map((s) => s.unsubscribe()));
+  });
+
+  it('settled() resolves once nothing is in flight (what a virtual clock awaits), at once when idle', async () => {
+    const [store] = stores as [EventStore];
+    await store.settled!();
+    expect(store.busy!()).toBe(false);
+    let appended = false;
+    const append = store.appendToStream(`settle${Date.now()}`, [ev('A')]).then(() => (appended = true));
+    const read = store.headPosition();
+    expect(store.busy!()).toBe(true);
+    await store.settled!();
+    expect(store.busy!()).toBe(false);
+    // The answers' continuations are promise callbacks: run by the next turn of the event loop (the clock looks then).
+    await new Promise((r) => setImmediate(r));
+    expect(appended).toBe(true);
+    await Promise.all([append, read]);
+  });
+
   it('wakes a subscriber in another connection within a few milliseconds (LISTEN/NOTIFY, not the poll)', async () => {
     const [writer, reader] = stores as [EventStore, EventStore];
     const stream = `wake${Date.now()}`;

@@ -53,6 +53,7 @@ import {
 import { isUniqueViolation, pgCode, translatePgError } from './errors.js';
 import { type GroupContext, PostgresGroup } from './postgresGroup.js';
 import { EVENT_COLUMNS, type EventRow, rowToEvent } from './rows.js';
+import { OwnEvents } from './ownEvents.js';
 import { ensureSchema, hasStore } from './schema.js';
 import { asyncPagedEvents } from './subscriptions.js';
 
@@ -76,6 +77,8 @@ const MAX_POSITION = BigInt(Number.MAX_SAFE_INTEGER);
 /** PostgreSQL's limit on a NOTIFY payload is 8000 bytes; past this the payload names no streams (wakes all). */
 const MAX_PAYLOAD = 7000;
 const PAGE = 2000;
+/** Server settings of every session the adapter opens (see `connectionConfig`). */
+export const SESSION_OPTIONS = '-c jit=off';
 
 /** The URL without its password, for messages and `store.url`. */
 export function redactUrl(url: string): string {
@@ -164,6 +167,10 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     // A host that vanishes mid-transaction (a cut link) must not hold the log head's lock until TCP gives up: the
     // server ends such a session, rolls its transaction back, and the other hosts carry on.
     idle_in_transaction_session_timeout: 10_000,
+    // No JIT compilation: the planner's estimates for the log grow with it (the head row's table has no statistics
+    // and is taken for 2,200 rows), so past a few thousand events every page read crossed jit_above_cost and spent
+    // 15 to 700 ms compiling a query that runs in 1 to 10 ms (measured on PostgreSQL 15; docs/postgres.md).
+    options: SESSION_OPTIONS,
   };
   const pool = new pg.Pool({ ...connectionConfig, max: options.poolSize ?? 8, idleTimeoutMillis: 30_000 });
   // A pooled connection that dies while idle (a server restart) is dropped; the next query opens another.
@@ -186,6 +193,8 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
 
   const instance = randomUUID();
   const notifier = new ChangeNotifier();
+  /** What this process committed last, for its own subscribers (ownEvents.ts says why that is safe). */
+  const own = new OwnEvents();
   let closed = false;
   const ensureOpen = (): void => {
     if (closed) throw new StoreClosedError(where);
@@ -198,6 +207,18 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
 
   /** Queries in flight (see `busy`). */
   let inFlight = 0;
+  /** The writes waiting for the next group commit, and the one under way. */
+  let jobs: Job[] = [];
+  let flushing: Promise<void> | undefined;
+  /** Whoever awaits `settled()`: told when nothing is in flight any more. */
+  let settleWaiters: (() => void)[] = [];
+  const isBusy = (): boolean => inFlight > 0 || jobs.length > 0 || flushing !== undefined;
+  const checkSettled = (): void => {
+    if (settleWaiters.length === 0 || (isBusy() && !closed)) return;
+    const waiters = settleWaiters;
+    settleWaiters = [];
+    for (const w of waiters) w();
+  };
   /** Queries on one pool, with errors translated. */
   const on = (p: pg.Pool) => ({
     query: async <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> => {
@@ -208,6 +229,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         return fail(e);
       } finally {
         inFlight--;
+        checkSettled();
       }
     },
     queryArrays: async (text: string, values?: unknown[]): Promise<unknown[][]> => {
@@ -218,6 +240,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         return fail(e);
       } finally {
         inFlight--;
+        checkSettled();
       }
     },
   });
@@ -227,7 +250,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   // claim costs no fsync. Appends and checkpoints keep synchronous commits.
   const groupPool = new pg.Pool({
     ...connectionConfig,
-    options: '-c synchronous_commit=off',
+    options: `${SESSION_OPTIONS} -c synchronous_commit=off`,
     max: 8,
     idleTimeoutMillis: 30_000,
   });
@@ -375,9 +398,6 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   const setCheckpointSql = `INSERT INTO swf_checkpoints (name, position) VALUES ($1, $2)
     ON CONFLICT (name) DO UPDATE SET position = excluded.position`;
 
-  let jobs: Job[] = [];
-  let flushing: Promise<void> | undefined;
-
   /** The notification of a commit: the streams it touched; a checkpoint alone names none (it wakes everyone). */
   const payloadFor = (batch: readonly Job[]): string | null => {
     const streams = new Set<string>();
@@ -424,13 +444,23 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       rowMode: 'array',
     });
     let i = 0;
+    const committed: { stream: string; events: PreparedAppend['events']; revision: bigint; position: bigint }[] = [];
     for (const job of batch) {
-      job.value = job.appends.map(() => {
+      job.value = job.appends.map((b) => {
         const row = r.rows[i++]!;
-        return { nextRevision: BigInt(row[0]), position: BigInt(row[1]) };
+        const result = { nextRevision: BigInt(row[0]), position: BigInt(row[1]) };
+        committed.push({
+          stream: b.stream,
+          events: b.events,
+          revision: result.nextRevision,
+          position: result.position,
+        });
+        return result;
       });
       job.ok = true;
     }
+    // Committed (the statement was its own transaction): this process's subscribers read these from here.
+    if (r.rows.length > 0) own.committed(committed, Number(r.rows[0]![2]));
   }
 
   /** Runs each job in a savepoint of its own in the open transaction: a failing job fails alone. */
@@ -480,7 +510,10 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
   async function flushBatch(batch: Job[]): Promise<void> {
     let client: pg.PoolClient;
     try {
-      client = await pool.connect();
+      // A batch of checkpoints alone commits without waiting for the disk, as delivery state does: a server crash
+      // can only take a checkpoint back to an earlier one, so the agent decides a few events again and its derived
+      // ids make the repeated appends no-ops. Appends (and the checkpoints that go with them) wait for the flush.
+      client = await (batch.every((j) => j.appends.length === 0) ? groupPool : pool).connect();
     } catch (e: unknown) {
       const err = translatePgError(e, where);
       for (const job of batch) job.reject(err);
@@ -527,6 +560,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     } finally {
       // Even if a flush broke in a way not foreseen, later writes must not wait for it forever.
       flushing = undefined;
+      checkSettled();
     }
   };
 
@@ -590,6 +624,15 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
     any('stream', filter?.streamPrefix);
     any('type', filter?.eventTypePrefix);
     return { sql: parts.length > 0 ? ` AND ${parts.join(' AND ')}` : '', params };
+  }
+
+  /** The filter of `filterSql`, applied to an event in memory (the same `starts_with` rules). */
+  function keepOf(filter: EventFilter | undefined): ((stream: string, type: string) => boolean) | undefined {
+    const streams = filter?.streamPrefix?.length ? filter.streamPrefix : undefined;
+    const types = filter?.eventTypePrefix?.length ? filter.eventTypePrefix : undefined;
+    if (!streams && !types) return undefined;
+    return (stream, type) =>
+      (!streams || streams.some((p) => stream.startsWith(p))) && (!types || types.some((p) => type.startsWith(p)));
   }
 
   const headNow = async (): Promise<bigint> => {
@@ -715,6 +758,7 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       const from = opts.from ?? 'start';
       const filter = opts.filter;
       const { sql, params } = filterSql(filter, 3);
+      const keep = keepOf(filter);
       // The head and the page in one statement (one snapshot, one round trip): the head bounds the scan, so rows
       // the filter dropped are passed over for good. No event after the cursor: one row of the head and nulls.
       const text = `SELECT h.position, e.* FROM swf_log_head h LEFT JOIN LATERAL (
@@ -725,6 +769,9 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         eager(async () => (from === 'end' ? headNow() : from === 'start' ? 0n : from)),
         async (cursor, limit) => {
           if (closed) return { events: [], scanned: cursor };
+          // What this process committed right after the cursor, from the commit's result (never "nothing new").
+          const local = own.readAll(cursor, limit, keep);
+          if (local) return local;
           const rows = (await queryArrays(text, [cursor.toString(), limit, ...params])) as [string, ...EventRow][];
           const head = BigInt(rows[0]?.[0] ?? '0');
           if (rows.length === 0 || rows[0]![1] === null) return { events: [], scanned: head > cursor ? head : cursor };
@@ -753,6 +800,8 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
         }),
         async (cursor, limit) => {
           if (closed) return { events: [], scanned: cursor };
+          const local = own.readStream(stream, cursor, limit);
+          if (local) return { events: local, scanned: cursor };
           const rows = await readRows(
             `SELECT ${EVENT_COLUMNS} FROM swf_events WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
             [stream, cursor.toString(), limit],
@@ -795,8 +844,11 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       return n;
     },
 
-    busy() {
-      return inFlight > 0 || jobs.length > 0 || flushing !== undefined;
+    busy: isBusy,
+
+    settled() {
+      if (!isBusy() || closed) return Promise.resolve();
+      return new Promise<void>((resolve) => settleWaiters.push(resolve));
     },
 
     checkpoints: {
@@ -816,6 +868,8 @@ export async function getPostgresEventStore(options: PostgresEventStoreOptions):
       if (closed) return;
       while (flushing) await flushing;
       closed = true;
+      own.clear();
+      checkSettled();
       if (poller) clearInterval(poller);
       poller = undefined;
       if (reconnectTimer) clearTimeout(reconnectTimer);
