@@ -231,6 +231,9 @@ export function pgBench(server: string, sizes: PgSizes, payload: Payload, meta: 
           max: members,
           options: `${SESSION_OPTIONS} -c synchronous_commit=off`,
         });
+        // An idle connection the server ends (a database dropped elsewhere) must not crash the bench: queries in
+        // flight still reject with their own error.
+        pool.on('error', (e) => console.error(`plain pg pool: ${e.message}`));
         await pool.query(
           `INSERT INTO swf_group_cursors (stream, grp, next_revision, max_retry_count, ack_timeout_ms) VALUES ('slices-1', 'workers', 0, 10, 60000)`,
         );
