@@ -16,7 +16,7 @@ import type { NewEvent } from '../../src/eventStore/eventStore.js';
 import { EVENT_ID_HEADER, GATEWAY_HEADER } from '../../src/broker/recorder.js';
 import { type ActiveMq, activeMqSkipReason, startActiveMq } from '../helpers/activemq.js';
 import { publishedFrames } from './corpus.js';
-import { publishCorpus, recordedFrames, allEvents, stompClient, waitFor } from './helpers.js';
+import { countFrames, publishCorpus, recordedFrames, allEvents, stompClient, waitFor } from './helpers.js';
 
 const skipReason = activeMqSkipReason();
 if (skipReason) console.warn(`[swf-es] skipped the gateway fault tests: ${skipReason}`);
@@ -69,15 +69,6 @@ async function connected(g: GatewayProcess): Promise<void> {
     () => `the gateway to connect; stderr: ${g.stderr()}`,
     async () => (g.stderr().includes('swf gateway: connected') ? true : undefined),
   );
-}
-
-async function countFrames(url: string): Promise<number> {
-  const store = await openEventStore(url);
-  try {
-    return recordedFrames(await allEvents(store)).length;
-  } finally {
-    await store.close();
-  }
 }
 
 describe.skipIf(skipReason !== undefined)('swf gateway under faults', () => {

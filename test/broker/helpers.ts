@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { brokerSchema, type BrokerConfig } from '../../src/config/schema.js';
 import type { EventStore, StoredEvent } from '../../src/eventStore/eventStore.js';
 import { StompConnection } from '../../src/broker/stomp.js';
+import { openEventStore } from '../../src/eventStore/open.js';
 import { type RunningGateway, startGateway } from '../../src/broker/gateway.js';
 import { type CorpusFrame, publishedFrames, publisherHeaders } from './corpus.js';
 
@@ -101,6 +102,16 @@ export const recordedFrames = (events: readonly StoredEvent[]): StoredEvent[] =>
   events.filter((e) => meta(e).origin === 'broker');
 
 /** Polls until `check` returns a value, or fails after the deadline. */
+/** The frames recorded in the store at `url` (opened and closed for the count). */
+export async function countFrames(url: string): Promise<number> {
+  const store = await openEventStore(url);
+  try {
+    return recordedFrames(await allEvents(store)).length;
+  } finally {
+    await store.close();
+  }
+}
+
 export async function waitFor<T>(
   what: string | (() => string | Promise<string>),
   check: () => Promise<T | undefined>,

@@ -17,15 +17,7 @@ import { openEventStore } from '../../src/eventStore/open.js';
 import { type ActiveMq, activeMqSkipReason, startActiveMq } from '../helpers/activemq.js';
 import { type Child, startNode } from '../helpers/spawn.js';
 import { publishedFrames } from './corpus.js';
-import {
-  allEvents,
-  brokerConfig,
-  publishCorpus,
-  recordedFrames,
-  stompClient,
-  waitFor,
-  waitForFrames,
-} from './helpers.js';
+import { brokerConfig, countFrames, publishCorpus, stompClient, waitFor, waitForFrames } from './helpers.js';
 
 const skipReason = activeMqSkipReason();
 if (skipReason) console.warn(`[swf-es] skipped the broker login tests: ${skipReason}`);
@@ -55,15 +47,6 @@ async function exitCode(child: Child, timeoutMs = 30_000): Promise<number | null
     return await Promise.race([child.exited, deadline]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-async function countFrames(url: string): Promise<number> {
-  const store = await openEventStore(url);
-  try {
-    return recordedFrames(await allEvents(store)).length;
-  } finally {
-    await store.close();
   }
 }
 
