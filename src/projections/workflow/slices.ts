@@ -4,7 +4,7 @@
  * accepted step of the slice steps the run, so the slice rows and the counters agree at every log position.
  */
 import { runStateStep, sliceNameOf } from '../../machines/runState.js';
-import { NO_WRITES, type ProjectedEvent, type Write } from '../projection.js';
+import { NO_WRITES, type ProjectedEvent, type ProjectionPart, type Write } from '../projection.js';
 import { runFor, stepRun } from './runs.js';
 import { json, paramsFor, type WorkflowState } from './state.js';
 
@@ -79,3 +79,9 @@ export function evolveSlices(e: ProjectedEvent, state: WorkflowState): readonly 
   if (step.run) stepRun(state, run, runFor(state, run, e), step.run, e.time);
   return NO_WRITES;
 }
+
+export const slicesPart = {
+  evolve: evolveSlices,
+  messages: ['slice', 'slice_result'],
+  domainEvents: ['SliceProcessingStarted', 'SliceLeaseExpired'],
+} as const satisfies ProjectionPart<WorkflowState>;
