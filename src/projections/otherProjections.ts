@@ -97,6 +97,21 @@ const UPSERT_AGENT = `INSERT INTO systemagents (instance_name, agent_type, descr
 const SET_CLOCK = `INSERT INTO log_clock (id, latest) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET latest = excluded.latest`;
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/** 'YYYY-MM-DDTHH:MM:SS.sssZ', the form `toISOString` writes (years 0–9999): its text sorts as its time does. */
+const isCanonicalTime = (t: string): boolean =>
+  t.length === 24 &&
+  t.charCodeAt(23) === 90 /* Z */ &&
+  t.charCodeAt(19) === 46 /* . */ &&
+  t.charCodeAt(10) === 84 /* T */ &&
+  t.charCodeAt(4) === 45; /* - */
+
+/**
+ * Whether an event's own time is not after the clock's latest, known without parsing it: both canonical and the
+ * event's text sorts at or before the latest (the clock would not move). Otherwise it is parsed and compared.
+ */
+const notLater = (ownTime: string | undefined, latest: string): boolean =>
+  ownTime !== undefined && isCanonicalTime(ownTime) && isCanonicalTime(latest) && ownTime <= latest;
 /** The one row of `log_clock`. */
 const CLOCK = 1;
 
@@ -160,7 +175,9 @@ export const agentsProjection: Projection<AgentsState> = {
   evolve(e, state) {
     // The log's clock is the workflow clock: only times the events carry, never when the store recorded them.
     const clock = state.clock.get(CLOCK);
-    if (clock === undefined || e.ownTime !== clock.lastOwnTime) {
+    if (clock !== undefined && e.ownTime !== clock.lastOwnTime && notLater(e.ownTime, clock.latest)) {
+      clock.lastOwnTime = e.ownTime;
+    } else if (clock === undefined || e.ownTime !== clock.lastOwnTime) {
       const ms = e.ownTime === undefined ? Number.NaN : Date.parse(e.ownTime);
       if (clock === undefined) {
         if (!Number.isNaN(ms))

@@ -59,6 +59,26 @@ function secondOf(time: string): number | undefined {
   return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
 }
 
+/**
+ * Epoch milliseconds of an ISO time. A canonical UTC time ('YYYY-MM-DDTHH:MM:SS.sssZ') in the second `secondOf` last
+ * parsed is that second plus its milliseconds (a completed slice's time nearly always is: it is the event's own).
+ */
+function msOf(time: string): number {
+  if (
+    time.length === 24 &&
+    time.charCodeAt(23) === 90 /* Z */ &&
+    time.charCodeAt(19) === 46 /* . */ &&
+    lastPrefix !== '' &&
+    time.startsWith(lastPrefix)
+  ) {
+    const a = time.charCodeAt(20) - 48;
+    const b = time.charCodeAt(21) - 48;
+    const c = time.charCodeAt(22) - 48;
+    if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9) return lastSecond * 1000 + a * 100 + b * 10 + c;
+  }
+  return Date.parse(time);
+}
+
 function closeSecond(run: number, c: SeriesCursor): Write {
   return {
     sql: CLOSE_SECOND,
@@ -119,7 +139,7 @@ export function evolveSeries(e: ProjectedEvent, state: WorkflowState): readonly 
   ) {
     const x = state.slices.get(e.parsed.message.content.tf_filename);
     if (x?.completedAt) {
-      const ms = Date.parse(x.completedAt) - Date.parse(x.createdAt);
+      const ms = msOf(x.completedAt) - Date.parse(x.createdAt);
       if (Number.isFinite(ms)) c.latency[latencyBin(ms)]! += 1;
     }
   }
