@@ -98,20 +98,22 @@ const SET_CLOCK = `INSERT INTO log_clock (id, latest) VALUES (?, ?) ON CONFLICT 
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
-/** 'YYYY-MM-DDTHH:MM:SS.sssZ', the form `toISOString` writes (years 0–9999): its text sorts as its time does. */
-const isCanonicalTime = (t: string): boolean =>
-  t.length === 24 &&
-  t.charCodeAt(23) === 90 /* Z */ &&
-  t.charCodeAt(19) === 46 /* . */ &&
-  t.charCodeAt(10) === 84 /* T */ &&
-  t.charCodeAt(4) === 45; /* - */
-
 /**
- * Whether an event's own time is not after the clock's latest, known without parsing it: both canonical and the
- * event's text sorts at or before the latest (the clock would not move). Otherwise it is parsed and compared.
+ * Whether an event's own time is known, without parsing it, not to move the log's clock: it is a time of the same
+ * UTC day as `latest` (which `toISOString` wrote), in the same 'YYYY-MM-DDTHH:MM:SS.sssZ' form, whose text sorts at
+ * or before it. (The date being `latest`'s, it is a real one; an hour at or before `latest`'s is below 24; a minute
+ * or second above 59 does not parse, so it would not move the clock either.) Anything else is parsed and compared.
  */
-const notLater = (ownTime: string | undefined, latest: string): boolean =>
-  ownTime !== undefined && isCanonicalTime(ownTime) && isCanonicalTime(latest) && ownTime <= latest;
+export function notLater(ownTime: string | undefined, latest: string): boolean {
+  if (ownTime === undefined || ownTime.length !== 24 || latest.length !== 24) return false;
+  for (let i = 0; i < 11; i++) if (ownTime.charCodeAt(i) !== latest.charCodeAt(i)) return false;
+  for (let i = 11; i < 24; i++) {
+    const ch = ownTime.charCodeAt(i);
+    const want = i === 13 || i === 16 ? 58 /* : */ : i === 19 ? 46 /* . */ : i === 23 ? 90 /* Z */ : -1;
+    if (want === -1 ? ch < 48 || ch > 57 : ch !== want) return false;
+  }
+  return ownTime <= latest;
+}
 /** The one row of `log_clock`. */
 const CLOCK = 1;
 

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { composeProjection, type ProjectedEvent, type Write } from '../../src/projections/projection.js';
+import { notLater } from '../../src/projections/otherProjections.js';
 import { sliceMetadata } from '../../src/projections/workflow/slices.js';
 
 describe('a slice row’s metadata', () => {
@@ -80,5 +81,38 @@ describe('a composed projection', () => {
         'a:invalid',
       ]);
     }
+  });
+});
+
+describe('the log clock’s shortcut', () => {
+  it('says "not later" only of times that parse to no later instant than the clock (or not at all)', () => {
+    const latest = '2026-02-28T11:00:00.000Z';
+    const times = [
+      '2026-02-28T10:59:59.999Z',
+      '2026-02-28T11:00:00.000Z',
+      '2026-02-28T11:00:00.001Z',
+      '2026-02-28T10:75:00.000Z',
+      '2026-02-28T10:00:75.000Z',
+      '2026-02-28T24:00:00.000Z',
+      '2026-02-28T1a:00:00.000Z',
+      '2026-02-28T10-00-00.000Z',
+      '2026-02-27T23:00:00.000Z',
+      '2026-02-30T01:00:00.000Z',
+      '2026-02-28T10:00:00Z',
+      '2026-02-28T10:00:00.000+01:00',
+      undefined,
+    ];
+    let shortcuts = 0;
+    for (const t of times) {
+      if (!notLater(t, latest)) continue;
+      shortcuts++;
+      const ms = Date.parse(t!);
+      expect(Number.isNaN(ms) || ms <= Date.parse(latest), t).toBe(true);
+    }
+    // the usual case takes it: an earlier or equal time of the same day
+    expect(notLater('2026-02-28T10:59:59.999Z', latest)).toBe(true);
+    expect(notLater('2026-02-28T11:00:00.001Z', latest)).toBe(false);
+    expect(notLater('2026-02-30T01:00:00.000Z', '2026-03-01T11:00:00.000Z')).toBe(false);
+    expect(shortcuts).toBeGreaterThanOrEqual(2);
   });
 });
