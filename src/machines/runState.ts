@@ -17,7 +17,13 @@ import type { Effect, FastSnapshot, CompiledMachine } from './fastPath.js';
 import { refusalOf } from './logic.js';
 import { fastRun, fastSlice } from './registry.js';
 import { type LifecycleBody, type RunContext, type RunEvent, runEventOf, RUN_LIFECYCLE_EVENTS } from './run.js';
-import { DEFAULT_MAX_SLICE_RETRIES, type SliceContext, type SliceEvent, type SliceInput } from './slice.js';
+import {
+  DEFAULT_MAX_SLICE_RETRIES,
+  isFinalSliceStatus,
+  type SliceContext,
+  type SliceEvent,
+  type SliceInput,
+} from './slice.js';
 
 /** A stored event as the rule reads it: a parsed message or domain event (structural: any parsed event fits). */
 export type RunStateInput =
@@ -210,19 +216,33 @@ export function runStateStep(
 }
 
 /**
- * RunState folded from a log: the runs and the slices (final ones too), in memory. Time travel reads a run through
- * it; the agent and the projection keep their own stores (and more per slice) but step with `runStateStep` too.
+ * RunState folded from a log: the runs and the slices, in memory. Time travel reads a run through it; the agent and
+ * the projection keep their own stores (and more per slice) but step with `runStateStep` too.
+ *
+ * A live slice is kept as its machine snapshot; a final one (completed, or failed for good) only by name when the
+ * fold uses today's machines, whose final states refuse every slice event: a later event naming it steps nothing
+ * (a `slice` message is not its first, a result or start is refused), so its snapshot is not needed to know that.
  */
 export class RunStateFold {
   private readonly runs = new Map<string, FastSnapshot<RunContext>>();
   private readonly slices = new Map<string, FastSnapshot<SliceContext>>();
+  /** Final slices, by name only (today's machines; see above). */
+  private readonly finalSlices = new Set<string>();
+  private readonly compactFinal: boolean;
   private readonly params = new Map<string, RunStateParams>();
 
   constructor(
     private readonly machines: RunStateMachines = TODAYS_MACHINES,
     /** Told of every run transition taken (refusals aside), e.g. for the Stately inspector. */
     private readonly onRunTransition?: (runId: string, event: RunEvent, snapshot: FastSnapshot<RunContext>) => void,
-  ) {}
+  ) {
+    this.compactFinal = machines === TODAYS_MACHINES;
+  }
+
+  /** Slices held as snapshots, and final slices held by name only. */
+  get sliceCounts(): { live: number; final: number } {
+    return { live: this.slices.size, final: this.finalSlices.size };
+  }
 
   apply(p: RunStateInput): void {
     if (p.kind === 'domain' && p.type === 'WorkflowExecutionStarted') {
@@ -233,12 +253,21 @@ export class RunStateFold {
     const runId = runIdOf(p);
     if (runId === undefined) return;
     const name = sliceNameOf(p);
+    // an event naming a final slice steps nothing (see the class)
+    if (name !== undefined && this.finalSlices.has(name)) return;
     const executionId = p.kind === 'message' ? text(p.message.execution_id) : undefined;
     const params = (executionId !== undefined ? this.params.get(executionId) : undefined) ?? DEFAULT_PARAMS;
     const step = runStateStep(p, name === undefined ? undefined : this.slices.get(name), params, this.machines);
-    // A final slice is kept: the log has created it, so a later `slice` message for it is not its first (it does
-    // not count it again) and a result after its final state is refused by the slice machine, as in every reader.
-    if (step.slice && name !== undefined && !step.slice.refused) this.slices.set(name, step.slice.after);
+    // A final slice is kept (by name only, with today's machines): the log has created it, so a later `slice`
+    // message for it is not its first (it does not count it again) and a result after its final state is refused by
+    // the slice machine, as in every reader.
+    if (step.slice && name !== undefined && !step.slice.refused) {
+      const after = step.slice.after;
+      if (this.compactFinal && isFinalSliceStatus(this.machines.slice.keyOf(after.value))) {
+        this.slices.delete(name);
+        this.finalSlices.add(name);
+      } else this.slices.set(name, after);
+    }
     if (step.run) {
       let run = this.runs.get(runId);
       // a run begins with a lifecycle message (refused or not); progress of a run not begun is not counted

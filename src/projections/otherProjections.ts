@@ -97,6 +97,23 @@ const UPSERT_AGENT = `INSERT INTO systemagents (instance_name, agent_type, descr
 const SET_CLOCK = `INSERT INTO log_clock (id, latest) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET latest = excluded.latest`;
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/**
+ * Whether an event's own time is known, without parsing it, not to move the log's clock: it is a time of the same
+ * UTC day as `latest` (which `toISOString` wrote), in the same 'YYYY-MM-DDTHH:MM:SS.sssZ' form, whose text sorts at
+ * or before it. (The date being `latest`'s, it is a real one; an hour at or before `latest`'s is below 24; a minute
+ * or second above 59 does not parse, so it would not move the clock either.) Anything else is parsed and compared.
+ */
+export function notLater(ownTime: string | undefined, latest: string): boolean {
+  if (ownTime === undefined || ownTime.length !== 24 || latest.length !== 24) return false;
+  for (let i = 0; i < 11; i++) if (ownTime.charCodeAt(i) !== latest.charCodeAt(i)) return false;
+  for (let i = 11; i < 24; i++) {
+    const ch = ownTime.charCodeAt(i);
+    const want = i === 13 || i === 16 ? 58 /* : */ : i === 19 ? 46 /* . */ : i === 23 ? 90 /* Z */ : -1;
+    if (want === -1 ? ch < 48 || ch > 57 : ch !== want) return false;
+  }
+  return ownTime <= latest;
+}
 /** The one row of `log_clock`. */
 const CLOCK = 1;
 
@@ -160,7 +177,9 @@ export const agentsProjection: Projection<AgentsState> = {
   evolve(e, state) {
     // The log's clock is the workflow clock: only times the events carry, never when the store recorded them.
     const clock = state.clock.get(CLOCK);
-    if (clock === undefined || e.ownTime !== clock.lastOwnTime) {
+    if (clock !== undefined && e.ownTime !== clock.lastOwnTime && notLater(e.ownTime, clock.latest)) {
+      clock.lastOwnTime = e.ownTime;
+    } else if (clock === undefined || e.ownTime !== clock.lastOwnTime) {
       const ms = e.ownTime === undefined ? Number.NaN : Date.parse(e.ownTime);
       if (clock === undefined) {
         if (!Number.isNaN(ms))

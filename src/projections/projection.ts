@@ -2,7 +2,15 @@
 import type { StoredEvent } from '../eventStore/eventStore.js';
 import { describeError } from '../errors.js';
 import { fastParse } from '../messages/fastParse.js';
-import { isBrokerRecorded, isDomainEventType, isMessageType, parseEvent, type ParsedEvent } from '../messages/index.js';
+import {
+  type DomainEventType,
+  isBrokerRecorded,
+  isDomainEventType,
+  isMessageType,
+  type MessageType,
+  parseEvent,
+  type ParsedEvent,
+} from '../messages/index.js';
 import type { SqlValue } from './db.js';
 import type { ProjectionName } from './schema.js';
 
@@ -90,20 +98,60 @@ export interface Projection<S = Record<string, never>> {
   evolve(event: ProjectedEvent, state: S): readonly Write[];
 }
 
-/** A projection built of parts that each build some of its tables, folding one shared state (one checkpoint). */
+/**
+ * One part of a composed projection: its fold, and the events it reads. It is called for exactly those (a parsed
+ * message of a listed `msg_type`, a parsed domain event of a listed type, and, with `invalid`, an event of one of our
+ * types that failed validation), so every other part need not look at an event to learn it is not theirs.
+ */
+export interface ProjectionPart<S> {
+  readonly evolve: (event: ProjectedEvent, state: S) => readonly Write[];
+  readonly messages?: readonly MessageType[];
+  readonly domainEvents?: readonly DomainEventType[];
+  readonly invalid?: boolean;
+}
+
+/**
+ * A projection built of parts that each build some of its tables, folding one shared state (one checkpoint). The
+ * parts an event goes to are chosen once per event type (in the parts' order), not asked of every part per event.
+ */
 export function composeProjection<S>(
   name: ProjectionName,
   state: StateSpecs<S>,
-  parts: readonly ((event: ProjectedEvent, state: S) => readonly Write[])[],
+  parts: readonly ProjectionPart<S>[],
 ): Projection<S> {
+  type Evolve = ProjectionPart<S>['evolve'];
+  const byMessage = new Map<string, readonly Evolve[]>();
+  const byDomain = new Map<string, readonly Evolve[]>();
+  const forInvalid: readonly Evolve[] = parts.filter((p) => p.invalid === true).map((p) => p.evolve);
+  const partsFor = (
+    cache: Map<string, readonly Evolve[]>,
+    type: string,
+    listed: (p: ProjectionPart<S>) => readonly string[] | undefined,
+  ): readonly Evolve[] => {
+    let out = cache.get(type);
+    if (out === undefined) {
+      out = parts.filter((p) => listed(p)?.includes(type) === true).map((p) => p.evolve);
+      cache.set(type, out);
+    }
+    return out;
+  };
   return {
     name,
     state,
     evolve(event, s) {
+      const p = event.parsed;
+      const chosen =
+        p === undefined
+          ? event.invalid === undefined
+            ? NO_PARTS
+            : forInvalid
+          : p.kind === 'message'
+            ? partsFor(byMessage, p.message.msg_type, (x) => x.messages)
+            : partsFor(byDomain, p.type, (x) => x.domainEvents);
       let out: Write[] | undefined;
       let only: readonly Write[] = NO_WRITES;
-      for (const part of parts) {
-        const w = part(event, s);
+      for (let i = 0; i < chosen.length; i++) {
+        const w = chosen[i]!(event, s);
         if (w.length === 0) continue;
         if (only.length === 0) only = w;
         else (out ??= [...only]).push(...w);
@@ -112,6 +160,8 @@ export function composeProjection<S>(
     },
   };
 }
+
+const NO_PARTS: readonly never[] = Object.freeze([]);
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

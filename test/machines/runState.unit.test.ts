@@ -4,7 +4,18 @@
  * and in `RunStateFold` (time travel), as in the projection and the agent.
  */
 import { describe, expect, it } from 'vitest';
-import { RunStateFold, runStateStep, TODAYS_MACHINES, type RunStateInput } from '../../src/machines/runState.js';
+import { openEventStore } from '../../src/eventStore/open.js';
+import {
+  RunStateFold,
+  runIdOf,
+  runStateStep,
+  sliceNameOf,
+  TODAYS_MACHINES,
+  type RunStateInput,
+} from '../../src/machines/runState.js';
+import { fastParse } from '../../src/messages/fastParse.js';
+import { parseEvent } from '../../src/messages/parse.js';
+import { appendRunFixture } from '../helpers/runFixture.js';
 
 const EXECUTION = 'stf_datataking-capture-0002';
 const NAME = 'swf.100011.000001_tf_001_slice_000.tf';
@@ -65,5 +76,38 @@ describe('the RunState rule for a slice already final', () => {
     const late = runStateStep(result('done'), final, params);
     expect(late.run).toBeUndefined();
     if (late.slice) expect(late.slice.refused).toBe(true);
+  });
+});
+
+describe('RunStateFold keeps final slices by name only', () => {
+  it('folds a run (retries, an expired lease, a late result, a final failure, repeats) as a fold keeping every snapshot', async () => {
+    const store = await openEventStore('memory:');
+    await appendRunFixture(store);
+    const inputs: RunStateInput[] = [];
+    for await (const e of store.readAll()) {
+      const p = fastParse(e) ?? parseEvent(e);
+      if (p) inputs.push(p);
+    }
+    await store.close();
+    // then every slice event again: repeats of slice messages and results, most of them for final slices
+    const repeats = inputs.filter((p) => sliceNameOf(p) !== undefined);
+    const compact = new RunStateFold();
+    // the same machines in another object: the fold keeps every snapshot
+    const full = new RunStateFold({ ...TODAYS_MACHINES });
+    const runIds = new Set<string>();
+    for (const p of [...inputs, ...repeats]) {
+      compact.apply(p);
+      full.apply(p);
+      const id = runIdOf(p);
+      if (id !== undefined) runIds.add(id);
+      for (const run of runIds) expect(compact.run(run)).toEqual(full.run(run));
+    }
+    const { live, final } = compact.sliceCounts;
+    expect(final).toBeGreaterThan(0);
+    expect(live + final).toBe(full.sliceCounts.live);
+    expect(full.sliceCounts.final).toBe(0);
+    const c = compact.run([...runIds][0]!)!.context;
+    expect(c.slices_failed).toBeGreaterThan(0);
+    expect(c.slices_retried).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,5 @@
 /** `workflow_executions`: an execution's start, parameters, stop request and end. */
-import { NO_WRITES, type ProjectedEvent, type Write } from '../projection.js';
+import { NO_WRITES, type ProjectedEvent, type ProjectionPart, type Write } from '../projection.js';
 import { json, paramsOf, type WorkflowState } from './state.js';
 
 const INSERT = `INSERT INTO workflow_executions (execution_id, workflow_name, namespace, parameter_values, status,
@@ -40,3 +40,8 @@ export function evolveExecutions(e: ProjectedEvent, state: WorkflowState): reado
       return NO_WRITES;
   }
 }
+
+export const executionsPart: ProjectionPart<WorkflowState> = {
+  evolve: evolveExecutions,
+  domainEvents: ['WorkflowExecutionStarted', 'WorkflowExecutionFinished', 'StopRequested'],
+};

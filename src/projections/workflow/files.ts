@@ -1,5 +1,5 @@
 /** `stf_files` and `fastmon_files`: the STF files the DAQ announced and the data agent registered, and the TF samples FastMon took of them. */
-import { NO_WRITES, type ProjectedEvent, type Write } from '../projection.js';
+import { NO_WRITES, type ProjectedEvent, type ProjectionPart, type Write } from '../projection.js';
 import { runStateStep } from '../../machines/runState.js';
 import { runFor, stepRun } from './runs.js';
 import { json, type WorkflowState } from './state.js';
@@ -90,3 +90,8 @@ export function evolveFiles(e: ProjectedEvent, state: WorkflowState): readonly W
       return NO_WRITES;
   }
 }
+
+export const filesPart = {
+  evolve: evolveFiles,
+  messages: ['stf_gen', 'stf_ready', 'tf_file_registered'],
+} as const satisfies ProjectionPart<WorkflowState>;

@@ -1,6 +1,14 @@
 /** `workflow_problems`: what the agents refused or rejected, and the events the projection found invalid. */
-import { executionIdOf, namespaceOf, NO_WRITES, type ProjectedEvent, runNumberOf, type Write } from '../projection.js';
-import { json } from './state.js';
+import {
+  executionIdOf,
+  namespaceOf,
+  NO_WRITES,
+  type ProjectedEvent,
+  type ProjectionPart,
+  runNumberOf,
+  type Write,
+} from '../projection.js';
+import { json, type WorkflowState } from './state.js';
 
 const INSERT = `INSERT INTO workflow_problems (position, type, execution_id, run_number, namespace, agent, reason,
   created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING`;
@@ -43,3 +51,9 @@ export function evolveProblems(e: ProjectedEvent): readonly Write[] {
       return NO_WRITES;
   }
 }
+
+export const problemsPart: ProjectionPart<WorkflowState> = {
+  evolve: evolveProblems,
+  invalid: true,
+  domainEvents: ['RunTransitionRefused', 'MessageRejected', 'BrokerMessageRejected'],
+};

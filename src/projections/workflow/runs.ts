@@ -6,7 +6,14 @@ import { fastRun } from '../../machines/registry.js';
 import type { RunEvent } from '../../machines/run.js';
 import { runStateStep } from '../../machines/runState.js';
 import type { Message } from '../../messages/schemas.js';
-import { executionIdOf, namespaceOf, NO_WRITES, type ProjectedEvent, type Write } from '../projection.js';
+import {
+  executionIdOf,
+  namespaceOf,
+  NO_WRITES,
+  type ProjectedEvent,
+  type ProjectionPart,
+  type Write,
+} from '../projection.js';
 import { json, paramsFor, type RunEntry, type WorkflowState } from './state.js';
 
 const ALLOCATED = `INSERT INTO runs (run_number, execution_id, namespace, allocated_at, run_conditions)
@@ -112,3 +119,9 @@ export function evolveRuns(e: ProjectedEvent, state: WorkflowState): readonly Wr
       return NO_WRITES;
   }
 }
+
+export const runsPart = {
+  evolve: evolveRuns,
+  messages: ['run_imminent', 'start_run', 'stf_gen', 'pause_run', 'resume_run', 'end_run'],
+  domainEvents: ['RunNumberAllocated', 'DatasetOpened', 'RunFinished'],
+} as const satisfies ProjectionPart<WorkflowState>;

@@ -8,8 +8,11 @@
  * chart never disagrees with the counters; reading a run's series is an indexed range, not a scan of the log.
  */
 import { isFinished } from '../../machines/run.js';
-import { NO_WRITES, type ProjectedEvent, type Write } from '../projection.js';
+import { NO_WRITES, type ProjectedEvent, type ProjectionPart, type Write } from '../projection.js';
 import { LATENCY_EDGES_MS, latencyBin } from '../seriesBins.js';
+import { filesPart } from './files.js';
+import { runsPart } from './runs.js';
+import { slicesPart } from './slices.js';
 import type { SeriesCursor, WorkflowState } from './state.js';
 
 const CLOSE_SECOND = `INSERT INTO run_series (run_number, t, completed, failed, retried, queued, processing, workers,
@@ -42,18 +45,38 @@ function runOf(e: ProjectedEvent): number | undefined {
 let lastPrefix = '';
 let lastSecond = 0;
 function secondOf(time: string): number | undefined {
-  // 'YYYY-MM-DDTHH:MM:SS' of a UTC time names its second; other forms are parsed every time
-  if (time.endsWith('Z') && time.length >= 20) {
-    const prefix = time.slice(0, 19);
-    if (prefix === lastPrefix) return lastSecond;
+  // 'YYYY-MM-DDTHH:MM:SS' of a UTC time names its second (compared in place: no string made per event); other
+  // forms are parsed every time
+  if (time.length >= 20 && time.charCodeAt(time.length - 1) === 90 /* Z */) {
+    if (lastPrefix !== '' && time.startsWith(lastPrefix)) return lastSecond;
     const ms = Date.parse(time);
     if (!Number.isFinite(ms)) return undefined;
-    lastPrefix = prefix;
+    lastPrefix = time.slice(0, 19);
     lastSecond = Math.floor(ms / 1000);
     return lastSecond;
   }
   const ms = Date.parse(time);
   return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
+}
+
+/**
+ * Epoch milliseconds of an ISO time. A canonical UTC time ('YYYY-MM-DDTHH:MM:SS.sssZ') in the second `secondOf` last
+ * parsed is that second plus its milliseconds (a completed slice's time nearly always is: it is the event's own).
+ */
+function msOf(time: string): number {
+  if (
+    time.length === 24 &&
+    time.charCodeAt(23) === 90 /* Z */ &&
+    time.charCodeAt(19) === 46 /* . */ &&
+    lastPrefix !== '' &&
+    time.startsWith(lastPrefix)
+  ) {
+    const a = time.charCodeAt(20) - 48;
+    const b = time.charCodeAt(21) - 48;
+    const c = time.charCodeAt(22) - 48;
+    if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9) return lastSecond * 1000 + a * 100 + b * 10 + c;
+  }
+  return Date.parse(time);
 }
 
 function closeSecond(run: number, c: SeriesCursor): Write {
@@ -116,7 +139,7 @@ export function evolveSeries(e: ProjectedEvent, state: WorkflowState): readonly 
   ) {
     const x = state.slices.get(e.parsed.message.content.tf_filename);
     if (x?.completedAt) {
-      const ms = Date.parse(x.completedAt) - Date.parse(x.createdAt);
+      const ms = msOf(x.completedAt) - Date.parse(x.createdAt);
       if (Number.isFinite(ms)) c.latency[latencyBin(ms)]! += 1;
     }
   }
@@ -138,3 +161,13 @@ export function evolveSeries(e: ProjectedEvent, state: WorkflowState): readonly 
   state.series.put(run, c);
   return writes ?? NO_WRITES;
 }
+
+/**
+ * The series reads the events that can step a run (the ones the runs, files and slices parts read): the RunState
+ * changes at no other event, and at any other the series would find its cursor equal to the run and write nothing.
+ */
+export const seriesPart: ProjectionPart<WorkflowState> = {
+  evolve: evolveSeries,
+  messages: [...new Set([...runsPart.messages, ...filesPart.messages, ...slicesPart.messages])],
+  domainEvents: [...new Set([...runsPart.domainEvents, ...slicesPart.domainEvents])],
+};

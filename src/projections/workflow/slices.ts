@@ -4,9 +4,20 @@
  * accepted step of the slice steps the run, so the slice rows and the counters agree at every log position.
  */
 import { runStateStep, sliceNameOf } from '../../machines/runState.js';
-import { NO_WRITES, type ProjectedEvent, type Write } from '../projection.js';
+import { NO_WRITES, type ProjectedEvent, type ProjectionPart, type Write } from '../projection.js';
 import { runFor, stepRun } from './runs.js';
 import { json, paramsFor, type WorkflowState } from './state.js';
+
+/**
+ * A slice row's `metadata`: `JSON.stringify({ req_id, slice_processing_time })`, written out for the usual string and
+ * finite number (the same text, without an object and a generic walk per slice).
+ */
+export function sliceMetadata(reqId: unknown, processingTime: unknown): string {
+  if (typeof reqId === 'string' && typeof processingTime === 'number' && Number.isFinite(processingTime)) {
+    return `{"req_id":${JSON.stringify(reqId)},"slice_processing_time":${processingTime}}`;
+  }
+  return json({ req_id: reqId, slice_processing_time: processingTime });
+}
 
 export function evolveSlices(e: ProjectedEvent, state: WorkflowState): readonly Write[] {
   const p = e.parsed;
@@ -15,12 +26,13 @@ export function evolveSlices(e: ProjectedEvent, state: WorkflowState): readonly 
   if (name === undefined) return NO_WRITES;
   const x = state.slices.get(name);
   // Every event naming a known slice joins its history (refused ones too): the slice page reads them by position.
-  if (x) x.eventPositions = `${x.eventPositions},${e.position}`;
+  // (the position as a number: a BigInt's decimal text costs some three times as much to make)
+  if (x) x.eventPositions = `${x.eventPositions},${Number(e.position)}`;
   if (x && p.kind === 'message' && p.message.msg_type === 'slice') {
     // A retry's new `slice` message: the slice machine already put the slice back in the queue.
     const c = p.message.content;
     if (x.snapshot.value === 'queued' && x.snapshot.context.attempt === c.attempt) {
-      x.metadata = json({ req_id: c.req_id, slice_processing_time: c.slice_processing_time });
+      x.metadata = sliceMetadata(c.req_id, c.slice_processing_time);
       x.updatedAt = e.time;
     }
     state.slices.put(name, x);
@@ -67,8 +79,8 @@ export function evolveSlices(e: ProjectedEvent, state: WorkflowState): readonly 
       completedAt: null,
       createdAt: e.time,
       updatedAt: e.time,
-      metadata: json({ req_id: c.req_id, slice_processing_time: c.slice_processing_time }),
-      eventPositions: String(e.position),
+      metadata: sliceMetadata(c.req_id, c.slice_processing_time),
+      eventPositions: String(Number(e.position)),
     });
     const sample = state.samples.get(c.fastmon_file);
     if (sample) {
@@ -79,3 +91,9 @@ export function evolveSlices(e: ProjectedEvent, state: WorkflowState): readonly 
   if (step.run) stepRun(state, run, runFor(state, run, e), step.run, e.time);
   return NO_WRITES;
 }
+
+export const slicesPart = {
+  evolve: evolveSlices,
+  messages: ['slice', 'slice_result'],
+  domainEvents: ['SliceProcessingStarted', 'SliceLeaseExpired'],
+} as const satisfies ProjectionPart<WorkflowState>;
