@@ -11,6 +11,7 @@
  */
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { startCheckpointer } from './checkpointer.js';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import {
@@ -240,8 +241,9 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     // (stream, revision) indexes that appends and reads touch. The rest of the file stays in the OS page cache,
     // outside the process; 64 MB cost a long run ~50 MB of resident memory for no measured speed (docs/run.md).
     db.pragma('cache_size = -16384');
-    // Fewer, larger checkpoints: the log is written in bursts (group commit).
-    db.pragma('wal_autocheckpoint = 10000');
+    // Fewer, larger checkpoints: the log is written in bursts (group commit). A durable store checkpoints in a
+    // thread of its own (checkpointer.ts): its own automatic checkpoint is then only a backstop.
+    db.pragma(`wal_autocheckpoint = ${options.durable && path !== ':memory:' ? 100_000 : 10_000}`);
     db.pragma('foreign_keys = ON');
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[];
     if (tables.length > 0 && !tables.includes('events')) {
@@ -321,6 +323,10 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
     return r && { streamName: r.stream, revision: BigInt(r.revision), position: BigInt(r.position), type: r.type };
   };
 
+  const checkpointer =
+    options.durable && path !== ':memory:' ? startCheckpointer(path, options.busyTimeoutMs ?? 5000) : undefined;
+  /** Events appended by the commits since the checkpointer last heard of them. */
+  let appended = 0;
   const commits = groupCommit(db, {
     isClosed: () => closed,
     closedError: () => new StoreClosedError(path),
@@ -338,6 +344,10 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
         // a transient lock: leave lastDataVersion as it is, so the poller still sees the other process's change
       }
       notifier.notify(foreign ? undefined : touched);
+      if (checkpointer) {
+        checkpointer.written(appended);
+        appended = 0;
+      }
     },
   });
   const enqueue = <T>(run: () => T): Promise<T> => commits.enqueue(run);
@@ -352,6 +362,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       throw conflict;
     }
     commits.touch(stream);
+    appended += events.length;
     let revision = current;
     let position = 0;
     for (const e of events) {
@@ -668,6 +679,7 @@ export function getSQLiteEventStore(options: SQLiteEventStoreOptions): EventStor
       if (poller) clearInterval(poller);
       poller = undefined;
       notifier.notify();
+      await checkpointer?.close();
       db.close();
     },
   };
