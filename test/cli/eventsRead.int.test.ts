@@ -82,6 +82,13 @@ describe('swf events read', () => {
     ]);
     const both = await swfIn(dir, 'events', 'read', '--json', '--run', '100011', '--type', 'stf_ready', '--store', url);
     expect(lines(both.out).map((e) => e.streamName)).toEqual(['data-100011']);
+    // A run with no events is named, not answered with nothing; one whose events --type filters out is not.
+    const unknown = await swfIn(dir, 'events', 'read', '--run', '999999', '--store', url);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.err).toMatch(/no events of run 999999 in this store/);
+    const filtered = await swfIn(dir, 'events', 'read', '--run', '100011', '--type', 'start_run', '--store', url);
+    expect(filtered.code, filtered.err).toBe(0);
+    expect(filtered.out).toBe('');
     const bad = await swfIn(dir, 'events', 'read', '--run', 'latest', '--store', url);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--run must be a run number, got 'latest'/);
@@ -152,6 +159,9 @@ describe('swf events streams', () => {
     expect(text.out).toBe(
       'stream\tevents\tlast revision\tlast position\tlast type\nrun-100011\t1\t0\t4\trun_imminent\ndata-100011\t1\t0\t6\tstf_ready\n',
     );
+    const unknown = await swfIn(dir, 'events', 'streams', '--run', '999999', '--store', url);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.err).toMatch(/no events of run 999999 in this store/);
     const refused = await swfIn(dir, 'events', 'streams', '--type', 'x', '--store', url);
     expect(refused.code).toBe(2);
   });

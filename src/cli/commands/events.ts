@@ -1,5 +1,5 @@
 import { belongsToRun } from '../../broker/conformance.js';
-import { ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import type { DamagedEvent, EventStore, StoredEvent, Subscription } from '../../eventStore/eventStore.js';
 import { streams } from '../../messages/index.js';
 import { didYouMean } from '../../suggest.js';
@@ -31,7 +31,8 @@ const help =
   'JSON object per line: position, streamName, revision, type, data, metadata, recordedAt.\n' +
   '  --type T        only events of this type (repeatable: any of them)\n' +
   "  --run N         only run N's events: its run, data, fastmon, fastproc, slices and results streams, and any\n" +
-  '                  other event whose payload or metadata names the run (workers, agents, the gateway)\n' +
+  '                  other event whose payload or metadata names the run (workers, agents, the gateway); a run\n' +
+  '                  with no events at all is an error (exit 3), except with --follow\n' +
   '  --follow        after the stored events, print new ones as they are appended, until Ctrl-C (or --limit)\n' +
   '  --skip-damaged  read past events whose stored bytes were damaged, naming each on stderr (without it, one is\n' +
   '                  an error naming the store and its position, exit 5)\n\n' +
@@ -129,6 +130,7 @@ async function listStreams(store: EventStore, run: string | undefined, json: boo
       s.type = e.type;
     } else seen.set(e.streamName, { events: 1, revision: e.revision, position: e.position, type: e.type });
   }
+  if (run !== undefined && seen.size === 0) throw new NotFoundError(`no events of run ${run} in this store`);
   if (!json && seen.size > 0) io.stdout.write('stream\tevents\tlast revision\tlast position\tlast type\n');
   for (const [name, s] of seen) {
     io.stdout.write(
@@ -210,12 +212,18 @@ export const eventsCommand: Command = {
         ? store.readStream(values.stream, opts)
         : store.readAll(values['skip-damaged'] ? { ...opts, onDamaged } : opts);
       let printed = 0;
+      // A run with no event at all is named as unknown (not an empty answer); with --type (filtered in the store),
+      // --from or --stream the run's other events are not read, so nothing is said.
+      let runSeen = false;
       for await (const e of events) {
+        if (inRun && !runSeen && inRun(e)) runSeen = true;
         if (!wanted(e)) continue;
         io.stdout.write(formatEvent(e, json));
         if (limit !== undefined && ++printed >= limit) break;
       }
       if (skipped > 0) io.stderr.write(`swf events: ${skipped} damaged event(s) skipped\n`);
+      if (inRun && !runSeen && !types && from === undefined && !values.stream)
+        throw new NotFoundError(`no events of run ${values.run} in this store`);
     } finally {
       await store.close();
     }
