@@ -2,11 +2,12 @@
  * `swf run` stopped by a signal: the summary reports what the log holds (slices completed before the signal), says the
  * run was interrupted, and the exit code is 130 for SIGINT, 143 for SIGTERM.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnCli } from '../helpers/spawn.js';
 import { openEventStore } from '../../src/index.js';
 
 const CLI = 'dist/src/cli/main.js';
@@ -26,24 +27,7 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-function swf(args: string[]): {
-  proc: ChildProcess;
-  out: Promise<{ code: number | null; stdout: string; stderr: string }>;
-} {
-  const proc = spawn(process.execPath, [CLI, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, USER: 'signals' },
-  });
-  children.push(proc);
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const out = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    proc.on('exit', (code) => resolve({ code, stdout, stderr })),
-  );
-  return { proc, out };
-}
+const swf = (args: string[]) => spawnCli(CLI, args, 'signals', children);
 
 /** Slices with a `done` result in the store, by name. */
 async function doneSlices(url: string): Promise<Set<string>> {

@@ -67,3 +67,33 @@ export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv
     },
   };
 }
+
+/** What a finished child printed, and its exit code. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Starts `node <cli> <args...>` as user `user`, collecting its output; the child is pushed on `children` so that the
+ * test's afterEach can kill what is left.
+ */
+export function spawnCli(
+  cli: string,
+  args: string[],
+  user: string,
+  children: ChildProcess[],
+): { proc: ChildProcess; out: Promise<CliResult> } {
+  const proc = spawn(process.execPath, [cli, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, USER: user },
+  });
+  children.push(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const out = new Promise<CliResult>((resolve) => proc.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return { proc, out };
+}

@@ -3,11 +3,12 @@
  * the same counts as the single-process run, and a run that survives SIGKILL of the fast processing agent and a
  * worker process in the middle.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnCli } from '../helpers/spawn.js';
 import { openEventStore, type StoredEvent } from '../../src/index.js';
 
 const CLI = 'dist/src/cli/main.js';
@@ -36,24 +37,7 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-function swf(args: string[]): {
-  proc: ChildProcess;
-  out: Promise<{ code: number | null; stdout: string; stderr: string }>;
-} {
-  const proc = spawn(process.execPath, [CLI, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, USER: 'tester' },
-  });
-  children.push(proc);
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const out = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    proc.on('exit', (code) => resolve({ code, stdout, stderr })),
-  );
-  return { proc, out };
-}
+const swf = (args: string[]) => spawnCli(CLI, args, 'tester', children);
 
 const startAgents = (store: string) => ({
   data: swf(['agent', 'data', '--speed', SPEED, '--store', store]),
